@@ -1,0 +1,183 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ServiceCertificateSpec is the desired state of a ServiceCertificate.
+// +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.dnsNames) && size(self.dnsNames) > 0) || (has(self.ipAddresses) && size(self.ipAddresses) > 0)",message="at least one of service, dnsNames or ipAddresses must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(has(self.duration) ? self.duration : '2160h')",message="renewBefore must be shorter than duration"
+type ServiceCertificateSpec struct {
+	// IssuerRef names the ClusterIssuer that signs this certificate.
+	IssuerRef IssuerReference `json:"issuerRef"`
+
+	// SecretName is the kubernetes.io/tls Secret, in this namespace, that
+	// receives tls.crt (leaf and intermediates), tls.key and ca.crt.
+	// Defaults to "<name>-tls".
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName,omitempty"`
+
+	// Service names a Service in this namespace. The certificate then carries
+	// "<service>.<namespace>.svc", "<service>.<namespace>.svc.<clusterDomain>"
+	// and the Service's cluster IPs, and follows them when they change.
+	// +optional
+	Service *ServiceReference `json:"service,omitempty"`
+
+	// DNSNames are extra DNS subject alternative names. A leading "*." asks
+	// for a wildcard.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	DNSNames []string `json:"dnsNames,omitempty"`
+
+	// IPAddresses are extra IP subject alternative names (IPv4 or IPv6).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="must be a valid IPv4 or IPv6 address"
+	IPAddresses []string `json:"ipAddresses,omitempty"`
+
+	// Duration is the requested lifetime of the certificate, at least 10m.
+	// The issuer may cap it. Defaults to 2160h (90 days).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m')",message="duration must be at least 10m (the CSR API's minimum)"
+	Duration *metav1.Duration `json:"duration,omitempty"`
+
+	// RenewBefore is how long before expiry the certificate is renewed. When
+	// unset, it is renewed at two thirds of its actual lifetime, moved earlier
+	// by up to a tenth of the lifetime (derived from its namespace and name) so
+	// certificates created together do not renew together.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="renewBefore must be positive"
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+
+	// Usages of the certificate. Defaults to "digital signature" and
+	// "server auth", plus "key encipherment" for RSA keys.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=24
+	Usages []KeyUsage `json:"usages,omitempty"`
+
+	// PrivateKey says how the key is generated. Defaults to ECDSA P-256.
+	// +optional
+	PrivateKey *PrivateKey `json:"privateKey,omitempty"`
+}
+
+// ServiceReference names a Service in the ServiceCertificate's namespace.
+type ServiceReference struct {
+	// Name of the Service.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// ServiceCertificateStatus is the observed state of a ServiceCertificate.
+type ServiceCertificateStatus struct {
+	// Conditions: Ready and Issuing.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// SecretName is the Secret that holds the certificate.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// NotBefore is the start of the current certificate's validity.
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+
+	// NotAfter is the end of the current certificate's validity.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+
+	// RenewalTime is when the certificate will be renewed.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+
+	// SerialNumber of the current certificate, in hexadecimal.
+	// +optional
+	SerialNumber string `json:"serialNumber,omitempty"`
+
+	// Revision counts the certificates issued for this resource.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+
+	// CertificateSigningRequest is the name of the CSR in flight, if any.
+	// +optional
+	CertificateSigningRequest string `json:"certificateSigningRequest,omitempty"`
+
+	// LastFailureTime is when issuance last failed.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// FailedIssuanceAttempts counts consecutive failed issuances.
+	// +optional
+	FailedIssuanceAttempts int32 `json:"failedIssuanceAttempts,omitempty"`
+}
+
+// ServiceCertificate is a certificate that a workload needs, kept valid and
+// renewed by certsmith in a kubernetes.io/tls Secret.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=scert;scerts,categories=certsmith
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Issuer",type=string,JSONPath=`.spec.issuerRef.name`,priority=1
+// +kubebuilder:printcolumn:name="NotAfter",type=string,JSONPath=`.status.notAfter`
+// +kubebuilder:printcolumn:name="RenewalTime",type=string,JSONPath=`.status.renewalTime`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ServiceCertificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired state.
+	Spec ServiceCertificateSpec `json:"spec"`
+	// Status is the observed state.
+	// +optional
+	Status ServiceCertificateStatus `json:"status,omitempty"`
+}
+
+// ServiceCertificateList is a list of ServiceCertificates.
+// +kubebuilder:object:root=true
+type ServiceCertificateList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the ServiceCertificates.
+	Items []ServiceCertificate `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ServiceCertificate{}, &ServiceCertificateList{})
+}

@@ -1,0 +1,75 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import "strings"
+
+// Labels and annotations that certsmith puts on the objects it manages.
+const (
+	// LabelManagedBy marks Secrets and CSRs that certsmith manages. Only
+	// Secrets with this label (and those in the operator's namespace) are
+	// cached by the operator.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy.
+	ManagedByValue = "certsmith"
+
+	// LabelServiceCertificate names the ServiceCertificate that a Secret or CSR belongs to.
+	LabelServiceCertificate = "certsmith.io/service-certificate"
+	// LabelServiceCertificateNamespace names the namespace of the ServiceCertificate that a CSR belongs to.
+	LabelServiceCertificateNamespace = "certsmith.io/service-certificate-namespace"
+	// LabelClusterIssuer names the ClusterIssuer whose CA a Secret holds.
+	LabelClusterIssuer = "certsmith.io/cluster-issuer"
+
+	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.
+	AnnotationIssuerName = "certsmith.io/issuer-name"
+	// AnnotationDNSNames records the DNS names of a Secret's certificate, comma-separated.
+	AnnotationDNSNames = "certsmith.io/dns-names"
+	// AnnotationIPAddresses records the IP addresses of a Secret's certificate, comma-separated.
+	AnnotationIPAddresses = "certsmith.io/ip-addresses"
+	// AnnotationRevision records the revision of the certificate in a Secret.
+	AnnotationRevision = "certsmith.io/revision"
+	// AnnotationCertificateHash records a hash of the certificate request a CSR was made for.
+	AnnotationCertificateHash = "certsmith.io/request-hash"
+
+	// DefaultSignerDomain is the domain of default signer names,
+	// "clusterissuers.certsmith.io/<issuer-name>".
+	DefaultSignerDomain = "clusterissuers.certsmith.io"
+)
+
+// EffectiveSignerName returns spec.signerName, or the default
+// "clusterissuers.certsmith.io/<name>" when it is not set.
+func (in *ClusterIssuer) EffectiveSignerName() string {
+	if in.Spec.SignerName != "" {
+		return in.Spec.SignerName
+	}
+	return DefaultSignerDomain + "/" + in.Name
+}
+
+// IssuerNameFromDefaultSigner returns the issuer name encoded in a default
+// signer name, and whether the signer name has the default form.
+func IssuerNameFromDefaultSigner(signerName string) (string, bool) {
+	name, ok := strings.CutPrefix(signerName, DefaultSignerDomain+"/")
+	return name, ok && name != ""
+}
+
+// EffectiveSecretName returns spec.secretName, or "<name>-tls".
+func (in *ServiceCertificate) EffectiveSecretName() string {
+	if in.Spec.SecretName != "" {
+		return in.Spec.SecretName
+	}
+	return in.Name + "-tls"
+}

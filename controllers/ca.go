@@ -1,0 +1,176 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// errCANotReady is returned when an issuer cannot sign yet.
+var errCANotReady = errors.New("issuer CA is not ready")
+
+// caSecretName is the Secret, in the operator's namespace, that holds a CA
+// that certsmith generated for an issuer (selfSigned or issuerRef).
+func caSecretName(issuer *certsmithv1alpha1.ClusterIssuer) string {
+	return issuer.Name + "-ca"
+}
+
+// caSecretKey returns where an issuer's CA lives: the generated CA Secret,
+// or the Secret that spec.ca.secretRef imports.
+func caSecretKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) types.NamespacedName {
+	if ref := issuer.Spec.CA.SecretRef; ref != nil {
+		return types.NamespacedName{Namespace: namespace, Name: ref.Name}
+	}
+	return types.NamespacedName{Namespace: namespace, Name: caSecretName(issuer)}
+}
+
+// parseCASecret loads a CA from a kubernetes.io/tls Secret: tls.crt holds the
+// CA certificate followed by its chain, tls.key its key, and the optional
+// ca.crt the root when tls.crt does not end in one. It checks that the
+// certificate is a CA and that the key matches it; the error says what is
+// wrong without ever quoting key material.
+func parseCASecret(secret *corev1.Secret) (*pki.CA, error) {
+	certPEM, keyPEM := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
+	if len(certPEM) == 0 {
+		return nil, fmt.Errorf("secret %s/%s has no %s", secret.Namespace, secret.Name, corev1.TLSCertKey)
+	}
+	if len(keyPEM) == 0 {
+		return nil, fmt.Errorf("secret %s/%s has no %s", secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey)
+	}
+	certs, err := pki.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s/%s: %s: %w", secret.Namespace, secret.Name, corev1.TLSCertKey, err)
+	}
+	key, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("secret %s/%s: %s: %w", secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey, err)
+	}
+	ca := &pki.CA{Certificate: certs[0], Chain: certs[1:], Key: key}
+	if !ca.Certificate.IsCA || !ca.Certificate.BasicConstraintsValid {
+		return nil, fmt.Errorf("secret %s/%s: the certificate %q is not a CA (basic constraints CA:TRUE missing)",
+			secret.Namespace, secret.Name, ca.Certificate.Subject)
+	}
+	if !pki.KeyMatchesCertificate(key, ca.Certificate) {
+		return nil, fmt.Errorf("secret %s/%s: %s does not match the public key of the CA certificate in %s",
+			secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey, corev1.TLSCertKey)
+	}
+	if roots := ca.Roots(); len(roots) == 0 || !pki.IsSelfSigned(roots[0]) {
+		if rootPEM := secret.Data["ca.crt"]; len(rootPEM) > 0 {
+			extra, err := pki.ParseCertificatesPEM(rootPEM)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s/%s: ca.crt: %w", secret.Namespace, secret.Name, err)
+			}
+			for _, root := range extra {
+				if pki.IsSelfSigned(root) && !containsCert(certs, root) {
+					ca.Chain = append(ca.Chain, root)
+				}
+			}
+		}
+	}
+	return ca, nil
+}
+
+// trustAnchors returns the certificates that clients should trust for ca:
+// its root, or the last certificate of its chain when no self-signed root is
+// known (an imported intermediate without its root).
+func trustAnchors(ca *pki.CA) []*x509.Certificate {
+	if roots := ca.Roots(); len(roots) > 0 {
+		return roots
+	}
+	if n := len(ca.Chain); n > 0 {
+		return ca.Chain[n-1:]
+	}
+	return []*x509.Certificate{ca.Certificate}
+}
+
+// intermediates returns the certificates that travel with a leaf signed by
+// ca: the CA itself unless it is the anchor, and every chain certificate
+// below the anchor.
+func intermediates(ca *pki.CA) []*x509.Certificate {
+	anchors := trustAnchors(ca)
+	var out []*x509.Certificate
+	for _, cert := range append([]*x509.Certificate{ca.Certificate}, ca.Chain...) {
+		if !containsCert(anchors, cert) {
+			out = append(out, cert)
+		}
+	}
+	return out
+}
+
+func containsCert(certs []*x509.Certificate, cert *x509.Certificate) bool {
+	for _, c := range certs {
+		if c.Equal(cert) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadIssuerCA reads an issuer's CA through reader. It returns errCANotReady
+// (wrapped) when the issuer is not Ready, so callers can tell "wait" from
+// "broken".
+func loadIssuerCA(ctx context.Context, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer) (*pki.CA, error) {
+	if !isReady(issuer.Status.Conditions) {
+		return nil, fmt.Errorf("%w: ClusterIssuer %s", errCANotReady, issuer.Name)
+	}
+	secret := &corev1.Secret{}
+	if err := reader.Get(ctx, caSecretKey(issuer, namespace), secret); err != nil {
+		return nil, fmt.Errorf("reading CA of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	return parseCASecret(secret)
+}
+
+// subjectFrom turns an API subject into a pkix.Name.
+func subjectFrom(s *certsmithv1alpha1.X509Subject, fallbackCN string) pkix.Name {
+	name := pkix.Name{CommonName: fallbackCN}
+	if s == nil {
+		return name
+	}
+	if s.CommonName != "" {
+		name.CommonName = s.CommonName
+	}
+	name.Organization = s.Organizations
+	name.OrganizationalUnit = s.OrganizationalUnits
+	name.Country = s.Countries
+	name.Province = s.Provinces
+	name.Locality = s.Localities
+	return name
+}
+
+// keySpecFrom turns an API private key description into a pki.KeySpec.
+func keySpecFrom(k *certsmithv1alpha1.PrivateKey) pki.KeySpec {
+	spec := pki.KeySpec{Algorithm: pki.KeyAlgorithmECDSA}
+	if k == nil {
+		return spec
+	}
+	if k.Algorithm != "" {
+		spec.Algorithm = pki.KeyAlgorithm(k.Algorithm)
+	}
+	spec.Size = int(k.Size)
+	return spec
+}

@@ -1,0 +1,439 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"crypto/x509/pkix"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// Backoff after failed issuances: doubling from the base, capped.
+const (
+	failureBackoffBase = 10 * time.Second
+	failureBackoffMax  = time.Hour
+	// lostRequestTimeout is how long a CSR we created may be missing from
+	// the cache before it is taken as deleted by someone else.
+	lostRequestTimeout = 10 * time.Second
+	// revisionHistoryLimit is how many finished CSRs are kept per certificate.
+	revisionHistoryLimit = 1
+)
+
+// failureBackoff returns how long to wait after the given number of consecutive failures.
+func failureBackoff(attempts int32) time.Duration {
+	if attempts <= 0 {
+		return 0
+	}
+	backoff := float64(failureBackoffBase) * math.Pow(2, float64(attempts-1))
+	if backoff > float64(failureBackoffMax) {
+		return failureBackoffMax
+	}
+	return time.Duration(backoff)
+}
+
+// csrOwnerValue is the annotation value that ties a CSR to its ServiceCertificate.
+func csrOwnerValue(key types.NamespacedName) string { return key.Namespace + "/" + key.Name }
+
+// csrOwnerKey returns the ServiceCertificate a CSR was made for.
+func csrOwnerKey(obj client.Object) (types.NamespacedName, bool) {
+	ns, name, ok := strings.Cut(obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate], "/")
+	if !ok || ns == "" || name == "" {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, true
+}
+
+// csrFinished reports whether a CSR is signed, denied or failed.
+func csrFinished(csr *certificatesv1.CertificateSigningRequest) bool {
+	return len(csr.Status.Certificate) > 0 || csrFailure(csr) != nil
+}
+
+// csrFailure returns the Denied or Failed condition of a CSR, if any.
+func csrFailure(csr *certificatesv1.CertificateSigningRequest) *certificatesv1.CertificateSigningRequestCondition {
+	for i := range csr.Status.Conditions {
+		c := &csr.Status.Conditions[i]
+		if (c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed) && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}
+
+// requestsOf lists the CSRs made for a ServiceCertificate, newest first.
+func (r *ServiceCertificateReconciler) requestsOf(ctx context.Context, key types.NamespacedName) ([]certificatesv1.CertificateSigningRequest, error) {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCSROwner: csrOwnerValue(key)}); err != nil {
+		return nil, fmt.Errorf("listing CSRs of %s: %w", key, err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		a, b := list.Items[i].CreationTimestamp, list.Items[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return b.Before(&a)
+		}
+		return list.Items[i].Name > list.Items[j].Name
+	})
+	return list.Items, nil
+}
+
+// issue takes one step of issuance: create a CSR, wait for it, or store
+// the signed certificate.
+func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *pki.CA, issued *issuedCertificate) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(sc)
+	now := r.Clock.Now()
+	requests, err := r.requestsOf(ctx, key)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pending := r.keys.get(key)
+	if pending != nil && pending.requestHash != request.hash() {
+		// The spec changed while a CSR was in flight: start over.
+		r.keys.forget(key)
+		pending = nil
+	}
+
+	var current *certificatesv1.CertificateSigningRequest
+	for i := range requests {
+		csr := &requests[i]
+		if pending != nil && csr.Name == pending.csrName {
+			current = csr
+		}
+	}
+	// In-flight CSRs whose key this process does not hold (left by a crash,
+	// or made for an older spec) can never be used: delete them.
+	if err := r.deleteRequests(ctx, key, func(csr *certificatesv1.CertificateSigningRequest) bool {
+		return !csrFinished(csr) && (pending == nil || csr.Name != pending.csrName)
+	}); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	switch {
+	case current != nil && len(current.Status.Certificate) > 0:
+		return r.storeCertificate(ctx, sc, request, ca, issued, current, pending)
+	case current != nil && csrFailure(current) != nil:
+		r.keys.forget(key)
+		return r.recordFailure(sc, current, now)
+	case current != nil:
+		sc.Status.CertificateSigningRequest = current.Name
+		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonPending,
+			fmt.Sprintf("waiting for CertificateSigningRequest %s to be approved and signed by %s", current.Name, request.signerName))
+		return ctrl.Result{}, nil
+	case pending != nil && now.Sub(pending.createdAt) < lostRequestTimeout:
+		// Created moments ago; the cache has not seen it yet.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+
+	// Back off after failures, unless the request changed since the last one.
+	if wait := r.backoffRemaining(sc, requests, request, now); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	return r.createRequest(ctx, sc, request)
+}
+
+// backoffRemaining returns how long to wait before the next attempt.
+func (r *ServiceCertificateReconciler) backoffRemaining(sc *certsmithv1alpha1.ServiceCertificate, requests []certificatesv1.CertificateSigningRequest, request *certificateRequest, now time.Time) time.Duration {
+	if sc.Status.FailedIssuanceAttempts == 0 || sc.Status.LastFailureTime == nil {
+		return 0
+	}
+	if len(requests) > 0 && requests[0].Annotations[certsmithv1alpha1.AnnotationCertificateHash] != request.hash() {
+		return 0
+	}
+	return sc.Status.LastFailureTime.Add(failureBackoff(sc.Status.FailedIssuanceAttempts)).Sub(now)
+}
+
+// recordFailure notes a denied or failed CSR in status and schedules a retry with backoff.
+func (r *ServiceCertificateReconciler) recordFailure(sc *certsmithv1alpha1.ServiceCertificate, csr *certificatesv1.CertificateSigningRequest, now time.Time) (ctrl.Result, error) {
+	failure := csrFailure(csr)
+	sc.Status.FailedIssuanceAttempts++
+	sc.Status.LastFailureTime = &metav1.Time{Time: now}
+	sc.Status.CertificateSigningRequest = ""
+	backoff := failureBackoff(sc.Status.FailedIssuanceAttempts)
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonFailed,
+		fmt.Sprintf("CertificateSigningRequest %s was %s (%s: %s); retrying in %s", csr.Name, strings.ToLower(string(failure.Type)),
+			failure.Reason, failure.Message, backoff))
+	return ctrl.Result{RequeueAfter: backoff}, nil
+}
+
+// createRequest generates a key and creates the CSR for it. The key stays in memory.
+func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(sc)
+	signer, err := pki.GenerateKey(request.keySpec)
+	if err != nil {
+		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.privateKey: %v", err))
+	}
+	keyPEM, err := pki.EncodePrivateKeyPEM(signer, pki.KeyEncodingPKCS1)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("encoding private key: %w", err)
+	}
+	commonName := ""
+	if len(request.dnsNames) > 0 {
+		commonName = request.dnsNames[0]
+	}
+	csrPEM, err := pki.BuildCSR(signer, pki.CSRRequest{
+		Subject:     pkix.Name{CommonName: commonName},
+		DNSNames:    request.dnsNames,
+		IPAddresses: request.ipAddresses,
+	})
+	if err != nil {
+		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("building the certificate request: %v", err))
+	}
+	usages := make([]certificatesv1.KeyUsage, 0, len(request.usages))
+	for _, u := range request.usages {
+		usages = append(usages, certificatesv1.KeyUsage(u))
+	}
+	expirationSeconds := int32(min(request.duration/time.Second, math.MaxInt32))
+	csr := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: csrNamePrefix(key),
+			Labels:       map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
+			Annotations: map[string]string{
+				certsmithv1alpha1.LabelServiceCertificate:   csrOwnerValue(key),
+				certsmithv1alpha1.AnnotationCertificateHash: request.hash(),
+			},
+		},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:           csrPEM,
+			SignerName:        request.signerName,
+			ExpirationSeconds: &expirationSeconds,
+			Usages:            usages,
+		},
+	}
+	if err := r.Create(ctx, csr); err != nil {
+		return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", key, err)
+	}
+	r.keys.put(key, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM, createdAt: r.Clock.Now()})
+	logf.FromContext(ctx).V(1).Info("created CSR", "csr", csr.Name, "signerName", request.signerName)
+	sc.Status.CertificateSigningRequest = csr.Name
+	return ctrl.Result{}, nil
+}
+
+// csrNamePrefix makes a generateName prefix from the certificate's namespace and name.
+func csrNamePrefix(key types.NamespacedName) string {
+	prefix := key.Namespace + "-" + key.Name
+	if len(prefix) > 200 {
+		prefix = prefix[:200]
+	}
+	return prefix + "-"
+}
+
+// storeCertificate writes the signed certificate, its key and the CA bundle
+// into the Secret in one write, then updates status.
+func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *pki.CA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(sc)
+	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
+	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
+		// A signer wrote something that is not a certificate for our key:
+		// never store a pair that does not match.
+		r.keys.forget(key)
+		if delErr := r.Delete(ctx, csr); delErr != nil && !apierrors.IsNotFound(delErr) {
+			return ctrl.Result{}, delErr
+		}
+		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonFailed, fmt.Sprintf(
+			"CertificateSigningRequest %s holds a certificate that does not match its request; a new one will be made", csr.Name))
+	}
+	revision := sc.Status.Revision
+	if issued != nil && issued.revision() > revision {
+		revision = issued.revision()
+	}
+	revision++
+	data := map[string][]byte{
+		corev1.TLSCertKey:       csr.Status.Certificate,
+		corev1.TLSPrivateKeyKey: pending.keyPEM,
+		"ca.crt":                pki.EncodeCertificatesPEM(trustAnchors(ca)...),
+	}
+	annotations := map[string]string{
+		certsmithv1alpha1.LabelServiceCertificate:   sc.Name,
+		certsmithv1alpha1.AnnotationIssuerName:      request.issuerName,
+		certsmithv1alpha1.AnnotationDNSNames:        strings.Join(request.dnsNames, ","),
+		certsmithv1alpha1.AnnotationIPAddresses:     joinIPs(request.ipAddresses),
+		certsmithv1alpha1.AnnotationRevision:        strconv.FormatInt(revision, 10),
+		certsmithv1alpha1.AnnotationCertificateHash: request.hash(),
+	}
+	if err := r.writeSecret(ctx, sc, issued, data, annotations); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.expectations.expect(key, revision, r.Clock.Now())
+	r.keys.forget(key)
+
+	stored := &issuedCertificate{secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: annotations}}, chain: chain, key: pending.key}
+	renewal := r.renewalTime(sc, request, chain[0])
+	r.setIssued(sc, stored, renewal)
+	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",
+		"Issued certificate %x (revision %d) into Secret %s, valid until %s, renewal at %s", chain[0].SerialNumber, revision,
+		sc.Status.SecretName, chain[0].NotAfter.UTC().Format(time.RFC3339), renewal.UTC().Format(time.RFC3339))
+	if err := r.pruneRequests(ctx, sc, csr.Name); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: renewal.Sub(r.Clock.Now())}, nil
+}
+
+// writeSecret creates the Secret or replaces its certificate data in one
+// write, so tls.crt and tls.key always change together.
+func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, data map[string][]byte, annotations map[string]string) error {
+	var existing *corev1.Secret
+	if issued != nil {
+		existing = issued.secret
+	} else {
+		// Not in the cache: it may still exist without our label.
+		found := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, found)
+		switch {
+		case err == nil:
+			if reason := r.foreignSecret(sc, found); reason != "" {
+				return terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
+			}
+			existing = found
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
+		}
+	}
+	if existing == nil {
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        sc.Status.SecretName,
+				Namespace:   sc.Namespace,
+				Labels:      map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
+				Annotations: annotations,
+			},
+			Type: corev1.SecretTypeTLS,
+			Data: data,
+		}
+		if err := controllerutil.SetControllerReference(sc, secret, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, secret); err != nil {
+			return fmt.Errorf("creating Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+		}
+		return nil
+	}
+	updated := existing.DeepCopy()
+	if updated.Labels == nil {
+		updated.Labels = map[string]string{}
+	}
+	updated.Labels[certsmithv1alpha1.LabelManagedBy] = certsmithv1alpha1.ManagedByValue
+	if updated.Annotations == nil {
+		updated.Annotations = map[string]string{}
+	}
+	for k, v := range annotations {
+		updated.Annotations[k] = v
+	}
+	if updated.Data == nil {
+		updated.Data = map[string][]byte{}
+	}
+	for k, v := range data {
+		updated.Data[k] = v
+	}
+	if err := controllerutil.SetControllerReference(sc, updated, r.Scheme()); err != nil {
+		return err
+	}
+	// The optimistic lock makes a concurrent edit fail the write instead of
+	// mixing its tls.key with our tls.crt.
+	if err := r.Patch(ctx, updated, client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("updating Secret %s/%s: %w", existing.Namespace, existing.Name, err)
+	}
+	return nil
+}
+
+// currentSecret returns the certificate's Secret from the cache, nil when
+// there is none, or a terminal error when it belongs to someone else.
+func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*corev1.Secret, error) {
+	secret := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, secret)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
+	}
+	if reason := r.foreignSecret(sc, secret); reason != "" {
+		return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
+	}
+	return secret, nil
+}
+
+// foreignSecret says why a Secret may not be written for sc, or "" when it may.
+func (r *ServiceCertificateReconciler) foreignSecret(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) string {
+	if owner := metav1.GetControllerOf(secret); owner != nil {
+		if owner.UID == sc.UID {
+			return ""
+		}
+		return fmt.Sprintf("Secret %s is managed by %s %s; choose another spec.secretName", secret.Name, owner.Kind, owner.Name)
+	}
+	if secret.Annotations[certsmithv1alpha1.LabelServiceCertificate] == sc.Name && secret.Labels[certsmithv1alpha1.LabelManagedBy] == certsmithv1alpha1.ManagedByValue {
+		// Ours, with the owner reference removed by someone; it is restored on the next write.
+		return ""
+	}
+	return fmt.Sprintf("Secret %s already exists and is not managed by certsmith; certsmith will not overwrite it: delete it or choose another spec.secretName", secret.Name)
+}
+
+// deleteRequests deletes the CSRs of a ServiceCertificate that match (all when match is nil).
+func (r *ServiceCertificateReconciler) deleteRequests(ctx context.Context, key types.NamespacedName, match func(*certificatesv1.CertificateSigningRequest) bool) error {
+	requests, err := r.requestsOf(ctx, key)
+	if err != nil {
+		return err
+	}
+	for i := range requests {
+		csr := &requests[i]
+		if match != nil && !match(csr) {
+			continue
+		}
+		if err := r.Delete(ctx, csr, client.Preconditions{UID: &csr.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting CSR %s: %w", csr.Name, err)
+		}
+	}
+	return nil
+}
+
+// pruneRequests keeps the newest finished CSRs up to the history limit
+// (always keeping keep) and deletes the rest, and every CSR still in
+// flight: it is called once the Secret is up to date.
+func (r *ServiceCertificateReconciler) pruneRequests(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, keep string) error {
+	kept := 0
+	if keep != "" {
+		kept = 1
+	}
+	return r.deleteRequests(ctx, client.ObjectKeyFromObject(sc), func(csr *certificatesv1.CertificateSigningRequest) bool {
+		if csr.Name == keep {
+			return false
+		}
+		if !csrFinished(csr) {
+			return true
+		}
+		if kept < revisionHistoryLimit {
+			kept++
+			return false
+		}
+		return true
+	})
+}

@@ -1,0 +1,376 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
+	"github.com/certsmith/certsmith/internal/policy"
+)
+
+// ServiceCertificateControllerName names the controller that issues and
+// renews ServiceCertificates.
+const ServiceCertificateControllerName = "servicecertificate"
+
+// Field index names.
+const (
+	indexCertificateIssuer  = "certsmith.issuerRef"
+	indexCertificateService = "certsmith.service"
+	indexCSROwner           = "certsmith.serviceCertificate"
+)
+
+// ServiceCertificateReconciler issues, stores and renews the certificate of
+// each ServiceCertificate: it decides whether issuance is needed, makes a
+// key and a CertificateSigningRequest, and writes the signed certificate,
+// its key and the CA bundle into the Secret in one write.
+type ServiceCertificateReconciler struct {
+	client.Client
+	// APIReader reads objects that are not cached (Secrets certsmith does not manage).
+	APIReader client.Reader
+	// Clock is the source of time; a fake one in tests.
+	Clock clock.PassiveClock
+	// Recorder emits Events.
+	Recorder events.EventRecorder
+	// Namespace is the operator's namespace, where CA Secrets live.
+	Namespace string
+	// ClusterDomain is the cluster's DNS domain, such as "cluster.local".
+	ClusterDomain string
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+
+	keys         *pendingKeys
+	expectations *secretExpectations
+}
+
+// +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;create;delete
+
+// Reconcile brings one ServiceCertificate's Secret and status up to date.
+func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sc := &certsmithv1alpha1.ServiceCertificate{}
+	if err := r.Get(ctx, req.NamespacedName, sc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.keys.forget(req.NamespacedName)
+			return ctrl.Result{}, r.deleteRequests(ctx, req.NamespacedName, nil)
+		}
+		return ctrl.Result{}, err
+	}
+	original := sc.DeepCopy()
+	sc.Status.ObservedGeneration = sc.Generation
+	sc.Status.SecretName = sc.EffectiveSecretName()
+
+	result, err := r.reconcileCertificate(ctx, sc)
+	var te *terminalError
+	if errors.As(err, &te) {
+		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, te.reason, te.message)
+		meta.RemoveStatusCondition(&sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
+		result, err = ctrl.Result{}, nil
+	}
+	r.warnOnNewProblem(original, sc)
+	if patchErr := r.patchStatus(ctx, original, sc); patchErr != nil {
+		return ctrl.Result{}, errors.Join(err, patchErr)
+	}
+	return result, err
+}
+
+// reconcileCertificate runs the phases: issuer, request, policy, Secret,
+// then either "ready until renewal" or one step of issuance.
+func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (ctrl.Result, error) {
+	issuer, ca, err := r.issuerCA(ctx, sc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	request, namespaceIPs, err := r.certificateRequest(ctx, sc, issuer)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := policy.CheckNamespaceNames(policy.Request{Namespace: sc.Namespace, DNSNames: request.dnsNames, IPAddresses: request.ipAddresses},
+		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: namespaceIPs}); err != nil {
+		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, fmt.Sprintf(
+			"ClusterIssuer %s does not allow: %v", issuer.Name, err))
+	}
+	secret, err := r.currentSecret(ctx, sc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	key := client.ObjectKeyFromObject(sc)
+	issued := decodeSecret(secret)
+	now := r.Clock.Now()
+	if !r.expectations.satisfied(key, issued.revision(), now) {
+		// Our own last write has not reached the cache yet; its event will.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+
+	input := &issuanceInput{issued: issued, request: request, ca: ca, now: now}
+	if issued != nil && issued.decodeErr == nil {
+		input.renewalTime = r.renewalTime(sc, request, issued.leaf())
+	}
+	reason, message, needed := needsIssuance(input)
+	if !needed {
+		r.keys.forget(key)
+		r.setIssued(sc, issued, input.renewalTime)
+		if err := r.pruneRequests(ctx, sc, ""); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: input.renewalTime.Sub(now)}, nil
+	}
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionTrue, reason, message)
+	return r.issue(ctx, sc, request, ca, issued)
+}
+
+// issuerCA returns the issuer and its CA, or a terminal error when it cannot sign.
+func (r *ServiceCertificateReconciler) issuerCA(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*certsmithv1alpha1.ClusterIssuer, *pki.CA, error) {
+	issuer := &certsmithv1alpha1.ClusterIssuer{}
+	if err := r.Get(ctx, types.NamespacedName{Name: sc.Spec.IssuerRef.Name}, issuer); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, terminal(certsmithv1alpha1.ReasonIssuerNotFound, fmt.Sprintf(
+				"ClusterIssuer %s does not exist; create it or fix spec.issuerRef.name", sc.Spec.IssuerRef.Name))
+		}
+		return nil, nil, err
+	}
+	ca, err := loadIssuerCA(ctx, r.Client, r.Namespace, issuer)
+	if err != nil {
+		if errors.Is(err, errCANotReady) || apierrors.IsNotFound(err) {
+			msg := "ClusterIssuer " + issuer.Name + " is not Ready"
+			if c := meta.FindStatusCondition(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady); c != nil {
+				msg += ": " + c.Reason + ": " + c.Message
+			}
+			return nil, nil, terminal(certsmithv1alpha1.ReasonIssuerNotReady, msg)
+		}
+		return nil, nil, terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s: %v", issuer.Name, err))
+	}
+	return issuer, ca, nil
+}
+
+// certificateRequest resolves defaults and the Service into a request, and
+// returns the cluster IPs of the namespace's Services for the policy.
+func (r *ServiceCertificateReconciler) certificateRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*certificateRequest, []net.IP, error) {
+	req := &certificateRequest{
+		issuerName: issuer.Name,
+		signerName: issuer.EffectiveSignerName(),
+		keySpec:    keySpecFrom(sc.Spec.PrivateKey),
+		duration:   defaultCertificateDuration,
+	}
+	if sc.Spec.Duration != nil {
+		req.duration = sc.Spec.Duration.Duration
+	}
+	if sc.Spec.RenewBefore != nil {
+		req.renewBefore = sc.Spec.RenewBefore.Duration
+	}
+	dnsNames := append([]string(nil), sc.Spec.DNSNames...)
+	var ips []net.IP
+	for _, s := range sc.Spec.IPAddresses {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.ipAddresses: %q is not an IP address", s))
+		}
+		ips = append(ips, ip)
+	}
+	var services corev1.ServiceList
+	if err := r.List(ctx, &services, client.InNamespace(sc.Namespace)); err != nil {
+		return nil, nil, fmt.Errorf("listing Services in %s: %w", sc.Namespace, err)
+	}
+	var namespaceIPs []net.IP
+	found := false
+	for i := range services.Items {
+		svc := &services.Items[i]
+		namespaceIPs = append(namespaceIPs, clusterIPs(svc)...)
+		if sc.Spec.Service != nil && svc.Name == sc.Spec.Service.Name {
+			found = true
+			dnsNames = append(dnsNames, serviceNames(svc.Name, sc.Namespace, r.ClusterDomain)...)
+			ips = append(ips, clusterIPs(svc)...)
+		}
+	}
+	if sc.Spec.Service != nil && !found {
+		return nil, nil, terminal(certsmithv1alpha1.ReasonServiceNotFound, fmt.Sprintf(
+			"Service %s/%s does not exist; the certificate is issued once it does", sc.Namespace, sc.Spec.Service.Name))
+	}
+	req.dnsNames = uniqueSortedNames(dnsNames)
+	req.ipAddresses = uniqueSortedIPs(ips)
+	if len(sc.Spec.Usages) > 0 {
+		for _, u := range sc.Spec.Usages {
+			req.usages = append(req.usages, string(u))
+		}
+		req.usages = uniqueSortedNames(req.usages)
+	} else {
+		req.usages = defaultUsages(req.keySpec.Algorithm)
+	}
+	if _, _, err := pki.ParseUsages(req.usages); err != nil {
+		return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.usages: %v", err))
+	}
+	if len(req.dnsNames) == 0 && len(req.ipAddresses) == 0 {
+		return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, "the certificate would carry no name: the Service has no cluster IP and no dnsNames or ipAddresses are set")
+	}
+	return req, namespaceIPs, nil
+}
+
+// renewalTime computes when the certificate in the Secret is due for renewal.
+// A renewBefore as long as the certificate's actual lifetime (the issuer may
+// have shortened it) would renew at once and forever, so it then falls back
+// to the default of two thirds of the lifetime.
+func (r *ServiceCertificateReconciler) renewalTime(sc *certsmithv1alpha1.ServiceCertificate, req *certificateRequest, leaf *x509.Certificate) time.Time {
+	renewBefore := req.renewBefore
+	if renewBefore >= leaf.NotAfter.Sub(leaf.NotBefore) {
+		renewBefore = 0
+	}
+	return pki.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore, 0, sc.Namespace+"/"+sc.Name)
+}
+
+// setIssued sets Ready and the certificate's times in status.
+func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, renewalTime time.Time) {
+	leaf := issued.leaf()
+	sc.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
+	sc.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
+	sc.Status.RenewalTime = &metav1.Time{Time: renewalTime}
+	sc.Status.SerialNumber = fmt.Sprintf("%x", leaf.SerialNumber)
+	sc.Status.Revision = issued.revision()
+	sc.Status.CertificateSigningRequest = ""
+	sc.Status.FailedIssuanceAttempts = 0
+	sc.Status.LastFailureTime = nil
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue, certsmithv1alpha1.ReasonIssued,
+		fmt.Sprintf("Secret %s holds a certificate valid until %s", sc.Status.SecretName, leaf.NotAfter.UTC().Format(time.RFC3339)))
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssued,
+		fmt.Sprintf("up to date; renewal at %s", renewalTime.UTC().Format(time.RFC3339)))
+}
+
+// warnOnNewProblem emits a Warning Event when Ready turns False with a new reason.
+func (r *ServiceCertificateReconciler) warnOnNewProblem(original, sc *certsmithv1alpha1.ServiceCertificate) {
+	now := meta.FindStatusCondition(sc.Status.Conditions, certsmithv1alpha1.ConditionReady)
+	if now == nil || now.Status != metav1.ConditionFalse || now.Reason == certsmithv1alpha1.ReasonPending {
+		return
+	}
+	if before := meta.FindStatusCondition(original.Status.Conditions, certsmithv1alpha1.ConditionReady); before != nil &&
+		before.Status == now.Status && before.Reason == now.Reason && before.Message == now.Message {
+		return
+	}
+	r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, now.Reason, "Issue", "%s", now.Message)
+}
+
+// patchStatus writes status once, and only when it changed.
+func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original, sc *certsmithv1alpha1.ServiceCertificate) error {
+	if equality.Semantic.DeepEqual(original.Status, sc.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, sc, client.MergeFrom(original)); err != nil {
+		return fmt.Errorf("patching status of ServiceCertificate %s/%s: %w", sc.Namespace, sc.Name, client.IgnoreNotFound(err))
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller, its indexes and its watches.
+func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.keys = newPendingKeys()
+	r.expectations = newSecretExpectations()
+	indexer := mgr.GetFieldIndexer()
+	ctx := context.Background()
+	if err := indexer.IndexField(ctx, &certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
+		return []string{obj.(*certsmithv1alpha1.ServiceCertificate).Spec.IssuerRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &certsmithv1alpha1.ServiceCertificate{}, indexCertificateService, func(obj client.Object) []string {
+		if svc := obj.(*certsmithv1alpha1.ServiceCertificate).Spec.Service; svc != nil {
+			return []string{svc.Name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &certificatesv1.CertificateSigningRequest{}, indexCSROwner, func(obj client.Object) []string {
+		if owner := obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate]; owner != "" {
+			return []string{owner}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ServiceCertificateControllerName).
+		For(&certsmithv1alpha1.ServiceCertificate{}).
+		Owns(&corev1.Secret{}).
+		Watches(&certificatesv1.CertificateSigningRequest{}, handler.EnqueueRequestsFromMapFunc(csrOwner)).
+		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOfIssuer)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOfService)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// csrOwner maps a CSR to the ServiceCertificate it was made for.
+func csrOwner(_ context.Context, obj client.Object) []reconcile.Request {
+	if key, ok := csrOwnerKey(obj); ok {
+		return []reconcile.Request{{NamespacedName: key}}
+	}
+	return nil
+}
+
+// certificatesOfIssuer maps an issuer to the certificates that use it.
+func (r *ServiceCertificateReconciler) certificatesOfIssuer(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list certsmithv1alpha1.ServiceCertificateList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCertificateIssuer: obj.GetName()}); err != nil {
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, sc := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&sc)})
+	}
+	return requests
+}
+
+// certificatesOfService maps a Service to the certificates in its namespace
+// that name it; any Service change matters to the namespace's IP policy only
+// through the certificates that ask for IPs, which are re-checked on their own changes.
+func (r *ServiceCertificateReconciler) certificatesOfService(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list certsmithv1alpha1.ServiceCertificateList
+	if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{indexCertificateService: obj.GetName()}); err != nil {
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, sc := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&sc)})
+	}
+	return requests
+}

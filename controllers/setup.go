@@ -1,0 +1,86 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controllers holds certsmith's controllers, one per concern: the
+// ClusterIssuer controller keeps each CA, the ServiceCertificate controller
+// issues and renews certificates into Secrets, and the
+// CertificateSigningRequest controller approves and signs CSRs. They
+// coordinate through the API (status and CSRs), not through calls.
+package controllers
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+)
+
+// Options configure the controllers.
+type Options struct {
+	// Namespace is the operator's namespace, where CA Secrets live.
+	Namespace string
+	// ClusterDomain is the cluster's DNS domain.
+	ClusterDomain string
+	// Username is the operator's identity (from a SelfSubjectReview).
+	Username string
+	// Workers is the number of concurrent reconciles per controller.
+	Workers int
+	// Clock is the source of time.
+	Clock clock.PassiveClock
+}
+
+// SetupWithManager adds every certsmith controller to the manager.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	recorder := mgr.GetEventRecorder("certsmith")
+	if err := (&ClusterIssuerReconciler{
+		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", ClusterIssuerControllerName, err)
+	}
+	if err := (&ServiceCertificateReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder,
+		Namespace: opts.Namespace, ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", ServiceCertificateControllerName, err)
+	}
+	if err := (&CSRReconciler{
+		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
+	}
+	return nil
+}
+
+// CacheOptions caches only the Secrets certsmith manages (by label) plus
+// those in its own namespace (CA Secrets, including imported ones), so the
+// operator's memory does not grow with unrelated Secrets.
+func CacheOptions(namespace string) cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Namespaces: map[string]cache.Config{
+			namespace:           {},
+			cache.AllNamespaces: {LabelSelector: managed},
+		}},
+	}}
+}
+

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Starts or stops a local control plane: etcd and kube-apiserver from
+# bin/k8s, running in the background, with RBAC on and an admin kubeconfig
+# at bin/cluster/kubeconfig. There is no kubelet, scheduler or
+# controller-manager: objects are stored and served, Pods never run, and no
+# garbage collector deletes dependents.
+#
+#   hack/cluster.sh up      start (idempotent; waits until /readyz is ok)
+#   hack/cluster.sh down    stop and delete all state
+#   hack/cluster.sh status  print whether it runs
+#
+# Ports: CLUSTER_ETCD_PORT (default 32379), CLUSTER_API_PORT (default 36443).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${CLUSTER_DIR:-$root/bin/cluster}
+k8s=$root/bin/k8s
+etcd_port=${CLUSTER_ETCD_PORT:-32379}
+etcd_peer_port=$((etcd_port + 1))
+api_port=${CLUSTER_API_PORT:-36443}
+
+running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+
+stop() {
+  for p in kube-apiserver etcd; do
+    if running "$p"; then
+      kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+      for _ in $(seq 1 50); do running "$p" || break; sleep 0.2; done
+      running "$p" && kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
+    fi
+    rm -f "$dir/$p.pid"
+  done
+}
+
+make_pki() {
+  local pki=$dir/pki
+  mkdir -p "$pki"
+  [[ -f "$pki/admin.crt" ]] && return
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+    -subj "/CN=certsmith-local-cluster-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$pki/apiserver.ext"
+  openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 365 -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=system:masters/CN=admin" \
+    -keyout "$pki/admin.key" -out "$pki/admin.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' > "$pki/admin.ext"
+  openssl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 365 -extfile "$pki/admin.ext" -out "$pki/admin.crt" 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
+  openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+}
+
+write_kubeconfig() {
+  local pki=$dir/pki
+  cat > "$dir/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: admin
+current-context: local
+KUBECONFIG
+}
+
+start() {
+  for b in etcd kube-apiserver kubectl; do
+    [[ -x "$k8s/$b" ]] || { echo "cluster: $k8s/$b is missing; run 'make k8s-binaries'" >&2; exit 1; }
+  done
+  mkdir -p "$dir"
+  if running kube-apiserver && running etcd; then
+    echo "cluster: already running (KUBECONFIG=$dir/kubeconfig)"
+    return
+  fi
+  stop
+  make_pki
+  write_kubeconfig
+  "$k8s/etcd" --name local --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" \
+    --unsafe-no-fsync --log-level warn > "$dir/etcd.log" 2>&1 &
+  echo $! > "$dir/etcd.pid"
+  local pki=$dir/pki
+  "$k8s/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/16 \
+    --authorization-mode RBAC \
+    --cert-dir "$dir/apiserver-certs" \
+    --allow-privileged=true \
+    --endpoint-reconciler-type none \
+    --v=0 > "$dir/kube-apiserver.log" 2>&1 &
+  echo $! > "$dir/kube-apiserver.pid"
+  echo -n "cluster: waiting for kube-apiserver on 127.0.0.1:$api_port"
+  for _ in $(seq 1 120); do
+    if "$k8s/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
+      echo " ready"
+      echo "cluster: export KUBECONFIG=$dir/kubeconfig"
+      return
+    fi
+    if ! running kube-apiserver; then
+      echo; echo "cluster: kube-apiserver exited; see $dir/kube-apiserver.log" >&2; tail -20 "$dir/kube-apiserver.log" >&2; exit 1
+    fi
+    echo -n .; sleep 1
+  done
+  echo; echo "cluster: kube-apiserver did not become ready; see $dir/kube-apiserver.log" >&2
+  exit 1
+}
+
+case "${1:-}" in
+  up) start ;;
+  down) stop; rm -rf "$dir"; echo "cluster: stopped" ;;
+  status) if running kube-apiserver && running etcd; then echo "cluster: running"; else echo "cluster: stopped"; exit 1; fi ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

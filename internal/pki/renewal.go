@@ -1,0 +1,80 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pki
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// MaxJitterFraction is the exclusive upper bound of JitterFraction: default
+// renewal times are spread over the 10% of a certificate's lifetime before
+// its two-thirds point.
+const MaxJitterFraction = 0.10
+
+// RenewalTime returns when a certificate valid from notBefore to notAfter
+// should be renewed.
+//
+// If renewBefore > 0 it is notAfter - renewBefore, but not before notBefore.
+// Otherwise, if renewBeforePercentage is in (0, 100), it is notAfter minus
+// that percentage of the lifetime. Explicit settings are honoured exactly.
+// Otherwise it is the default, two thirds into the lifetime, moved earlier by
+// JitterFraction(jitterSeed) of the lifetime so that certificates issued
+// together do not all renew together; the seed is typically
+// "namespace/name". The result is never before notBefore.
+func RenewalTime(notBefore, notAfter time.Time, renewBefore time.Duration, renewBeforePercentage int32, jitterSeed string) time.Time {
+	lifetime := notAfter.Sub(notBefore)
+	if lifetime <= 0 {
+		return notBefore
+	}
+	var renewal time.Time
+	switch {
+	case renewBefore > 0:
+		renewal = notAfter.Add(-renewBefore)
+	case renewBeforePercentage > 0 && renewBeforePercentage < 100:
+		renewal = notAfter.Add(-fractionOf(lifetime, int64(renewBeforePercentage), 100))
+	default:
+		jitter := time.Duration(float64(lifetime) * JitterFraction(jitterSeed))
+		renewal = notBefore.Add(fractionOf(lifetime, 2, 3) - jitter)
+	}
+	if renewal.Before(notBefore) {
+		return notBefore
+	}
+	return renewal
+}
+
+// fractionOf returns d*num/den without overflowing for lifetimes of
+// centuries (d*num alone would overflow int64 nanoseconds).
+func fractionOf(d time.Duration, num, den int64) time.Duration {
+	n := int64(d)
+	return time.Duration(n/den*num + n%den*num/den)
+}
+
+// JitterFraction maps seed deterministically to a fraction in
+// [0, MaxJitterFraction). Different seeds spread evenly over that range.
+func JitterFraction(seed string) float64 {
+	sum := sha256.Sum256([]byte(seed))
+	// The top 53 bits give a uniform float64 in [0, 1).
+	unit := float64(binary.BigEndian.Uint64(sum[:8])>>11) / (1 << 53)
+	fraction := unit * MaxJitterFraction
+	if fraction >= MaxJitterFraction {
+		fraction = math.Nextafter(MaxJitterFraction, 0)
+	}
+	return fraction
+}

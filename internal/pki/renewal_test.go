@@ -1,0 +1,131 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pki
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestRenewalTimeDefault(t *testing.T) {
+	notBefore := testNow
+	lifetimes := []time.Duration{time.Hour, 90 * day, year, 10 * year, 250 * year}
+	seeds := []string{"", "default/api", "payments/db-peer", "kube-system/webhook"}
+	for _, lifetime := range lifetimes {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("%s/%q", lifetime, seed), func(t *testing.T) {
+				notAfter := notBefore.Add(lifetime)
+				got := RenewalTime(notBefore, notAfter, 0, 0, seed)
+				twoThirds := notBefore.Add(lifetime / 3 * 2)
+				earliest := twoThirds.Add(-lifetime / 10)
+				// Allow a nanosecond of rounding either side.
+				if got.Before(earliest.Add(-time.Nanosecond)) || got.After(twoThirds.Add(time.Nanosecond)) {
+					t.Errorf("RenewalTime = %v, want within [%v, %v]", got, earliest, twoThirds)
+				}
+				if again := RenewalTime(notBefore, notAfter, 0, 0, seed); !again.Equal(got) {
+					t.Errorf("RenewalTime is not deterministic: %v then %v", got, again)
+				}
+			})
+		}
+	}
+}
+
+func TestRenewalTimeJitterSpread(t *testing.T) {
+	notBefore, lifetime := testNow, 90*day
+	notAfter := notBefore.Add(lifetime)
+	twoThirds := notBefore.Add(lifetime / 3 * 2)
+	earliest, latest := twoThirds, notBefore
+	distinct := map[time.Time]bool{}
+	for i := 0; i < 1000; i++ {
+		got := RenewalTime(notBefore, notAfter, 0, 0, fmt.Sprintf("namespace-%d/cert-%d", i%7, i))
+		distinct[got] = true
+		if got.Before(earliest) {
+			earliest = got
+		}
+		if got.After(latest) {
+			latest = got
+		}
+	}
+	if spread := latest.Sub(earliest); spread < lifetime*9/100 {
+		t.Errorf("1000 seeds spread over %v, want at least 9%% of the %v lifetime", spread, lifetime)
+	}
+	if len(distinct) < 990 {
+		t.Errorf("only %d distinct renewal times for 1000 seeds", len(distinct))
+	}
+}
+
+func TestJitterFraction(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		seed := fmt.Sprintf("ns/%d", i)
+		f := JitterFraction(seed)
+		if f < 0 || f >= MaxJitterFraction {
+			t.Fatalf("JitterFraction(%q) = %v, want in [0, %v)", seed, f, MaxJitterFraction)
+		}
+		if JitterFraction(seed) != f {
+			t.Fatalf("JitterFraction(%q) is not deterministic", seed)
+		}
+	}
+	if JitterFraction("a/b") == JitterFraction("a/c") {
+		t.Errorf("neighbouring seeds got the same jitter")
+	}
+}
+
+func TestRenewalTimeExplicit(t *testing.T) {
+	notBefore := testNow
+	notAfter := notBefore.Add(90 * day)
+	tests := []struct {
+		name        string
+		notAfter    time.Time
+		renewBefore time.Duration
+		percentage  int32
+		want        time.Time
+	}{
+		{"renewBefore", notAfter, 30 * day, 0, notAfter.Add(-30 * day)},
+		{"renewBefore wins over percentage", notAfter, time.Hour, 50, notAfter.Add(-time.Hour)},
+		{"renewBefore longer than the lifetime", notAfter, 100 * day, 0, notBefore},
+		{"renewBefore equal to the lifetime", notAfter, 90 * day, 0, notBefore},
+		{"percentage", notAfter, 0, 25, notAfter.Add(-90 * day / 4)},
+		{"percentage 1", notAfter, 0, 1, notAfter.Add(-90 * day / 100)},
+		{"percentage 99", notAfter, 0, 99, notAfter.Add(-90 * day * 99 / 100)},
+		{"percentage of a 250-year lifetime does not overflow", notBefore.Add(250 * year), 0, 50, notBefore.Add(125 * year)},
+		{"notAfter before notBefore", notBefore.Add(-time.Hour), time.Hour, 0, notBefore},
+		{"zero lifetime", notBefore, 0, 0, notBefore},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := RenewalTime(notBefore, tt.notAfter, tt.renewBefore, tt.percentage, "ns/name")
+			if !got.Equal(tt.want) {
+				t.Errorf("RenewalTime = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenewalTimeOutOfRangePercentageUsesDefault(t *testing.T) {
+	notBefore := testNow
+	notAfter := notBefore.Add(90 * day)
+	want := RenewalTime(notBefore, notAfter, 0, 0, "ns/name")
+	for _, percentage := range []int32{-5, 100, 150} {
+		if got := RenewalTime(notBefore, notAfter, 0, percentage, "ns/name"); !got.Equal(want) {
+			t.Errorf("percentage %d: RenewalTime = %v, want the default %v", percentage, got, want)
+		}
+	}
+	if got := RenewalTime(notBefore, notAfter, -time.Hour, 0, "ns/name"); !got.Equal(want) {
+		t.Errorf("negative renewBefore: RenewalTime = %v, want the default %v", got, want)
+	}
+}

@@ -1,0 +1,140 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command manager runs the certsmith operator: the ClusterIssuer,
+// ServiceCertificate and CertificateSigningRequest controllers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/controllers"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(certsmithv1alpha1.AddToScheme(scheme))
+}
+
+func main() {
+	var (
+		metricsAddr, probeAddr, namespace, clusterDomain string
+		leaderElect                                      bool
+		qps                                              float64
+		burst, workers                                   int
+	)
+	defaultNamespace := os.Getenv("POD_NAMESPACE")
+	if defaultNamespace == "" {
+		defaultNamespace = "certsmith-system"
+	}
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
+	flag.StringVar(&namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
+	flag.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the API server.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the API server.")
+	flag.IntVar(&workers, "workers", 4, "Concurrent reconciles per controller.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	if err := run(metricsAddr, probeAddr, namespace, clusterDomain, leaderElect, float32(qps), burst, workers); err != nil {
+		log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect bool, qps float32, burst, workers int) error {
+	log := ctrl.Log.WithName("setup")
+	config, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	config.QPS, config.Burst = qps, burst
+
+	username, err := whoAmI(config)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "username", username, "namespace", namespace, "clusterDomain", clusterDomain)
+
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "certsmith.io",
+		LeaderElectionNamespace: namespace,
+		Cache:                   controllers.CacheOptions(namespace),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{
+		Namespace:     namespace,
+		ClusterDomain: clusterDomain,
+		Username:      username,
+		Workers:       workers,
+		Clock:         clock.RealClock{},
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// whoAmI asks the API server who the operator is; CSRs whose spec.username
+// equals this identity are certsmith's own.
+func whoAmI(config *rest.Config) (string, error) {
+	c, err := client.New(config, client.Options{Scheme: scheme})
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server for the operator's identity (SelfSubjectReview): %w", err)
+	}
+	return review.Status.UserInfo.Username, nil
+}
