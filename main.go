@@ -23,16 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -87,7 +83,7 @@ func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect bo
 	}
 	config.QPS, config.Burst = qps, burst
 
-	username, err := whoAmI(config)
+	username, err := controllers.WhoAmI(context.Background(), config)
 	if err != nil {
 		return err
 	}
@@ -121,20 +117,4 @@ func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect bo
 		return err
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// whoAmI asks the API server who the operator is; CSRs whose spec.username
-// equals this identity are certsmith's own.
-func whoAmI(config *rest.Config) (string, error) {
-	c, err := client.New(config, client.Options{Scheme: scheme})
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	review := &authenticationv1.SelfSubjectReview{}
-	if err := c.Create(ctx, review); err != nil {
-		return "", fmt.Errorf("asking the API server for the operator's identity (SelfSubjectReview): %w", err)
-	}
-	return review.Status.UserInfo.Username, nil
 }

@@ -22,10 +22,14 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"fmt"
+	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -84,3 +88,18 @@ func CacheOptions(namespace string) cache.Options {
 	}}
 }
 
+// WhoAmI asks the API server who the operator is (a SelfSubjectReview).
+// CSRs whose spec.username equals this identity are certsmith's own.
+func WhoAmI(ctx context.Context, config *rest.Config) (string, error) {
+	c, err := client.New(config, client.Options{})
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server for the operator's identity (SelfSubjectReview): %w", err)
+	}
+	return review.Status.UserInfo.Username, nil
+}

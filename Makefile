@@ -1,0 +1,139 @@
+# certsmith — a Kubernetes PKI operator.
+
+# Tools are pinned and installed into bin/.
+CONTROLLER_GEN_VERSION ?= v0.23.0
+CFSSL_VERSION ?= v1.6.5
+
+LOCALBIN ?= $(shell pwd)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+CFSSL ?= $(LOCALBIN)/cfssl
+CFSSLJSON ?= $(LOCALBIN)/cfssljson
+K8S_BIN ?= $(LOCALBIN)/k8s
+KUBECTL ?= $(K8S_BIN)/kubectl
+CLUSTER_KUBECONFIG ?= $(LOCALBIN)/cluster/kubeconfig
+IMG ?= certsmith/manager:latest
+
+# The control-plane binaries for envtest are built from source (setup-envtest
+# cannot download on machines without internet access); see hack/build-k8s.sh.
+export KUBEBUILDER_ASSETS ?= $(K8S_BIN)
+
+GO_TEST_FLAGS ?=
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods for the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC (config/crd/bases, config/rbac/role.yaml) from markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths=./... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -s -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: ## Fail on unformatted code and vet findings.
+	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+.PHONY: verify
+verify: generate manifests ## Regenerate everything and fail if anything changed.
+	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files"; exit 1; }
+	$(MAKE) lint
+
+##@ Test
+
+.PHONY: test
+test: manifests generate lint k8s-binaries tools test-unit test-integration test-e2e ## Run every suite: unit, integration (envtest) and end to end.
+
+.PHONY: test-unit
+test-unit: ## Unit tests: internal/pki and internal/policy.
+	go test $(GO_TEST_FLAGS) ./internal/...
+
+.PHONY: test-integration
+test-integration: k8s-binaries ## Integration tests against a real kube-apiserver and etcd (envtest).
+	go test -v $(GO_TEST_FLAGS) ./controllers/... -timeout 20m
+
+.PHONY: test-e2e
+test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
+	go test -v $(GO_TEST_FLAGS) ./test/e2e/... -timeout 30m
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary into bin/manager.
+	go build -o $(LOCALBIN)/manager .
+
+.PHONY: run
+run: ## Run the manager against the current KUBECONFIG (no leader election).
+	go run . --leader-elect=false
+
+##@ Local control plane
+
+.PHONY: k8s-binaries
+k8s-binaries: ## Build kube-apiserver, etcd and kubectl for the pinned Kubernetes version into bin/k8s.
+	hack/build-k8s.sh
+
+.PHONY: cluster-up
+cluster-up: k8s-binaries ## Start etcd + kube-apiserver in the background; kubeconfig at bin/cluster/kubeconfig.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane and delete its state.
+	hack/cluster.sh down
+
+.PHONY: demo
+demo: build k8s-binaries ## Run certsmith for real on a local control plane, issue a certificate and do a TLS handshake.
+	hack/demo.sh
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of the current KUBECONFIG.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs (and every certsmith resource) from the cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy CRDs, RBAC and the manager (image $(IMG)) to the cluster.
+	cd config/manager && $(KUBECTL) kustomize . >/dev/null && sed -i.bak 's|newName: .*|newName: $(firstword $(subst :, ,$(IMG)))|; s|newTag: .*|newTag: $(lastword $(subst :, ,$(IMG)))|' kustomization.yaml && rm -f kustomization.yaml.bak
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove everything deploy created.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Tools
+
+.PHONY: tools
+tools: controller-gen cfssl ## Install the pinned tools into bin/.
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+.PHONY: cfssl
+cfssl: $(CFSSL) $(CFSSLJSON)
+$(CFSSL):
+	GOBIN=$(LOCALBIN) go install github.com/cloudflare/cfssl/cmd/cfssl@$(CFSSL_VERSION)
+$(CFSSLJSON):
+	GOBIN=$(LOCALBIN) go install github.com/cloudflare/cfssl/cmd/cfssljson@$(CFSSL_VERSION)

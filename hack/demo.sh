@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Runs certsmith for real, end to end, on a throwaway local control plane
+# (run by "make demo", after "make build k8s-binaries"):
+#
+#   1. starts etcd + kube-apiserver in bin/demo-cluster on ports of its own,
+#      so it never collides with "make cluster-up";
+#   2. applies config/default (CRDs, namespace, ServiceAccount, generated RBAC);
+#   3. runs bin/manager in the background as that ServiceAccount, not as
+#      admin (log: bin/demo-cluster/manager.log);
+#   4. applies config/samples and waits for the ClusterIssuer and the
+#      ServiceCertificate to become Ready;
+#   5. checks the issued certificate with openssl: prints it, verifies it
+#      against the distributed CA and does a real TLS handshake that checks
+#      the hostname web.demo.svc.cluster.local.
+#
+# Everything it starts is stopped on exit, success or not; a failure exits
+# non-zero and shows the end of the manager's log. Safe to run again.
+#
+# Environment: DEMO_ETCD_PORT (default 42379), DEMO_API_PORT (46443),
+# DEMO_PROBE_PORT (48081, the manager's health probes).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export CLUSTER_DIR=$root/bin/demo-cluster
+export CLUSTER_ETCD_PORT=${DEMO_ETCD_PORT:-42379}
+export CLUSTER_API_PORT=${DEMO_API_PORT:-46443}
+probe_port=${DEMO_PROBE_PORT:-48081}
+
+kubectl_bin=$root/bin/k8s/kubectl
+manager_bin=$root/bin/manager
+manager_log=$CLUSTER_DIR/manager.log
+manager_pid_file=$CLUSTER_DIR/manager.pid
+host=web.demo.svc.cluster.local
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+fail() { echo "demo: $*" >&2; exit 1; }
+kubectl() { "$kubectl_bin" --kubeconfig "$CLUSTER_DIR/kubeconfig" "$@"; }
+
+for bin in "$manager_bin" "$kubectl_bin" "$root/bin/k8s/kube-apiserver" "$root/bin/k8s/etcd"; do
+  [[ -x "$bin" ]] || fail "$bin is missing; run 'make build k8s-binaries'"
+done
+command -v openssl >/dev/null || fail "openssl is not installed"
+
+# stop_manager stops the manager this script (or an interrupted earlier run)
+# started, by the pid it recorded, and only if that pid is still bin/manager.
+stop_manager() {
+  [[ -f "$manager_pid_file" ]] || return 0
+  local pid
+  pid=$(cat "$manager_pid_file")
+  if kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$manager_bin"* ]]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$manager_pid_file"
+}
+
+work_dir=
+server_pid=
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n "$server_pid" ]]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  stop_manager
+  if [[ $rc -ne 0 && -f "$manager_log" ]]; then
+    echo >&2
+    echo "demo: FAILED (exit $rc). Last lines of the manager log:" >&2
+    tail -n 40 "$manager_log" >&2
+    cp "$manager_log" "$root/bin/demo-manager.log"
+    echo "demo: the whole manager log is in bin/demo-manager.log" >&2
+  fi
+  [[ -n "$work_dir" ]] && rm -rf "$work_dir"
+  hack/cluster.sh down >/dev/null
+  exit "$rc"
+}
+trap cleanup EXIT
+
+step "Starting a local control plane in bin/demo-cluster (API server on 127.0.0.1:$CLUSTER_API_PORT)"
+# Start from nothing: a previous run that was killed may have left state.
+stop_manager
+hack/cluster.sh down >/dev/null
+hack/cluster.sh up
+
+step "Installing certsmith: kubectl apply -k config/default"
+kubectl apply -k config/default
+kubectl wait --for=condition=Established --timeout=60s \
+  crd/clusterissuers.certsmith.io crd/servicecertificates.certsmith.io
+
+step "Starting bin/manager as the ServiceAccount certsmith-system/certsmith-controller-manager"
+hack/e2e-operator-kubeconfig.sh "$CLUSTER_DIR/kubeconfig" "$CLUSTER_DIR/operator.kubeconfig"
+KUBECONFIG=$CLUSTER_DIR/operator.kubeconfig "$manager_bin" \
+  --leader-elect=false --metrics-bind-address=0 \
+  --health-probe-bind-address="127.0.0.1:$probe_port" \
+  --namespace certsmith-system --cluster-domain cluster.local \
+  >"$manager_log" 2>&1 &
+echo $! >"$manager_pid_file"
+echo -n "waiting for the manager's readiness probe"
+for _ in $(seq 1 60); do
+  curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$(cat "$manager_pid_file")" 2>/dev/null || { echo; fail "the manager exited"; }
+  echo -n .; sleep 1
+done
+curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || { echo; fail "the manager did not become ready"; }
+echo " ready"
+grep -m1 '"starting"' "$manager_log" || true
+
+step "Applying the samples: kubectl apply -k config/samples"
+kubectl apply -k config/samples
+kubectl wait --for=condition=Ready --timeout=120s clusterissuer/selfsigned
+kubectl wait --for=condition=Ready --timeout=120s -n demo servicecertificate/web
+
+step "kubectl get clusterissuers"
+kubectl get clusterissuers
+step "kubectl get servicecertificates -A"
+kubectl get servicecertificates -A
+
+step "The certificate in Secret demo/web-tls"
+work_dir=$(mktemp -d)
+for key in tls.crt tls.key ca.crt; do
+  kubectl get secret web-tls -n demo -o "jsonpath={.data.${key//./\\.}}" | base64 -d >"$work_dir/$key"
+done
+openssl x509 -in "$work_dir/tls.crt" -noout -subject -issuer -dates -ext subjectAltName
+
+step "openssl verify -x509_strict -CAfile ca.crt tls.crt"
+(cd "$work_dir" && openssl verify -x509_strict -CAfile ca.crt tls.crt)
+
+step "TLS handshake: openssl s_server with the Secret's certificate, s_client checking $host"
+# Port 0: the kernel picks a free port and s_server prints it ("ACCEPT 127.0.0.1:PORT").
+openssl s_server -accept 127.0.0.1:0 -cert "$work_dir/tls.crt" -key "$work_dir/tls.key" -www \
+  >"$work_dir/s_server.log" 2>&1 &
+server_pid=$!
+port=
+for _ in $(seq 1 50); do
+  port=$(sed -n 's/^ACCEPT 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work_dir/s_server.log")
+  [[ -n "$port" ]] && break
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$work_dir/s_server.log" >&2; fail "openssl s_server did not start"; }
+echo "s_server listening on 127.0.0.1:$port"
+openssl s_client -connect "127.0.0.1:$port" -servername "$host" \
+  -verify_return_error -verify_hostname "$host" -CAfile "$work_dir/ca.crt" \
+  </dev/null >"$work_dir/s_client.log" 2>&1 \
+  || { cat "$work_dir/s_client.log" >&2; fail "the TLS handshake failed"; }
+grep -E '^(depth=|verify return:|Verified peername:)|Cipher is|Verify return code:' "$work_dir/s_client.log" \
+  | sed 's/^ *//' | awk '!seen[$0]++'
+grep -q 'Verify return code: 0 (ok)' "$work_dir/s_client.log" \
+  || { cat "$work_dir/s_client.log" >&2; fail "s_client did not verify the certificate"; }
+
+printf '\n\033[1;32mdemo: success: certsmith issued a certificate for %s that verifies against its CA in a real TLS handshake.\033[0m\n' "$host"

@@ -1,0 +1,326 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package e2e tests certsmith end to end: the built bin/manager runs as its
+// own process against a local control plane (etcd and kube-apiserver started
+// by hack/cluster.sh), authenticated as the operator's ServiceAccount and so
+// bound only to the RBAC generated into config/rbac. The suite drives it with
+// the real kubectl and the YAML in config/, and checks the results with
+// openssl: certificate verification and a real TLS handshake.
+//
+// Run it from the repository root after "make build k8s-binaries":
+//
+//	go test ./test/e2e/... -ginkgo.v -timeout 20m
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// The suite's control plane has a directory and ports of its own, so it runs
+// next to "make cluster-up" (bin/cluster, 32379/36443) and "make demo"
+// (bin/demo-cluster, 42379/46443) without touching them.
+const (
+	clusterDirName = "bin/e2e-cluster"
+	etcdPort       = "52379"
+	apiServerPort  = "56443"
+
+	operatorNamespace      = "certsmith-system"
+	operatorServiceAccount = "certsmith-controller-manager"
+
+	// commandTimeout bounds every external command, so that a hung kubectl
+	// or openssl fails the spec instead of the whole run.
+	commandTimeout = 3 * time.Minute
+)
+
+var (
+	// repoRoot is the directory that holds go.mod.
+	repoRoot string
+	// clusterDir holds the control plane's state, kubeconfigs and the manager log.
+	clusterDir string
+	// adminKubeconfig is the cluster admin's kubeconfig, written by hack/cluster.sh.
+	adminKubeconfig string
+	// kubectlPath is the kubectl built for the pinned Kubernetes version.
+	kubectlPath string
+	// managerLogPath receives the manager's stdout and stderr.
+	managerLogPath string
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "certsmith end-to-end suite")
+}
+
+var _ = BeforeSuite(func() {
+	var err error
+	repoRoot, err = findRepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	clusterDir = filepath.Join(repoRoot, clusterDirName)
+	adminKubeconfig = filepath.Join(clusterDir, "kubeconfig")
+	kubectlPath = filepath.Join(repoRoot, "bin", "k8s", "kubectl")
+	managerLogPath = filepath.Join(clusterDir, "manager.log")
+	managerPath := filepath.Join(repoRoot, "bin", "manager")
+
+	for _, binary := range []string{managerPath, kubectlPath} {
+		_, err := os.Stat(binary)
+		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make build k8s-binaries", binary)
+	}
+	_, err = exec.LookPath("openssl")
+	Expect(err).NotTo(HaveOccurred(), "openssl is not on PATH; the suite checks certificates with it")
+
+	By("starting a local control plane in " + clusterDirName)
+	// Begin from nothing: an interrupted earlier run may have left state.
+	_, err = cluster("down")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		By("stopping the local control plane")
+		_, err := cluster("down")
+		Expect(err).NotTo(HaveOccurred())
+	})
+	_, err = cluster("up")
+	Expect(err).NotTo(HaveOccurred())
+
+	By("installing certsmith: kubectl apply -k config/default")
+	_, err = kubectl("apply", "-k", filepath.Join(repoRoot, "config", "default"))
+	Expect(err).NotTo(HaveOccurred())
+	_, err = kubectl("wait", "--for=condition=Established", "--timeout=60s",
+		"crd/clusterissuers.certsmith.io", "crd/servicecertificates.certsmith.io")
+	Expect(err).NotTo(HaveOccurred())
+
+	By("writing a kubeconfig for the ServiceAccount " + operatorNamespace + "/" + operatorServiceAccount)
+	operatorKubeconfig := filepath.Join(clusterDir, "operator.kubeconfig")
+	_, err = run(exec.Command(filepath.Join(repoRoot, "hack", "e2e-operator-kubeconfig.sh"), adminKubeconfig, operatorKubeconfig))
+	Expect(err).NotTo(HaveOccurred())
+
+	By("starting bin/manager as that ServiceAccount")
+	probeAddress, err := freeLoopbackAddress()
+	Expect(err).NotTo(HaveOccurred())
+	manager, err := startManager(managerPath, operatorKubeconfig, probeAddress)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		By("stopping the manager")
+		Expect(manager.stop()).To(Succeed())
+	})
+
+	Eventually(func() error {
+		if !manager.running() {
+			return StopTrying("the manager exited")
+		}
+		return probe("http://" + probeAddress + "/readyz")
+	}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), func() string {
+		return "the manager did not become ready; its log ends with:\n" + managerLogTail()
+	})
+})
+
+// Shows the manager's log after every failed spec: most failures here are
+// the operator's, and its log is gone once the control plane is torn down.
+var _ = AfterEach(func() {
+	if CurrentSpecReport().Failed() {
+		AddReportEntry("manager log (last lines)", managerLogTail())
+	}
+})
+
+// findRepoRoot walks up from the working directory (test/e2e under go test)
+// to the directory that holds go.mod.
+func findRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or any parent")
+		}
+		dir = parent
+	}
+}
+
+// cluster runs hack/cluster.sh with the suite's directory and ports.
+func cluster(action string) (string, error) {
+	cmd := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), action)
+	cmd.Env = append(os.Environ(),
+		"CLUSTER_DIR="+clusterDir,
+		"CLUSTER_ETCD_PORT="+etcdPort,
+		"CLUSTER_API_PORT="+apiServerPort,
+	)
+	return run(cmd)
+}
+
+// kubectl runs the pinned kubectl as the cluster admin and returns its
+// stdout. On failure the error carries the exit status and stderr, which is
+// where the API server's rejection messages are.
+func kubectl(args ...string) (string, error) {
+	return kubectlWithInput("", args...)
+}
+
+// kubectlWithInput is kubectl with input on stdin, for "apply -f -".
+func kubectlWithInput(input string, args ...string) (string, error) {
+	cmd := exec.Command(kubectlPath, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
+	cmd.Stdin = strings.NewReader(input)
+	return run(cmd)
+}
+
+// run runs cmd to completion, for at most commandTimeout, and returns its
+// stdout. A failure's error includes the command line, stdout and stderr.
+func run(cmd *exec.Cmd) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if cmd.Stdin == nil {
+		cmd.Stdin = strings.NewReader("")
+	}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(commandTimeout):
+		_ = cmd.Process.Kill()
+		<-done
+		err = fmt.Errorf("timed out after %s", commandTimeout)
+	}
+	// Only the command line is logged: stdout may hold a Secret's private key.
+	fmt.Fprintf(GinkgoWriter, "$ %s\n", strings.Join(cmd.Args, " "))
+	if err != nil {
+		return stdout.String(), fmt.Errorf("%s: %w\n%s%s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// managerProcess is bin/manager running in the background.
+type managerProcess struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startManager starts bin/manager in the background with the operator's
+// kubeconfig, logging to managerLogPath.
+func startManager(managerPath, kubeconfig, probeAddress string) (*managerProcess, error) {
+	logFile, err := os.Create(managerLogPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(managerPath,
+		"--leader-elect=false",
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address="+probeAddress,
+		"--namespace="+operatorNamespace,
+		"--cluster-domain=cluster.local",
+	)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", managerPath, err)
+	}
+	manager := &managerProcess{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(manager.exited)
+	}()
+	return manager, nil
+}
+
+// running says whether the manager is still running.
+func (m *managerProcess) running() bool {
+	select {
+	case <-m.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop stops the manager with SIGTERM (SIGKILL if it does not exit in
+// time). It fails if the manager had exited on its own: it should run until
+// the suite ends.
+func (m *managerProcess) stop() error {
+	if !m.running() {
+		return fmt.Errorf("the manager had already exited (%s); its log ends with:\n%s", m.cmd.ProcessState, managerLogTail())
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(15 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+	return nil
+}
+
+// managerLogTail returns the last lines of the manager's log.
+func managerLogTail() string {
+	const lines = 40
+	data, err := os.ReadFile(managerLogPath)
+	if err != nil {
+		return fmt.Sprintf("(no manager log: %v)", err)
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// freeLoopbackAddress returns a 127.0.0.1 address with a port that was free
+// a moment ago.
+func freeLoopbackAddress() (string, error) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer listener.Close()
+	return listener.Addr().String(), nil
+}
+
+// probe succeeds when url answers 200 OK.
+func probe(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
