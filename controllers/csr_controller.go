@@ -34,7 +34,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -76,6 +78,7 @@ type CSRReconciler struct {
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/status,verbs=update;patch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=clusterissuers.certsmith.io/*,verbs=approve;sign
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=selfsubjectreviews,verbs=create
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certsmith-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Reconcile approves and signs one CSR, or deletes it when it belongs to a
@@ -104,13 +107,15 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	if !csrApproved(csr) {
-		if owner == nil {
+		switch {
+		case owner != nil, issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto:
+			approved, err := r.decide(ctx, csr, owner, issuer)
+			if err != nil || !approved {
+				return ctrl.Result{}, err
+			}
+		default:
 			// Manual approval: a person runs "kubectl certificate approve".
 			return ctrl.Result{}, nil
-		}
-		approved, err := r.approveOwn(ctx, csr, owner, issuer)
-		if err != nil || !approved {
-			return ctrl.Result{}, err
 		}
 	}
 	return ctrl.Result{}, r.sign(ctx, csr, owner, issuer)
@@ -159,18 +164,23 @@ func csrApproved(csr *certificatesv1.CertificateSigningRequest) bool {
 	return false
 }
 
-// approveOwn approves a CSR that certsmith made, after checking that it asks
-// for what its ServiceCertificate wants from this issuer and nothing the
-// policy forbids; otherwise it denies it with the reason.
-func (r *CSRReconciler) approveOwn(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (bool, error) {
-	reason, message := certsmithv1alpha1.ReasonCSRApproved, fmt.Sprintf("approved by certsmith for ServiceCertificate %s/%s", owner.Namespace, owner.Name)
-	approved := true
-	if problem := r.checkOwn(ctx, csr, owner, issuer); problem != nil {
-		reason, message, approved = problem.reason, problem.message, false
+// decide approves or denies a CSR: one that certsmith made, after checking
+// it against its ServiceCertificate and the issuer's policy, or, for an
+// issuer with Auto approval, any CSR by the policy alone. A denial carries
+// the reason.
+func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (bool, error) {
+	reason, message := certsmithv1alpha1.ReasonCSRApproved, fmt.Sprintf("approved by certsmith: allowed by the policy of ClusterIssuer %s", issuer.Name)
+	if owner != nil {
+		message = fmt.Sprintf("approved by certsmith for ServiceCertificate %s/%s", owner.Namespace, owner.Name)
 	}
+	_, problem, err := r.check(ctx, csr, owner, issuer)
+	if err != nil {
+		return false, err
+	}
+	approved := problem == nil
 	conditionType := certificatesv1.CertificateApproved
 	if !approved {
-		conditionType = certificatesv1.CertificateDenied
+		conditionType, reason, message = certificatesv1.CertificateDenied, problem.reason, problem.message
 	}
 	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 		Type:           conditionType,
@@ -183,64 +193,73 @@ func (r *CSRReconciler) approveOwn(ctx context.Context, csr *certificatesv1.Cert
 		return false, fmt.Errorf("updating approval of CSR %s: %w", csr.Name, err)
 	}
 	logf.FromContext(ctx).V(1).Info("decided CSR", "csr", csr.Name, "approved", approved, "reason", reason)
+	if !approved {
+		r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, reason, "Approve", "Denied CSR %s: %s", csr.Name, message)
+	}
 	return approved, nil
 }
 
-// checkOwn compares a CSR with its ServiceCertificate and the issuer's policy.
-func (r *CSRReconciler) checkOwn(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) *terminalError {
-	if owner.Spec.IssuerRef.Name != issuer.Name {
-		return &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, fmt.Sprintf(
-			"ServiceCertificate %s/%s uses ClusterIssuer %s, not %s", owner.Namespace, owner.Name, owner.Spec.IssuerRef.Name, issuer.Name)}
-	}
-	request, err := pki.ParseCSR(csr.Spec.Request)
-	if err != nil {
-		return &terminalError{certsmithv1alpha1.ReasonCSRMalformed, err.Error()}
-	}
-	return r.checkNamespacePolicy(ctx, owner.Namespace, request)
-}
-
-// checkNamespacePolicy applies the namespace-safe default to a request made for a namespace.
-func (r *CSRReconciler) checkNamespacePolicy(ctx context.Context, namespace string, request *x509.CertificateRequest) *terminalError {
-	var services corev1.ServiceList
-	if err := r.List(ctx, &services, client.InNamespace(namespace)); err != nil {
-		return &terminalError{certsmithv1alpha1.ReasonCSRSigningFailed, fmt.Sprintf("listing Services: %v", err)}
-	}
-	var ips []net.IP
-	for i := range services.Items {
-		ips = append(ips, clusterIPs(&services.Items[i])...)
-	}
-	if len(request.URIs) > 0 || len(request.EmailAddresses) > 0 {
-		return &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, "URI and email names are not allowed"}
-	}
-	if err := policy.CheckNamespaceNames(policy.Request{Namespace: namespace, DNSNames: request.DNSNames, IPAddresses: request.IPAddresses},
-		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips}); err != nil {
-		return &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, err.Error()}
-	}
-	return nil
-}
-
-// sign signs an approved CSR with the issuer's CA, or marks it Failed with a reason.
-func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) error {
+// check parses a CSR and checks it against the issuer's policy: with the
+// namespace default when certsmith made it for a ServiceCertificate, with
+// the explicit rules alone otherwise. A refusal is returned as a
+// terminalError; err is for transient failures.
+func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*x509.CertificateRequest, *terminalError, error) {
 	request, err := pki.ParseCSR(csr.Spec.Request)
 	if err != nil {
 		reason := certsmithv1alpha1.ReasonCSRMalformed
 		if errors.Is(err, pki.ErrUnsupportedKey) {
 			reason = certsmithv1alpha1.ReasonCSRUnsupportedKey
 		}
-		return r.fail(ctx, csr, issuer, reason, err.Error())
+		return nil, &terminalError{reason, err.Error()}, nil
 	}
+	rules, err := issuerRules(issuer)
+	if err != nil {
+		return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, fmt.Sprintf("ClusterIssuer %s has an invalid policy: %v", issuer.Name, err)}, nil
+	}
+	namespace := ""
+	var ips []net.IP
+	if owner != nil {
+		if owner.Spec.IssuerRef.Name != issuer.Name {
+			return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, fmt.Sprintf(
+				"ServiceCertificate %s/%s uses ClusterIssuer %s, not %s", owner.Namespace, owner.Name, owner.Spec.IssuerRef.Name, issuer.Name)}, nil
+		}
+		message, err := namespaceAllowed(ctx, r.Client, issuer, owner.Namespace)
+		if err != nil {
+			return nil, nil, err
+		}
+		if message != "" {
+			return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, message}, nil
+		}
+		namespace = owner.Namespace
+		if ips, err = namespaceIPs(ctx, r.Client, namespace); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := policy.Check(policyRequest(namespace, request, csrUsages(csr)),
+		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
+		return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, err.Error()}, nil
+	}
+	return request, nil, nil
+}
+
+// csrUsages returns a CSR's usages as strings.
+func csrUsages(csr *certificatesv1.CertificateSigningRequest) []string {
 	usages := make([]string, 0, len(csr.Spec.Usages))
 	for _, u := range csr.Spec.Usages {
 		usages = append(usages, string(u))
 	}
-	if slices.Contains(usages, string(certsmithv1alpha1.UsageCertSign)) {
-		return r.fail(ctx, csr, issuer, certsmithv1alpha1.ReasonCSRNotAllowed, "CA certificates (usage \"cert sign\") are not allowed by this issuer")
+	return usages
+}
+
+// sign signs an approved CSR with the issuer's CA, or marks it Failed with
+// a reason. The policy is checked again: approval may have come from a
+// person, and the signer never signs what the policy forbids.
+func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) error {
+	request, problem, err := r.check(ctx, csr, owner, issuer)
+	if err != nil {
+		return err
 	}
-	if owner == nil {
-		return r.fail(ctx, csr, issuer, certsmithv1alpha1.ReasonCSRNotAllowed, fmt.Sprintf(
-			"ClusterIssuer %s signs only CSRs that certsmith made for ServiceCertificates", issuer.Name))
-	}
-	if problem := r.checkNamespacePolicy(ctx, owner.Namespace, request); problem != nil {
+	if problem != nil {
 		return r.fail(ctx, csr, issuer, problem.reason, problem.message)
 	}
 	ca, err := loadIssuerCA(ctx, r.Client, r.Namespace, issuer)
@@ -254,7 +273,14 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	if csr.Spec.ExpirationSeconds != nil {
 		duration = time.Duration(*csr.Spec.ExpirationSeconds) * time.Second
 	}
-	cert, err := ca.Sign(pki.SignRequest{CSR: request, Usages: usages, Duration: duration, Now: r.Clock.Now()})
+	usages := csrUsages(csr)
+	cert, err := ca.Sign(pki.SignRequest{
+		CSR:      request,
+		Usages:   usages,
+		Duration: maxDuration(issuer, duration),
+		IsCA:     slices.Contains(usages, string(certsmithv1alpha1.UsageCertSign)),
+		Now:      r.Clock.Now(),
+	})
 	if err != nil {
 		reason := certsmithv1alpha1.ReasonCSRSigningFailed
 		if errors.Is(err, pki.ErrUnsupportedKey) {
@@ -294,9 +320,37 @@ func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers == 0 {
 		workers = 4
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &certificatesv1.CertificateSigningRequest{}, indexCSRSigner,
+		func(obj client.Object) []string {
+			return []string{obj.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
+		}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(CSRControllerName).
 		For(&certificatesv1.CertificateSigningRequest{}).
+		// An issuer that becomes Ready (or changes policy or approval) looks
+		// again at the CSRs of its signerName that are still open.
+		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.openRequestsOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// indexCSRSigner indexes CSRs by signerName.
+const indexCSRSigner = "certsmith.csrSignerName"
+
+// openRequestsOf maps an issuer to the unfinished CSRs of its signerName.
+func (r *CSRReconciler) openRequestsOf(ctx context.Context, obj client.Object) []reconcile.Request {
+	issuer := obj.(*certsmithv1alpha1.ClusterIssuer)
+	var list certificatesv1.CertificateSigningRequestList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCSRSigner: issuer.EffectiveSignerName()}); err != nil {
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range list.Items {
+		if !csrFinished(&list.Items[i]) {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return requests
 }

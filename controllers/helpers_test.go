@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -31,6 +32,7 @@ import (
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
+	"github.com/certsmith/certsmith/internal/testutil"
 )
 
 const (
@@ -128,4 +130,16 @@ func expectMatchingPair(secret *corev1.Secret) []*x509.Certificate {
 // containsPrivateKey reports whether a string carries PEM private key material.
 func containsPrivateKey(s string) bool {
 	return strings.Contains(s, "PRIVATE KEY")
+}
+
+// lintAll checks certificates with zlint's RFC 5280, 5480 and 8813 lints.
+func lintAll(certs ...*x509.Certificate) {
+	for _, cert := range certs {
+		Expect(testutil.LintCertificate(cert)).To(Succeed(), "zlint: %s", cert.Subject)
+	}
+}
+
+// pemBlock encodes DER bytes as one PEM block.
+func pemBlock(blockType string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})
 }

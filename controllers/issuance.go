@@ -21,6 +21,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,6 +98,11 @@ func (r *ServiceCertificateReconciler) requestsOf(ctx context.Context, key types
 	if err := r.List(ctx, &list, client.MatchingFields{indexCSROwner: csrOwnerValue(key)}); err != nil {
 		return nil, fmt.Errorf("listing CSRs of %s: %w", key, err)
 	}
+	// Only CSRs that certsmith itself made count: the annotation can be
+	// written by anyone, spec.username only by the API server.
+	list.Items = slices.DeleteFunc(list.Items, func(csr certificatesv1.CertificateSigningRequest) bool {
+		return csr.Spec.Username != r.Username
+	})
 	sort.Slice(list.Items, func(i, j int) bool {
 		a, b := list.Items[i].CreationTimestamp, list.Items[j].CreationTimestamp
 		if !a.Equal(&b) {

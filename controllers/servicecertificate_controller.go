@@ -71,6 +71,9 @@ type ServiceCertificateReconciler struct {
 	Namespace string
 	// ClusterDomain is the cluster's DNS domain, such as "cluster.local".
 	ClusterDomain string
+	// Username is the operator's own identity; only CSRs with this
+	// spec.username are taken as certsmith's own.
+	Username string
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
 
@@ -124,10 +127,8 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := policy.CheckNamespaceNames(policy.Request{Namespace: sc.Namespace, DNSNames: request.dnsNames, IPAddresses: request.ipAddresses},
-		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: namespaceIPs}); err != nil {
-		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, fmt.Sprintf(
-			"ClusterIssuer %s does not allow: %v", issuer.Name, err))
+	if err := r.checkPolicy(ctx, sc, issuer, request, namespaceIPs); err != nil {
+		return ctrl.Result{}, err
 	}
 	secret, err := r.currentSecret(ctx, sc)
 	if err != nil {
@@ -180,6 +181,26 @@ func (r *ServiceCertificateReconciler) issuerCA(ctx context.Context, sc *certsmi
 		return nil, nil, terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s: %v", issuer.Name, err))
 	}
 	return issuer, ca, nil
+}
+
+// checkPolicy refuses, before any CSR is made, what the issuer would refuse.
+func (r *ServiceCertificateReconciler) checkPolicy(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer, request *certificateRequest, ips []net.IP) error {
+	message, err := namespaceAllowed(ctx, r.Client, issuer, sc.Namespace)
+	if err != nil {
+		return err
+	}
+	if message != "" {
+		return terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, message)
+	}
+	rules, err := issuerRules(issuer)
+	if err != nil {
+		return terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s has an invalid policy: %v", issuer.Name, err))
+	}
+	if err := policy.Check(policy.Request{Namespace: sc.Namespace, DNSNames: request.dnsNames, IPAddresses: request.ipAddresses, Usages: request.usages},
+		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
+		return terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, fmt.Sprintf("ClusterIssuer %s does not allow: %v", issuer.Name, err))
+	}
+	return nil
 }
 
 // certificateRequest resolves defaults and the Service into a request, and

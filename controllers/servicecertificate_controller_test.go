@@ -89,7 +89,7 @@ var _ = Describe("ServiceCertificate", func() {
 		Expect(leaf.IPAddresses).To(HaveLen(1))
 		Expect(leaf.IPAddresses[0].Equal(net.ParseIP(svc.Spec.ClusterIP))).To(BeTrue())
 		Expect(leaf.ExtKeyUsage).To(ConsistOf(x509.ExtKeyUsageServerAuth))
-		Expect(leaf.KeyUsage & x509.KeyUsageKeyEncipherment).To(BeZero(), "ECDSA keys must not carry key encipherment")
+		Expect(leaf.KeyUsage&x509.KeyUsageKeyEncipherment).To(BeZero(), "ECDSA keys must not carry key encipherment")
 		spec, err := pki.KeySpecOf(leaf.PublicKey)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(spec).To(Equal(pki.KeySpec{Algorithm: pki.KeyAlgorithmECDSA, Size: 256}))

@@ -62,7 +62,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := (&ServiceCertificateReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder,
-		Namespace: opts.Namespace, ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers,
+		Namespace: opts.Namespace, ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ServiceCertificateControllerName, err)
 	}

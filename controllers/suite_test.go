@@ -166,5 +166,19 @@ func operatorIdentity(adminConfig *rest.Config) *rest.Config {
 			})).To(Succeed())
 		}
 	}
+	// The test issuers with custom signer names use example.com/<name>: grant
+	// them the way a user grants a custom domain (config/samples/custom-signer-rbac.yaml).
+	Expect(k8sClient.Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "certsmith-test-example-com-signer"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"},
+			ResourceNames: []string{"example.com/*"}, Verbs: []string{"approve", "sign", "attest"},
+		}},
+	})).To(Succeed())
+	Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "certsmith-test-example-com-signer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "certsmith-test-example-com-signer"},
+		Subjects:   []rbacv1.Subject{subject},
+	})).To(Succeed())
 	return user.Config()
 }

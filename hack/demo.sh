@@ -34,30 +34,36 @@ manager_log=$CLUSTER_DIR/manager.log
 manager_pid_file=$CLUSTER_DIR/manager.pid
 host=web.demo.svc.cluster.local
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold and green only on a terminal, so that logs of "make demo" stay plain.
+bold= green= plain=
+if [[ -t 1 ]]; then bold=$'\033[1m' green=$'\033[1;32m' plain=$'\033[0m'; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 fail() { echo "demo: $*" >&2; exit 1; }
 kubectl() { "$kubectl_bin" --kubeconfig "$CLUSTER_DIR/kubeconfig" "$@"; }
 
 for bin in "$manager_bin" "$kubectl_bin" "$root/bin/k8s/kube-apiserver" "$root/bin/k8s/etcd"; do
   [[ -x "$bin" ]] || fail "$bin is missing; run 'make build k8s-binaries'"
 done
-command -v openssl >/dev/null || fail "openssl is not installed"
+for tool in openssl curl base64; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed"
+done
 
-# stop_manager stops the manager this script (or an interrupted earlier run)
-# started, by the pid it recorded, and only if that pid is still bin/manager.
-stop_manager() {
+# stop_leftover_manager stops the manager that an interrupted earlier run
+# recorded in manager.pid, only if that pid still runs bin/manager (the check
+# reads /proc; elsewhere it does nothing).
+stop_leftover_manager() {
   [[ -f "$manager_pid_file" ]] || return 0
   local pid
   pid=$(cat "$manager_pid_file")
-  if kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$manager_bin"* ]]; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$manager_bin")"* ]]; then
+    echo "demo: stopping the manager (pid $pid) that an earlier run left behind"
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$manager_pid_file"
 }
 
 work_dir=
+manager_pid=
 server_pid=
 cleanup() {
   local rc=$?
@@ -66,7 +72,12 @@ cleanup() {
     kill "$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
   fi
-  stop_manager
+  if [[ -n "$manager_pid" ]]; then
+    kill "$manager_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$manager_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$manager_pid" 2>/dev/null
+    wait "$manager_pid" 2>/dev/null
+  fi
   if [[ $rc -ne 0 && -f "$manager_log" ]]; then
     echo >&2
     echo "demo: FAILED (exit $rc). Last lines of the manager log:" >&2
@@ -82,7 +93,8 @@ trap cleanup EXIT
 
 step "Starting a local control plane in bin/demo-cluster (API server on 127.0.0.1:$CLUSTER_API_PORT)"
 # Start from nothing: a previous run that was killed may have left state.
-stop_manager
+stop_leftover_manager
+rm -f "$root/bin/demo-manager.log"
 hack/cluster.sh down >/dev/null
 hack/cluster.sh up
 
@@ -98,11 +110,12 @@ KUBECONFIG=$CLUSTER_DIR/operator.kubeconfig "$manager_bin" \
   --health-probe-bind-address="127.0.0.1:$probe_port" \
   --namespace certsmith-system --cluster-domain cluster.local \
   >"$manager_log" 2>&1 &
-echo $! >"$manager_pid_file"
+manager_pid=$!
+echo "$manager_pid" >"$manager_pid_file"
 echo -n "waiting for the manager's readiness probe"
 for _ in $(seq 1 60); do
   curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$manager_pid_file")" 2>/dev/null || { echo; fail "the manager exited"; }
+  kill -0 "$manager_pid" 2>/dev/null || { echo; fail "the manager exited"; }
   echo -n .; sleep 1
 done
 curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || { echo; fail "the manager did not become ready"; }
@@ -147,9 +160,10 @@ openssl s_client -connect "127.0.0.1:$port" -servername "$host" \
   -verify_return_error -verify_hostname "$host" -CAfile "$work_dir/ca.crt" \
   </dev/null >"$work_dir/s_client.log" 2>&1 \
   || { cat "$work_dir/s_client.log" >&2; fail "the TLS handshake failed"; }
-grep -E '^(depth=|verify return:|Verified peername:)|Cipher is|Verify return code:' "$work_dir/s_client.log" \
+grep -E '^(depth=|Verified peername:)|Cipher is|Verify return code:' "$work_dir/s_client.log" \
   | sed 's/^ *//' | awk '!seen[$0]++'
 grep -q 'Verify return code: 0 (ok)' "$work_dir/s_client.log" \
   || { cat "$work_dir/s_client.log" >&2; fail "s_client did not verify the certificate"; }
 
-printf '\n\033[1;32mdemo: success: certsmith issued a certificate for %s that verifies against its CA in a real TLS handshake.\033[0m\n' "$host"
+printf '\n%sdemo: success: certsmith issued a certificate for %s that verifies against its CA in a real TLS handshake.%s\n' \
+  "$green" "$host" "$plain"

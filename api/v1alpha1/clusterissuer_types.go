@@ -37,6 +37,91 @@ type ClusterIssuerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="signerName is immutable"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kubernetes.io/') && !self.split('/')[0].endsWith('.kubernetes.io')",message="signerName must not use the reserved kubernetes.io domain"
 	SignerName string `json:"signerName,omitempty"`
+
+	// Policy says what this issuer signs beyond the namespace-safe default.
+	// A ServiceCertificate may always name its own namespace's service
+	// domain (*.<ns>.svc, *.<ns>.svc.<clusterDomain>) and its own Services'
+	// cluster IPs; anything else, and every name in a CSR that certsmith did
+	// not create, must be allowed here.
+	// +optional
+	Policy *IssuerPolicy `json:"policy,omitempty"`
+
+	// Approval decides CSRs of this signerName that certsmith did not create:
+	// Manual (default) waits for a person ("kubectl certificate approve");
+	// Auto approves what the policy allows and denies the rest. CSRs that
+	// certsmith creates for ServiceCertificates are always approved by
+	// certsmith after checking them.
+	// +optional
+	// +kubebuilder:validation:Enum=Manual;Auto
+	Approval ApprovalMode `json:"approval,omitempty"`
+}
+
+// ApprovalMode says how CSRs that certsmith did not create are approved.
+type ApprovalMode string
+
+// Approval modes.
+const (
+	// ApprovalManual leaves approval to a person.
+	ApprovalManual ApprovalMode = "Manual"
+	// ApprovalAuto approves what the policy allows and denies the rest.
+	ApprovalAuto ApprovalMode = "Auto"
+)
+
+// IssuerPolicy lists what an issuer may sign beyond the namespace-safe default.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxDuration) || duration(self.maxDuration) >= duration('10m')",message="maxDuration must be at least 10m"
+type IssuerPolicy struct {
+	// DNSNames are allowed DNS name patterns. "*" stands for exactly one
+	// label, anywhere in the pattern: "*.*.svc.cluster.local" allows
+	// "my-svc.my-namespace.svc.cluster.local"; "*.example.com" allows
+	// "a.example.com" but not "a.b.example.com". A requested wildcard name
+	// ("*.example.com") is allowed only by a pattern that allows it literally
+	// or by a "*" in the same place.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))*$`
+	DNSNames []string `json:"dnsNames,omitempty"`
+
+	// IPRanges are allowed IP address ranges in CIDR form.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=49
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self)",message="must be a CIDR such as 10.0.0.0/16"
+	IPRanges []string `json:"ipRanges,omitempty"`
+
+	// URIs are allowed URI patterns; "*" stands for one path segment or one
+	// host label (for example "spiffe://cluster.local/ns/*/sa/*").
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=2048
+	URIs []string `json:"uris,omitempty"`
+
+	// Usages that may be requested. Defaults to "digital signature",
+	// "key encipherment", "server auth" and "client auth".
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=24
+	Usages []KeyUsage `json:"usages,omitempty"`
+
+	// MaxDuration caps the lifetime of signed certificates; longer requests
+	// are shortened, not refused. Unset means no cap beyond the CA's own expiry.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	MaxDuration *metav1.Duration `json:"maxDuration,omitempty"`
+
+	// NamespaceSelector limits which namespaces' ServiceCertificates this
+	// issuer serves. Unset means every namespace.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// AllowCA lets CSRs that certsmith did not create ask for a CA
+	// certificate (usage "cert sign"). Off by default.
+	// +optional
+	AllowCA bool `json:"allowCA,omitempty"`
 }
 
 // CASource says where a ClusterIssuer's CA comes from. Exactly one field is set.

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,6 +73,9 @@ var (
 	kubectlPath string
 	// managerLogPath receives the manager's stdout and stderr.
 	managerLogPath string
+	// managerPIDPath records the manager's process id, so that a run that was
+	// killed before its cleanup does not leave the manager behind for good.
+	managerPIDPath string
 )
 
 func TestE2E(t *testing.T) {
@@ -87,9 +91,13 @@ var _ = BeforeSuite(func() {
 	adminKubeconfig = filepath.Join(clusterDir, "kubeconfig")
 	kubectlPath = filepath.Join(repoRoot, "bin", "k8s", "kubectl")
 	managerLogPath = filepath.Join(clusterDir, "manager.log")
+	managerPIDPath = filepath.Join(clusterDir, "manager.pid")
 	managerPath := filepath.Join(repoRoot, "bin", "manager")
 
-	for _, binary := range []string{managerPath, kubectlPath} {
+	for _, binary := range []string{
+		managerPath, kubectlPath,
+		filepath.Join(repoRoot, "bin", "k8s", "kube-apiserver"), filepath.Join(repoRoot, "bin", "k8s", "etcd"),
+	} {
 		_, err := os.Stat(binary)
 		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make build k8s-binaries", binary)
 	}
@@ -98,6 +106,7 @@ var _ = BeforeSuite(func() {
 
 	By("starting a local control plane in " + clusterDirName)
 	// Begin from nothing: an interrupted earlier run may have left state.
+	stopLeftoverManager(managerPath)
 	_, err = cluster("down")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() {
@@ -248,6 +257,10 @@ func startManager(managerPath, kubeconfig, probeAddress string) (*managerProcess
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", managerPath, err)
 	}
+	if err := os.WriteFile(managerPIDPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, err
+	}
 	manager := &managerProcess{cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
@@ -282,6 +295,35 @@ func (m *managerProcess) stop() error {
 		<-m.exited
 	}
 	return nil
+}
+
+// stopLeftoverManager kills the manager that an interrupted earlier run
+// recorded in managerPIDPath, if that process still runs managerPath. The
+// check reads /proc, so elsewhere than on Linux it does nothing.
+func stopLeftoverManager(managerPath string) {
+	data, err := os.ReadFile(managerPIDPath)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return
+	}
+	executable, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return
+	}
+	if resolved, err := filepath.EvalSymlinks(managerPath); err == nil {
+		managerPath = resolved
+	}
+	// A binary rebuilt since it started reads "<path> (deleted)".
+	if !strings.HasPrefix(executable, managerPath) {
+		return
+	}
+	if process, err := os.FindProcess(pid); err == nil {
+		fmt.Fprintf(GinkgoWriter, "killing the manager (pid %d) that an earlier run left behind\n", pid)
+		_ = process.Kill()
+	}
 }
 
 // managerLogTail returns the last lines of the manager's log.
