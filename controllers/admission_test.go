@@ -112,7 +112,7 @@ var _ = Describe("Admission", func() {
 			s.Usages = []certsmithv1alpha1.KeyUsage{"world domination"}
 		}), "spec.usages[0]")
 		expectRejected(certificate(func(s *certsmithv1alpha1.ServiceCertificateSpec) { s.DNSNames = nil }),
-			"at least one of service, dnsNames or ipAddresses must be set")
+			"at least one of service, dnsNames, ipAddresses or uris must be set")
 		expectRejected(certificate(func(s *certsmithv1alpha1.ServiceCertificateSpec) {
 			s.PrivateKey = &certsmithv1alpha1.PrivateKey{Algorithm: certsmithv1alpha1.RSAKeyAlgorithm, Size: 1024}
 		}), "RSA keys must be 2048, 3072 or 4096 bits")

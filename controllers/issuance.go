@@ -18,12 +18,11 @@ package controllers
 
 import (
 	"context"
-	"crypto/x509/pkix"
+	"crypto"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +33,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
@@ -48,9 +46,17 @@ const (
 	// lostRequestTimeout is how long a CSR we created may be missing from
 	// the cache before it is taken as deleted by someone else.
 	lostRequestTimeout = 10 * time.Second
-	// revisionHistoryLimit is how many finished CSRs are kept per certificate.
-	revisionHistoryLimit = 1
+	// defaultRevisionHistoryLimit is how many finished CSRs are kept per certificate.
+	defaultRevisionHistoryLimit = 1
 )
+
+// historyLimit returns how many finished CSRs to keep for sc.
+func historyLimit(sc *certsmithv1alpha1.ServiceCertificate) int {
+	if sc.Spec.RevisionHistoryLimit != nil {
+		return int(*sc.Spec.RevisionHistoryLimit)
+	}
+	return defaultRevisionHistoryLimit
+}
 
 // failureBackoff returns how long to wait after the given number of consecutive failures.
 func failureBackoff(attempts int32) time.Duration {
@@ -164,7 +170,23 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	if wait := r.backoffRemaining(sc, requests, request, now); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	return r.createRequest(ctx, sc, request)
+	return r.createRequest(ctx, sc, request, issued)
+}
+
+// keyFor returns the key for a new certificate: the Secret's own key when
+// rotationPolicy is Never and it still matches the spec, a new one otherwise.
+func (r *ServiceCertificateReconciler) keyFor(request *certificateRequest, issued *issuedCertificate) (crypto.Signer, error) {
+	if request.rotationPolicy == certsmithv1alpha1.RotationPolicyNever && issued != nil && issued.key != nil {
+		if spec, err := pki.KeySpecOf(issued.key.Public()); err == nil && spec.Algorithm == request.keySpec.Algorithm &&
+			(request.keySpec.Size == 0 || spec.Size == request.keySpec.Size || spec.Algorithm == pki.KeyAlgorithmEd25519) {
+			return issued.key, nil
+		}
+	}
+	signer, err := pki.GenerateKey(request.keySpec)
+	if err != nil {
+		return nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.privateKey: %v", err))
+	}
+	return signer, nil
 }
 
 // backoffRemaining returns how long to wait before the next attempt.
@@ -172,8 +194,13 @@ func (r *ServiceCertificateReconciler) backoffRemaining(sc *certsmithv1alpha1.Se
 	if sc.Status.FailedIssuanceAttempts == 0 || sc.Status.LastFailureTime == nil {
 		return 0
 	}
-	if len(requests) > 0 && requests[0].Annotations[certsmithv1alpha1.AnnotationCertificateHash] != request.hash() {
-		return 0
+	if len(requests) > 0 {
+		last := requests[0].Annotations
+		// A changed spec, or a manual trigger newer than the failed attempt, goes at once.
+		if last[certsmithv1alpha1.AnnotationCertificateHash] != request.hash() ||
+			last[certsmithv1alpha1.AnnotationRenewRequestedAt] != sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt] {
+			return 0
+		}
 	}
 	return sc.Status.LastFailureTime.Add(failureBackoff(sc.Status.FailedIssuanceAttempts)).Sub(now)
 }
@@ -192,24 +219,21 @@ func (r *ServiceCertificateReconciler) recordFailure(sc *certsmithv1alpha1.Servi
 }
 
 // createRequest generates a key and creates the CSR for it. The key stays in memory.
-func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest) (ctrl.Result, error) {
+func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, issued *issuedCertificate) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(sc)
-	signer, err := pki.GenerateKey(request.keySpec)
+	signer, err := r.keyFor(request, issued)
 	if err != nil {
-		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.privateKey: %v", err))
+		return ctrl.Result{}, err
 	}
-	keyPEM, err := pki.EncodePrivateKeyPEM(signer, pki.KeyEncodingPKCS1)
+	keyPEM, err := pki.EncodePrivateKeyPEM(signer, request.keyEncoding)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("encoding private key: %w", err)
 	}
-	commonName := ""
-	if len(request.dnsNames) > 0 {
-		commonName = request.dnsNames[0]
-	}
 	csrPEM, err := pki.BuildCSR(signer, pki.CSRRequest{
-		Subject:     pkix.Name{CommonName: commonName},
+		Subject:     request.subject,
 		DNSNames:    request.dnsNames,
 		IPAddresses: request.ipAddresses,
+		URIs:        request.uris,
 	})
 	if err != nil {
 		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("building the certificate request: %v", err))
@@ -224,8 +248,9 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 			GenerateName: csrNamePrefix(key),
 			Labels:       map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
 			Annotations: map[string]string{
-				certsmithv1alpha1.LabelServiceCertificate:   csrOwnerValue(key),
-				certsmithv1alpha1.AnnotationCertificateHash: request.hash(),
+				certsmithv1alpha1.LabelServiceCertificate:    csrOwnerValue(key),
+				certsmithv1alpha1.AnnotationCertificateHash:  request.hash(),
+				certsmithv1alpha1.AnnotationRenewRequestedAt: sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt],
 			},
 		},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
@@ -251,156 +276,6 @@ func csrNamePrefix(key types.NamespacedName) string {
 		prefix = prefix[:200]
 	}
 	return prefix + "-"
-}
-
-// storeCertificate writes the signed certificate, its key and the CA bundle
-// into the Secret in one write, then updates status.
-func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *pki.CA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
-	key := client.ObjectKeyFromObject(sc)
-	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
-	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
-		// A signer wrote something that is not a certificate for our key:
-		// never store a pair that does not match.
-		r.keys.forget(key)
-		if delErr := r.Delete(ctx, csr); delErr != nil && !apierrors.IsNotFound(delErr) {
-			return ctrl.Result{}, delErr
-		}
-		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonFailed, fmt.Sprintf(
-			"CertificateSigningRequest %s holds a certificate that does not match its request; a new one will be made", csr.Name))
-	}
-	revision := sc.Status.Revision
-	if issued != nil && issued.revision() > revision {
-		revision = issued.revision()
-	}
-	revision++
-	data := map[string][]byte{
-		corev1.TLSCertKey:       csr.Status.Certificate,
-		corev1.TLSPrivateKeyKey: pending.keyPEM,
-		"ca.crt":                pki.EncodeCertificatesPEM(trustAnchors(ca)...),
-	}
-	annotations := map[string]string{
-		certsmithv1alpha1.LabelServiceCertificate:   sc.Name,
-		certsmithv1alpha1.AnnotationIssuerName:      request.issuerName,
-		certsmithv1alpha1.AnnotationDNSNames:        strings.Join(request.dnsNames, ","),
-		certsmithv1alpha1.AnnotationIPAddresses:     joinIPs(request.ipAddresses),
-		certsmithv1alpha1.AnnotationRevision:        strconv.FormatInt(revision, 10),
-		certsmithv1alpha1.AnnotationCertificateHash: request.hash(),
-	}
-	if err := r.writeSecret(ctx, sc, issued, data, annotations); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.expectations.expect(key, revision, r.Clock.Now())
-	r.keys.forget(key)
-
-	stored := &issuedCertificate{secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: annotations}}, chain: chain, key: pending.key}
-	renewal := r.renewalTime(sc, request, chain[0])
-	r.setIssued(sc, stored, renewal)
-	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",
-		"Issued certificate %x (revision %d) into Secret %s, valid until %s, renewal at %s", chain[0].SerialNumber, revision,
-		sc.Status.SecretName, chain[0].NotAfter.UTC().Format(time.RFC3339), renewal.UTC().Format(time.RFC3339))
-	if err := r.pruneRequests(ctx, sc, csr.Name); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: renewal.Sub(r.Clock.Now())}, nil
-}
-
-// writeSecret creates the Secret or replaces its certificate data in one
-// write, so tls.crt and tls.key always change together.
-func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, data map[string][]byte, annotations map[string]string) error {
-	var existing *corev1.Secret
-	if issued != nil {
-		existing = issued.secret
-	} else {
-		// Not in the cache: it may still exist without our label.
-		found := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, found)
-		switch {
-		case err == nil:
-			if reason := r.foreignSecret(sc, found); reason != "" {
-				return terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
-			}
-			existing = found
-		case !apierrors.IsNotFound(err):
-			return fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
-		}
-	}
-	if existing == nil {
-		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        sc.Status.SecretName,
-				Namespace:   sc.Namespace,
-				Labels:      map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
-				Annotations: annotations,
-			},
-			Type: corev1.SecretTypeTLS,
-			Data: data,
-		}
-		if err := controllerutil.SetControllerReference(sc, secret, r.Scheme()); err != nil {
-			return err
-		}
-		if err := r.Create(ctx, secret); err != nil {
-			return fmt.Errorf("creating Secret %s/%s: %w", secret.Namespace, secret.Name, err)
-		}
-		return nil
-	}
-	updated := existing.DeepCopy()
-	if updated.Labels == nil {
-		updated.Labels = map[string]string{}
-	}
-	updated.Labels[certsmithv1alpha1.LabelManagedBy] = certsmithv1alpha1.ManagedByValue
-	if updated.Annotations == nil {
-		updated.Annotations = map[string]string{}
-	}
-	for k, v := range annotations {
-		updated.Annotations[k] = v
-	}
-	if updated.Data == nil {
-		updated.Data = map[string][]byte{}
-	}
-	for k, v := range data {
-		updated.Data[k] = v
-	}
-	if err := controllerutil.SetControllerReference(sc, updated, r.Scheme()); err != nil {
-		return err
-	}
-	// The optimistic lock makes a concurrent edit fail the write instead of
-	// mixing its tls.key with our tls.crt.
-	if err := r.Patch(ctx, updated, client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("updating Secret %s/%s: %w", existing.Namespace, existing.Name, err)
-	}
-	return nil
-}
-
-// currentSecret returns the certificate's Secret from the cache, nil when
-// there is none, or a terminal error when it belongs to someone else.
-func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, secret)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
-	}
-	if reason := r.foreignSecret(sc, secret); reason != "" {
-		return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
-	}
-	return secret, nil
-}
-
-// foreignSecret says why a Secret may not be written for sc, or "" when it may.
-func (r *ServiceCertificateReconciler) foreignSecret(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) string {
-	if owner := metav1.GetControllerOf(secret); owner != nil {
-		if owner.UID == sc.UID {
-			return ""
-		}
-		return fmt.Sprintf("Secret %s is managed by %s %s; choose another spec.secretName", secret.Name, owner.Kind, owner.Name)
-	}
-	if secret.Annotations[certsmithv1alpha1.LabelServiceCertificate] == sc.Name && secret.Labels[certsmithv1alpha1.LabelManagedBy] == certsmithv1alpha1.ManagedByValue {
-		// Ours, with the owner reference removed by someone; it is restored on the next write.
-		return ""
-	}
-	return fmt.Sprintf("Secret %s already exists and is not managed by certsmith; certsmith will not overwrite it: delete it or choose another spec.secretName", secret.Name)
 }
 
 // deleteRequests deletes the CSRs of a ServiceCertificate that match (all when match is nil).
@@ -436,7 +311,7 @@ func (r *ServiceCertificateReconciler) pruneRequests(ctx context.Context, sc *ce
 		if !csrFinished(csr) {
 			return true
 		}
-		if kept < revisionHistoryLimit {
+		if kept < historyLimit(sc) {
 			kept++
 			return false
 		}

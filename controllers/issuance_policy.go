@@ -20,9 +20,11 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,14 +43,19 @@ const defaultCertificateDuration = 90 * 24 * time.Hour
 // certificateRequest is what a ServiceCertificate asks for once defaults,
 // the Service's names and its cluster IPs are resolved.
 type certificateRequest struct {
-	issuerName  string
-	signerName  string
-	dnsNames    []string
-	ipAddresses []net.IP
-	usages      []string
-	keySpec     pki.KeySpec
-	duration    time.Duration
-	renewBefore time.Duration
+	issuerName            string
+	signerName            string
+	subject               pkix.Name
+	dnsNames              []string
+	ipAddresses           []net.IP
+	uris                  []*url.URL
+	usages                []string
+	keySpec               pki.KeySpec
+	keyEncoding           pki.KeyEncoding
+	rotationPolicy        certsmithv1alpha1.RotationPolicy
+	duration              time.Duration
+	renewBefore           time.Duration
+	renewBeforePercentage int32
 }
 
 // hash identifies the request: a CSR or Secret made for a different hash no
@@ -57,6 +64,7 @@ func (c *certificateRequest) hash() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "issuer=%s\nsigner=%s\nkey=%s\nduration=%s\n", c.issuerName, c.signerName, c.keySpec, c.duration)
 	fmt.Fprintf(h, "dns=%s\nip=%s\nusages=%s\n", strings.Join(c.dnsNames, ","), joinIPs(c.ipAddresses), strings.Join(c.usages, ","))
+	fmt.Fprintf(h, "uris=%s\nsubject=%s\nencoding=%s\n", joinURIs(c.uris), c.subject.String(), c.keyEncoding)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -64,6 +72,14 @@ func joinIPs(ips []net.IP) string {
 	parts := make([]string, 0, len(ips))
 	for _, ip := range ips {
 		parts = append(parts, ip.String())
+	}
+	return strings.Join(parts, ",")
+}
+
+func joinURIs(uris []*url.URL) string {
+	parts := make([]string, 0, len(uris))
+	for _, u := range uris {
+		parts = append(parts, u.String())
 	}
 	return strings.Join(parts, ",")
 }
@@ -169,10 +185,13 @@ func decodeSecret(secret *corev1.Secret) *issuedCertificate {
 
 // issuanceInput is what the re-issue policies look at.
 type issuanceInput struct {
-	issued  *issuedCertificate
-	request *certificateRequest
-	ca      *pki.CA
-	now     time.Time
+	// renewRequest is the value of the manual trigger annotation, and
+	// lastRenewRequest the last value acted on.
+	renewRequest, lastRenewRequest string
+	issued                         *issuedCertificate
+	request                        *certificateRequest
+	ca                             *pki.CA
+	now                            time.Time
 	// renewalTime of the certificate in the Secret, computed from the spec.
 	renewalTime time.Time
 }
@@ -190,6 +209,7 @@ var issuancePolicies = []issuancePolicy{
 	issuerChanged,
 	notChainedToIssuer,
 	certificateExpired,
+	manuallyTriggered,
 	renewalDue,
 }
 
@@ -228,6 +248,12 @@ func specMismatch(in *issuanceInput) (string, string, bool) {
 	leaf, req := in.issued.leaf(), in.request
 	if got, want := uniqueSortedNames(leaf.DNSNames), req.dnsNames; !slices.Equal(got, want) {
 		return certsmithv1alpha1.ReasonSpecChanged, fmt.Sprintf("the certificate's DNS names %v differ from the wanted %v", got, want), true
+	}
+	if got, want := joinURIs(leaf.URIs), joinURIs(req.uris); got != want {
+		return certsmithv1alpha1.ReasonSpecChanged, fmt.Sprintf("the certificate's URIs [%s] differ from the wanted [%s]", got, want), true
+	}
+	if got, want := leaf.Subject.CommonName, req.subject.CommonName; got != want {
+		return certsmithv1alpha1.ReasonSpecChanged, fmt.Sprintf("the certificate's common name %q differs from the wanted %q", got, want), true
 	}
 	if got, want := joinIPs(uniqueSortedIPs(leaf.IPAddresses)), joinIPs(req.ipAddresses); got != want {
 		return certsmithv1alpha1.ReasonSpecChanged, fmt.Sprintf("the certificate's IP addresses [%s] differ from the wanted [%s]", got, want), true
@@ -273,6 +299,14 @@ func notChainedToIssuer(in *issuanceInput) (string, string, bool) {
 func certificateExpired(in *issuanceInput) (string, string, bool) {
 	if leaf := in.issued.leaf(); !in.now.Before(leaf.NotAfter) {
 		return certsmithv1alpha1.ReasonExpired, fmt.Sprintf("the certificate expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339)), true
+	}
+	return "", "", false
+}
+
+func manuallyTriggered(in *issuanceInput) (string, string, bool) {
+	if in.renewRequest != "" && in.renewRequest != in.lastRenewRequest {
+		return certsmithv1alpha1.ReasonManuallyTriggered, fmt.Sprintf("re-issuance was requested (%s=%q)",
+			certsmithv1alpha1.AnnotationRenewRequestedAt, in.renewRequest), true
 	}
 	return "", "", false
 }

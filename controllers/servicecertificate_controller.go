@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -142,18 +143,34 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 
-	input := &issuanceInput{issued: issued, request: request, ca: ca, now: now}
+	input := &issuanceInput{issued: issued, request: request, ca: ca, now: now,
+		renewRequest: sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]}
+	if issued != nil {
+		// The Secret records the trigger it was issued for, in the same write
+		// as the certificate, so a stale cached status cannot fire it twice.
+		input.lastRenewRequest = issued.secret.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]
+	}
 	if issued != nil && issued.decodeErr == nil {
 		input.renewalTime = r.renewalTime(sc, request, issued.leaf())
 	}
 	reason, message, needed := needsIssuance(input)
 	if !needed {
 		r.keys.forget(key)
+		if err := r.repairSecret(ctx, sc, issued, ca); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.setIssued(sc, issued, input.renewalTime)
 		if err := r.pruneRequests(ctx, sc, ""); err != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{RequeueAfter: input.renewalTime.Sub(now)}, nil
+	}
+	if issued == nil && r.keys.get(key) == nil {
+		// Not in the cache: it may exist without certsmith's label.
+		adopted, err := r.adoptUnlabelled(ctx, sc)
+		if err != nil || adopted {
+			return ctrl.Result{}, err
+		}
 	}
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionTrue, reason, message)
 	return r.issue(ctx, sc, request, ca, issued)
@@ -196,7 +213,8 @@ func (r *ServiceCertificateReconciler) checkPolicy(ctx context.Context, sc *cert
 	if err != nil {
 		return terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s has an invalid policy: %v", issuer.Name, err))
 	}
-	if err := policy.Check(policy.Request{Namespace: sc.Namespace, DNSNames: request.dnsNames, IPAddresses: request.ipAddresses, Usages: request.usages},
+	if err := policy.Check(policy.Request{Namespace: sc.Namespace, CommonName: request.subject.CommonName, DNSNames: request.dnsNames,
+		IPAddresses: request.ipAddresses, URIs: request.uris, Usages: request.usages},
 		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
 		return terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, fmt.Sprintf("ClusterIssuer %s does not allow: %v", issuer.Name, err))
 	}
@@ -207,16 +225,36 @@ func (r *ServiceCertificateReconciler) checkPolicy(ctx context.Context, sc *cert
 // returns the cluster IPs of the namespace's Services for the policy.
 func (r *ServiceCertificateReconciler) certificateRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*certificateRequest, []net.IP, error) {
 	req := &certificateRequest{
-		issuerName: issuer.Name,
-		signerName: issuer.EffectiveSignerName(),
-		keySpec:    keySpecFrom(sc.Spec.PrivateKey),
-		duration:   defaultCertificateDuration,
+		issuerName:     issuer.Name,
+		signerName:     issuer.EffectiveSignerName(),
+		keySpec:        keySpecFrom(sc.Spec.PrivateKey),
+		keyEncoding:    pki.KeyEncodingPKCS1,
+		rotationPolicy: certsmithv1alpha1.RotationPolicyAlways,
+		duration:       defaultCertificateDuration,
+	}
+	if k := sc.Spec.PrivateKey; k != nil {
+		if k.Encoding != "" {
+			req.keyEncoding = pki.KeyEncoding(k.Encoding)
+		}
+		if k.RotationPolicy != "" {
+			req.rotationPolicy = k.RotationPolicy
+		}
 	}
 	if sc.Spec.Duration != nil {
 		req.duration = sc.Spec.Duration.Duration
 	}
 	if sc.Spec.RenewBefore != nil {
 		req.renewBefore = sc.Spec.RenewBefore.Duration
+	}
+	if sc.Spec.RenewBeforePercentage != nil {
+		req.renewBeforePercentage = *sc.Spec.RenewBeforePercentage
+	}
+	for _, raw := range sc.Spec.URIs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" {
+			return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.uris: %q is not an absolute URI", raw))
+		}
+		req.uris = append(req.uris, u)
 	}
 	dnsNames := append([]string(nil), sc.Spec.DNSNames...)
 	var ips []net.IP
@@ -248,6 +286,12 @@ func (r *ServiceCertificateReconciler) certificateRequest(ctx context.Context, s
 	}
 	req.dnsNames = uniqueSortedNames(dnsNames)
 	req.ipAddresses = uniqueSortedIPs(ips)
+	commonName := sc.Spec.CommonName
+	if commonName == "" && len(req.dnsNames) > 0 {
+		commonName = req.dnsNames[0]
+	}
+	req.subject = subjectFrom(sc.Spec.Subject, "")
+	req.subject.CommonName = commonName
 	if len(sc.Spec.Usages) > 0 {
 		for _, u := range sc.Spec.Usages {
 			req.usages = append(req.usages, string(u))
@@ -259,7 +303,7 @@ func (r *ServiceCertificateReconciler) certificateRequest(ctx context.Context, s
 	if _, _, err := pki.ParseUsages(req.usages); err != nil {
 		return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("spec.usages: %v", err))
 	}
-	if len(req.dnsNames) == 0 && len(req.ipAddresses) == 0 {
+	if len(req.dnsNames) == 0 && len(req.ipAddresses) == 0 && len(req.uris) == 0 {
 		return nil, nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, "the certificate would carry no name: the Service has no cluster IP and no dnsNames or ipAddresses are set")
 	}
 	return req, namespaceIPs, nil
@@ -274,7 +318,7 @@ func (r *ServiceCertificateReconciler) renewalTime(sc *certsmithv1alpha1.Service
 	if renewBefore >= leaf.NotAfter.Sub(leaf.NotBefore) {
 		renewBefore = 0
 	}
-	return pki.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore, 0, sc.Namespace+"/"+sc.Name)
+	return pki.RenewalTime(leaf.NotBefore, leaf.NotAfter, renewBefore, req.renewBeforePercentage, sc.Namespace+"/"+sc.Name)
 }
 
 // setIssued sets Ready and the certificate's times in status.
@@ -285,6 +329,7 @@ func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCe
 	sc.Status.RenewalTime = &metav1.Time{Time: renewalTime}
 	sc.Status.SerialNumber = fmt.Sprintf("%x", leaf.SerialNumber)
 	sc.Status.Revision = issued.revision()
+	sc.Status.LastRenewRequest = issued.secret.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]
 	sc.Status.CertificateSigningRequest = ""
 	sc.Status.FailedIssuanceAttempts = 0
 	sc.Status.LastFailureTime = nil

@@ -62,7 +62,42 @@ type PrivateKey struct {
 	// curve for ECDSA (256, 384, 521; default 256). Not set for Ed25519.
 	// +optional
 	Size int32 `json:"size,omitempty"`
+
+	// Encoding of tls.key: PKCS1 (default; PKCS#1 for RSA, SEC 1 for ECDSA)
+	// or PKCS8. Ed25519 keys are always PKCS#8.
+	// +optional
+	// +kubebuilder:validation:Enum=PKCS1;PKCS8
+	Encoding PrivateKeyEncoding `json:"encoding,omitempty"`
+
+	// RotationPolicy says whether a re-issued certificate gets a new key:
+	// Always (default) or Never (keep the key in the Secret while it still
+	// matches algorithm and size). Only ServiceCertificates use it.
+	// +optional
+	// +kubebuilder:validation:Enum=Always;Never
+	RotationPolicy RotationPolicy `json:"rotationPolicy,omitempty"`
 }
+
+// PrivateKeyEncoding is the encoding of a private key in a Secret.
+type PrivateKeyEncoding string
+
+// Private key encodings.
+const (
+	// PKCS1 is PKCS#1 for RSA keys and SEC 1 for ECDSA keys.
+	PKCS1 PrivateKeyEncoding = "PKCS1"
+	// PKCS8 is PKCS#8 for every key type.
+	PKCS8 PrivateKeyEncoding = "PKCS8"
+)
+
+// RotationPolicy says when a private key is replaced.
+type RotationPolicy string
+
+// Rotation policies.
+const (
+	// RotationPolicyAlways makes a new key for every certificate.
+	RotationPolicyAlways RotationPolicy = "Always"
+	// RotationPolicyNever keeps the key while it matches the spec.
+	RotationPolicyNever RotationPolicy = "Never"
+)
 
 // X509Subject is the distinguished name of a certificate.
 type X509Subject struct {

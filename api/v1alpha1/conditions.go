@@ -84,6 +84,8 @@ const (
 	ReasonNotChainedToIssuer = "NotChainedToIssuer"
 	// ReasonRenewing triggers issuance: the renewal time has been reached.
 	ReasonRenewing = "Renewing"
+	// ReasonManuallyTriggered triggers issuance: the certsmith.io/renew-requested-at annotation changed.
+	ReasonManuallyTriggered = "ManuallyTriggered"
 	// ReasonExpired triggers issuance: the certificate has expired.
 	ReasonExpired = "Expired"
 )

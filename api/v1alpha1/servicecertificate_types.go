@@ -21,7 +21,8 @@ import (
 )
 
 // ServiceCertificateSpec is the desired state of a ServiceCertificate.
-// +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.dnsNames) && size(self.dnsNames) > 0) || (has(self.ipAddresses) && size(self.ipAddresses) > 0)",message="at least one of service, dnsNames or ipAddresses must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.service) || (has(self.dnsNames) && size(self.dnsNames) > 0) || (has(self.ipAddresses) && size(self.ipAddresses) > 0) || (has(self.uris) && size(self.uris) > 0)",message="at least one of service, dnsNames, ipAddresses or uris must be set"
+// +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set renewBefore or renewBeforePercentage, not both"
 // +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(has(self.duration) ? self.duration : '2160h')",message="renewBefore must be shorter than duration"
 type ServiceCertificateSpec struct {
 	// IssuerRef names the ClusterIssuer that signs this certificate.
@@ -58,6 +59,28 @@ type ServiceCertificateSpec struct {
 	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="must be a valid IPv4 or IPv6 address"
 	IPAddresses []string `json:"ipAddresses,omitempty"`
 
+	// URIs are URI subject alternative names, such as SPIFFE IDs
+	// ("spiffe://cluster.local/ns/<ns>/sa/<sa>"). The issuer's policy must
+	// allow them (spec.policy.uris).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:XValidation:rule="isURL(self) && url(self).getScheme() != ''",message="must be an absolute URI"
+	URIs []string `json:"uris,omitempty"`
+
+	// CommonName of the certificate's subject. It must be one of the
+	// certificate's allowed names. Defaults to the first DNS name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CommonName string `json:"commonName,omitempty"`
+
+	// Subject holds further distinguished-name attributes (organizations,
+	// organizational units, countries, provinces, localities). Its
+	// commonName, if set, is ignored in favour of spec.commonName.
+	// +optional
+	Subject *X509Subject `json:"subject,omitempty"`
+
 	// Duration is the requested lifetime of the certificate, at least 10m.
 	// The issuer may cap it. Defaults to 2160h (90 days).
 	// +optional
@@ -76,6 +99,13 @@ type ServiceCertificateSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="renewBefore must be positive"
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 
+	// RenewBeforePercentage renews when this share of the certificate's
+	// actual lifetime remains (1-99). Exclusive with renewBefore.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+
 	// Usages of the certificate. Defaults to "digital signature" and
 	// "server auth", plus "key encipherment" for RSA keys.
 	// +optional
@@ -86,6 +116,105 @@ type ServiceCertificateSpec struct {
 	// PrivateKey says how the key is generated. Defaults to ECDSA P-256.
 	// +optional
 	PrivateKey *PrivateKey `json:"privateKey,omitempty"`
+
+	// SecretTemplate holds labels and annotations that certsmith keeps on
+	// the Secret; drift is repaired, and keys removed here are removed there.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// AdditionalOutputFormats adds more keys to the Secret: CombinedPEM
+	// ("tls-combined.pem": key, then certificate chain) and DER ("key.der":
+	// the private key in PKCS#8 DER).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=2
+	AdditionalOutputFormats []AdditionalOutputFormat `json:"additionalOutputFormats,omitempty"`
+
+	// Keystores adds PKCS#12 files to the Secret.
+	// +optional
+	Keystores *Keystores `json:"keystores,omitempty"`
+
+	// RevisionHistoryLimit is how many finished CertificateSigningRequests
+	// are kept per certificate (default 1); older ones are deleted.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+
+	// SecretDeletionPolicy says what happens to the Secret when the
+	// ServiceCertificate is deleted: Delete (default; the Secret is owned by
+	// the ServiceCertificate and the garbage collector removes it) or Retain
+	// (no owner reference; the Secret stays).
+	// +optional
+	// +kubebuilder:validation:Enum=Delete;Retain
+	SecretDeletionPolicy SecretDeletionPolicy `json:"secretDeletionPolicy,omitempty"`
+}
+
+// SecretDeletionPolicy says what happens to a Secret when its ServiceCertificate is deleted.
+type SecretDeletionPolicy string
+
+// Secret deletion policies.
+const (
+	// SecretDeletionPolicyDelete makes the Secret owned by its ServiceCertificate.
+	SecretDeletionPolicyDelete SecretDeletionPolicy = "Delete"
+	// SecretDeletionPolicyRetain keeps the Secret.
+	SecretDeletionPolicyRetain SecretDeletionPolicy = "Retain"
+)
+
+// SecretTemplate holds metadata for the certificate's Secret.
+type SecretTemplate struct {
+	// Labels to set on the Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations to set on the Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// AdditionalOutputFormatType names an extra output in the Secret.
+// +kubebuilder:validation:Enum=CombinedPEM;DER
+type AdditionalOutputFormatType string
+
+// Additional output formats.
+const (
+	// CombinedPEMOutput writes "tls-combined.pem": the key, then the certificate chain.
+	CombinedPEMOutput AdditionalOutputFormatType = "CombinedPEM"
+	// DEROutput writes "key.der": the private key as PKCS#8 DER.
+	DEROutput AdditionalOutputFormatType = "DER"
+)
+
+// AdditionalOutputFormat asks for an extra output in the Secret.
+type AdditionalOutputFormat struct {
+	// Type of the output.
+	Type AdditionalOutputFormatType `json:"type"`
+}
+
+// Keystores describes keystore files written into the Secret.
+type Keystores struct {
+	// PKCS12 writes "keystore.p12" (key and chain) and "truststore.p12" (the
+	// CA bundle), encrypted with a password read from a Secret in the same
+	// namespace.
+	// +optional
+	PKCS12 *PKCS12Keystore `json:"pkcs12,omitempty"`
+}
+
+// PKCS12Keystore describes PKCS#12 output.
+type PKCS12Keystore struct {
+	// PasswordSecretRef names the Secret key that holds the password.
+	PasswordSecretRef SecretKeySelector `json:"passwordSecretRef"`
+}
+
+// SecretKeySelector names a key of a Secret in the same namespace.
+type SecretKeySelector struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key in the Secret's data.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
 }
 
 // ServiceReference names a Service in the ServiceCertificate's namespace.
@@ -144,6 +273,11 @@ type ServiceCertificateStatus struct {
 	// FailedIssuanceAttempts counts consecutive failed issuances.
 	// +optional
 	FailedIssuanceAttempts int32 `json:"failedIssuanceAttempts,omitempty"`
+
+	// LastRenewRequest is the last value of the certsmith.io/renew-requested-at
+	// annotation that was acted on.
+	// +optional
+	LastRenewRequest string `json:"lastRenewRequest,omitempty"`
 }
 
 // ServiceCertificate is a certificate that a workload needs, kept valid and

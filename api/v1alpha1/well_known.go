@@ -45,6 +45,16 @@ const (
 	// AnnotationCertificateHash records a hash of the certificate request a CSR was made for.
 	AnnotationCertificateHash = "certsmith.io/request-hash"
 
+	// AnnotationRenewRequestedAt on a ServiceCertificate forces re-issuance
+	// when its value differs from status.lastRenewRequest. certsmith never
+	// edits or clears it (no GitOps drift); any new value works, a timestamp
+	// is customary ("kubectl certsmith renew" writes one).
+	AnnotationRenewRequestedAt = "certsmith.io/renew-requested-at"
+	// AnnotationSecretTemplateKeys records, on a Secret, the label and
+	// annotation keys that came from spec.secretTemplate, so that keys removed
+	// from the template can be removed from the Secret.
+	AnnotationSecretTemplateKeys = "certsmith.io/secret-template-keys"
+
 	// DefaultSignerDomain is the domain of default signer names,
 	// "clusterissuers.certsmith.io/<issuer-name>".
 	DefaultSignerDomain = "clusterissuers.certsmith.io"

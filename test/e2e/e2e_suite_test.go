@@ -19,9 +19,10 @@ limitations under the License.
 // by hack/cluster.sh), authenticated as the operator's ServiceAccount and so
 // bound only to the RBAC generated into config/rbac. The suite drives it with
 // the real kubectl and the YAML in config/, and checks the results with
-// openssl: certificate verification and a real TLS handshake.
+// openssl: certificate verification and a real TLS handshake. Requests made
+// by hand, as in the Kubernetes documentation, use the real cfssl.
 //
-// Run it from the repository root after "make build k8s-binaries":
+// Run it from the repository root after "make build k8s-binaries cfssl":
 //
 //	go test ./test/e2e/... -ginkgo.v -timeout 20m
 package e2e
@@ -76,7 +77,15 @@ var (
 	// managerPIDPath records the manager's process id, so that a run that was
 	// killed before its cleanup does not leave the manager behind for good.
 	managerPIDPath string
+	// cfsslPath and cfssljsonPath are the pinned cfssl tools ("make cfssl").
+	cfsslPath, cfssljsonPath string
+	// importedCAFile is the CA certificate that the suite made with openssl
+	// for the sample ClusterIssuer "imported" (Secret certsmith-system/imported-ca).
+	importedCAFile string
 )
+
+// sampleIssuers are the ClusterIssuers in config/samples.
+var sampleIssuers = []string{"selfsigned", "platform-root", "platform-intermediate", "imported", "serving"}
 
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -93,6 +102,8 @@ var _ = BeforeSuite(func() {
 	managerLogPath = filepath.Join(clusterDir, "manager.log")
 	managerPIDPath = filepath.Join(clusterDir, "manager.pid")
 	managerPath := filepath.Join(repoRoot, "bin", "manager")
+	cfsslPath = filepath.Join(repoRoot, "bin", "cfssl")
+	cfssljsonPath = filepath.Join(repoRoot, "bin", "cfssljson")
 
 	for _, binary := range []string{
 		managerPath, kubectlPath,
@@ -100,6 +111,10 @@ var _ = BeforeSuite(func() {
 	} {
 		_, err := os.Stat(binary)
 		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make build k8s-binaries", binary)
+	}
+	for _, binary := range []string{cfsslPath, cfssljsonPath} {
+		_, err := os.Stat(binary)
+		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make cfssl", binary)
 	}
 	_, err = exec.LookPath("openssl")
 	Expect(err).NotTo(HaveOccurred(), "openssl is not on PATH; the suite checks certificates with it")
@@ -147,7 +162,48 @@ var _ = BeforeSuite(func() {
 	}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), func() string {
 		return "the manager did not become ready; its log ends with:\n" + managerLogTail()
 	})
+
+	// The samples are shared by every Describe, and Ginkgo runs those in a
+	// random order: they are installed here, once.
+	By("making the CA for the sample ClusterIssuer imported with openssl, in Secret " + operatorNamespace + "/imported-ca")
+	importedCAFile = createImportedCA(GinkgoT().TempDir())
+
+	By("applying config/samples")
+	_, err = kubectl("apply", "-k", filepath.Join(repoRoot, "config", "samples"))
+	Expect(err).NotTo(HaveOccurred())
+
+	By("waiting for every sample ClusterIssuer to become Ready: " + strings.Join(sampleIssuers, ", "))
+	args := []string{"wait", "--for=condition=Ready", "--timeout=120s"}
+	for _, name := range sampleIssuers {
+		args = append(args, "clusterissuer/"+name)
+	}
+	_, err = kubectl(args...)
+	Expect(err).NotTo(HaveOccurred(), func() string {
+		issuers, _ := kubectl("get", "clusterissuers", "-o",
+			`custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message`)
+		return "not every sample ClusterIssuer became Ready:\n" + issuers + "\nthe manager's log ends with:\n" + managerLogTail()
+	})
 })
+
+// createImportedCA makes, with openssl, the CA that the sample ClusterIssuer
+// "imported" imports (as the comment in clusterissuer-imported.yaml shows,
+// with a subject key identifier asked for explicitly: -x509_strict wants
+// one) and stores it with "kubectl create secret tls". It returns the path
+// of the CA certificate in dir.
+func createImportedCA(dir string) string {
+	GinkgoHelper()
+	certFile, keyFile := filepath.Join(dir, "imported-ca.crt"), filepath.Join(dir, "imported-ca.key")
+	_, err := openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-days", "3650", "-subj", "/CN=Imported Root CA",
+		"-addext", "basicConstraints=critical,CA:TRUE",
+		"-addext", "keyUsage=critical,keyCertSign,cRLSign",
+		"-addext", "subjectKeyIdentifier=hash",
+		"-keyout", keyFile, "-out", certFile)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = kubectl("-n", operatorNamespace, "create", "secret", "tls", "imported-ca", "--cert="+certFile, "--key="+keyFile)
+	Expect(err).NotTo(HaveOccurred())
+	return certFile
+}
 
 // Shows the manager's log after every failed spec: most failures here are
 // the operator's, and its log is gone once the control plane is torn down.

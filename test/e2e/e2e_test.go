@@ -17,7 +17,9 @@ limitations under the License.
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -39,18 +41,13 @@ const (
 	sampleSignerName = "clusterissuers.certsmith.io/selfsigned"
 )
 
-// The specs share the samples applied once in BeforeAll; each checks one
-// thing, so one failing does not stop the others (ContinueOnFailure).
+// The specs share the samples that BeforeSuite applied (its ClusterIssuers
+// are Ready by then); each checks one thing, so one failing does not stop
+// the others (ContinueOnFailure).
 var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, func() {
 	BeforeAll(func() {
-		By("applying config/samples")
-		_, err := kubectl("apply", "-k", filepath.Join(repoRoot, "config", "samples"))
-		Expect(err).NotTo(HaveOccurred())
-
-		By("waiting for the ClusterIssuer and the ServiceCertificate to become Ready")
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=120s", "clusterissuer/selfsigned")
-		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "servicecertificate/web")
+		By("waiting for the sample ServiceCertificate to become Ready")
+		_, err := kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "servicecertificate/web")
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -143,11 +140,17 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 		GinkgoWriter.Print(out)
 		header, rows := parseTable(out)
 		Expect(header).To(Equal([]string{"NAME", "READY", "SIGNER", "CA NOTAFTER", "AGE"}))
-		Expect(rows).To(ContainElement(And(
-			HaveKeyWithValue("NAME", "selfsigned"),
-			HaveKeyWithValue("READY", "True"),
-			HaveKeyWithValue("SIGNER", sampleSignerName),
-		)))
+		for _, name := range sampleIssuers {
+			signerName := "clusterissuers.certsmith.io/" + name
+			if name == "serving" {
+				signerName = servingSignerName
+			}
+			Expect(rows).To(ContainElement(And(
+				HaveKeyWithValue("NAME", name),
+				HaveKeyWithValue("READY", "True"),
+				HaveKeyWithValue("SIGNER", signerName),
+			)))
+		}
 	})
 
 	It("shows in kubectl get the times when the certificates expire and renew", func() {
@@ -345,11 +348,13 @@ func openssl(args ...string) (string, error) {
 }
 
 // startTLSServer serves TLS with certFile and keyFile on a free loopback port
-// (openssl s_server) until the spec ends, and returns its address.
-func startTLSServer(certFile, keyFile string) string {
+// (openssl s_server, with extraArgs such as "-cert_chain FILE") until the
+// spec ends, and returns its address.
+func startTLSServer(certFile, keyFile string, extraArgs ...string) string {
 	GinkgoHelper()
 	// Port 0: the kernel picks a free port, which s_server prints.
-	cmd := exec.Command("openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-www")
+	args := append([]string{"s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-www"}, extraArgs...)
+	cmd := exec.Command("openssl", args...)
 	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { session.Terminate().Wait(10 * time.Second) })
@@ -414,4 +419,78 @@ func parseTable(output string) (header []string, rows []map[string]string) {
 		rows = append(rows, row)
 	}
 	return header, rows
+}
+
+// splitCertificates splits PEM data into its certificates, each PEM-encoded.
+func splitCertificates(data []byte) [][]byte {
+	GinkgoHelper()
+	var certificates [][]byte
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		Expect(block.Type).To(Equal("CERTIFICATE"))
+		certificates = append(certificates, pem.EncodeToMemory(block))
+	}
+	Expect(strings.TrimSpace(string(data))).To(BeEmpty(), "trailing data after the PEM certificates")
+	Expect(certificates).NotTo(BeEmpty(), "no PEM certificate")
+	return certificates
+}
+
+// writeLeafAndChain writes the first certificate of PEM data (a leaf, or a
+// CA's own certificate) into dir/name.crt and the ones after it, if any,
+// into dir/name-chain.crt. chainFile is empty when there are none.
+func writeLeafAndChain(dir, name string, data []byte) (leafFile, chainFile string) {
+	GinkgoHelper()
+	certificates := splitCertificates(data)
+	leafFile = filepath.Join(dir, name+".crt")
+	Expect(os.WriteFile(leafFile, certificates[0], 0o600)).To(Succeed())
+	if len(certificates) > 1 {
+		chainFile = filepath.Join(dir, name+"-chain.crt")
+		Expect(os.WriteFile(chainFile, bytes.Join(certificates[1:], nil), 0o600)).To(Succeed())
+	}
+	return leafFile, chainFile
+}
+
+// expectVerified runs "openssl verify -x509_strict" with args (-CAfile,
+// -untrusted) on the first certificate in certFile and expects it to pass.
+func expectVerified(certFile string, args ...string) {
+	GinkgoHelper()
+	out, err := openssl(append(append([]string{"verify", "-x509_strict"}, args...), certFile)...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(out).To(Equal(certFile + ": OK\n"))
+}
+
+// expectKeyMatchesCertificate expects the private key in keyFile to belong to
+// the certificate in certFile: openssl derives the same public key from both.
+func expectKeyMatchesCertificate(keyFile, certFile string) {
+	GinkgoHelper()
+	certPublicKey, err := openssl("x509", "-noout", "-pubkey", "-in", certFile)
+	Expect(err).NotTo(HaveOccurred())
+	keyPublicKey, err := openssl("pkey", "-pubout", "-in", keyFile)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(certPublicKey).To(HavePrefix("-----BEGIN PUBLIC KEY-----"))
+	Expect(keyPublicKey).To(Equal(certPublicKey))
+}
+
+// certificateExtension returns the values of a certificate's extension as
+// openssl names them ("openssl x509 -ext keyUsage": "Digital Signature",
+// ...); none when the certificate does not have it.
+func certificateExtension(certFile, extension string) []string {
+	GinkgoHelper()
+	out, err := openssl("x509", "-noout", "-ext", extension, "-in", certFile)
+	Expect(err).NotTo(HaveOccurred())
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		return nil
+	}
+	var values []string
+	for _, value := range strings.Split(strings.Join(lines[1:], ","), ",") {
+		if value = strings.TrimSpace(value); value != "" {
+			values = append(values, value)
+		}
+	}
+	return values
 }
