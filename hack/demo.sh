@@ -7,8 +7,10 @@
 #   2. applies config/default (CRDs, namespace, ServiceAccount, generated RBAC);
 #   3. runs bin/manager in the background as that ServiceAccount, not as
 #      admin (log: bin/demo-cluster/manager.log);
-#   4. applies config/samples and waits for the ClusterIssuer and the
-#      ServiceCertificate to become Ready;
+#   4. makes with openssl the CA that the sample ClusterIssuer "imported"
+#      imports (Secret certsmith-system/imported-ca), applies config/samples
+#      and waits for every sample ClusterIssuer and the ServiceCertificate
+#      to become Ready;
 #   5. checks the issued certificate with openssl: prints it, verifies it
 #      against the distributed CA and does a real TLS handshake that checks
 #      the hostname web.demo.svc.cluster.local.
@@ -33,6 +35,8 @@ manager_bin=$root/bin/manager
 manager_log=$CLUSTER_DIR/manager.log
 manager_pid_file=$CLUSTER_DIR/manager.pid
 host=web.demo.svc.cluster.local
+# The ClusterIssuers in config/samples.
+issuers=(selfsigned platform-root platform-intermediate imported serving)
 
 # Bold and green only on a terminal, so that logs of "make demo" stay plain.
 bold= green= plain=
@@ -122,9 +126,25 @@ curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || { echo; fail "the 
 echo " ready"
 grep -m1 '"starting"' "$manager_log" || true
 
+work_dir=$(mktemp -d)
+
+step "Making the CA for the sample ClusterIssuer imported with openssl: Secret certsmith-system/imported-ca"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+  -subj "/CN=Imported Root CA" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -addext subjectKeyIdentifier=hash \
+  -keyout "$work_dir/imported-ca.key" -out "$work_dir/imported-ca.crt" 2>/dev/null \
+  || fail "openssl could not make the imported CA"
+openssl x509 -in "$work_dir/imported-ca.crt" -noout -subject -enddate
+kubectl -n certsmith-system create secret tls imported-ca \
+  --cert="$work_dir/imported-ca.crt" --key="$work_dir/imported-ca.key"
+
 step "Applying the samples: kubectl apply -k config/samples"
 kubectl apply -k config/samples
-kubectl wait --for=condition=Ready --timeout=120s clusterissuer/selfsigned
+kubectl wait --for=condition=Ready --timeout=120s "${issuers[@]/#/clusterissuer/}" || {
+  kubectl get clusterissuers -o 'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message' >&2
+  fail "not every sample ClusterIssuer became Ready"
+}
 kubectl wait --for=condition=Ready --timeout=120s -n demo servicecertificate/web
 
 step "kubectl get clusterissuers"
@@ -133,7 +153,6 @@ step "kubectl get servicecertificates -A"
 kubectl get servicecertificates -A
 
 step "The certificate in Secret demo/web-tls"
-work_dir=$(mktemp -d)
 for key in tls.crt tls.key ca.crt; do
   kubectl get secret web-tls -n demo -o "jsonpath={.data.${key//./\\.}}" | base64 -d >"$work_dir/$key"
 done
