@@ -71,6 +71,8 @@ type CSRReconciler struct {
 	Username string
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+
+	recent *recentlyFinished
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;delete
@@ -99,7 +101,9 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, csr, client.Preconditions{UID: &csr.UID}))
 		}
 	}
-	if csrFinished(csr) {
+	if csrFinished(csr) || r.recent.has(csr.UID) {
+		// Finished, or finished by this process moments ago and the cache
+		// has not seen it yet: writing again would only conflict.
 		return ctrl.Result{}, nil
 	}
 	issuer, err := r.issuerFor(ctx, csr.Spec.SignerName)
@@ -194,6 +198,7 @@ func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 	}
 	logf.FromContext(ctx).V(1).Info("decided CSR", "csr", csr.Name, "approved", approved, "reason", reason)
 	if !approved {
+		r.recent.add(csr.UID, r.Clock.Now())
 		r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, reason, "Approve", "Denied CSR %s: %s", csr.Name, message)
 	}
 	return approved, nil
@@ -292,6 +297,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	if err := r.Status().Update(ctx, csr); err != nil {
 		return fmt.Errorf("writing certificate of CSR %s: %w", csr.Name, err)
 	}
+	r.recent.add(csr.UID, r.Clock.Now())
 	logf.FromContext(ctx).V(1).Info("signed CSR", "csr", csr.Name, "clusterIssuer", issuer.Name, "serial", fmt.Sprintf("%x", cert.SerialNumber))
 	return nil
 }
@@ -310,12 +316,14 @@ func (r *CSRReconciler) fail(ctx context.Context, csr *certificatesv1.Certificat
 	if err := r.Status().Update(ctx, csr); err != nil {
 		return fmt.Errorf("marking CSR %s failed: %w", csr.Name, err)
 	}
+	r.recent.add(csr.UID, r.Clock.Now())
 	r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, reason, "Sign", "Refused to sign CSR %s: %s", csr.Name, message)
 	return nil
 }
 
 // SetupWithManager registers the controller.
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.recent = newRecentlyFinished(r.Clock)
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 4

@@ -157,9 +157,7 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 		r.keys.forget(key)
 		return r.recordFailure(sc, current, now)
 	case current != nil:
-		sc.Status.CertificateSigningRequest = current.Name
-		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonPending,
-			fmt.Sprintf("waiting for CertificateSigningRequest %s to be approved and signed by %s", current.Name, request.signerName))
+		r.setPending(sc, request, issued, current.Name)
 		return ctrl.Result{}, nil
 	case pending != nil && now.Sub(pending.createdAt) < lostRequestTimeout:
 		// Created moments ago; the cache has not seen it yet.
@@ -263,10 +261,27 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 	if err := r.Create(ctx, csr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", key, err)
 	}
-	r.keys.put(key, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM, createdAt: r.Clock.Now()})
+	r.keys.put(key, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM,
+		createdAt: r.Clock.Now(), createdWall: time.Now()})
 	logf.FromContext(ctx).V(1).Info("created CSR", "csr", csr.Name, "signerName", request.signerName)
-	sc.Status.CertificateSigningRequest = csr.Name
+	r.setPending(sc, request, issued, csr.Name)
 	return ctrl.Result{}, nil
+}
+
+// setPending records the CSR in flight. Ready turns False only when the
+// Secret holds no usable certificate: a renewal in flight leaves it True.
+func (r *ServiceCertificateReconciler) setPending(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, issued *issuedCertificate, csrName string) {
+	sc.Status.CertificateSigningRequest = csrName
+	if usable(issued, r.Clock.Now()) {
+		return
+	}
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonPending,
+		fmt.Sprintf("waiting for CertificateSigningRequest %s to be approved and signed by %s", csrName, request.signerName))
+}
+
+// usable reports whether a Secret holds a matching, unexpired pair.
+func usable(issued *issuedCertificate, now time.Time) bool {
+	return issued != nil && issued.decodeErr == nil && pki.KeyMatchesCertificate(issued.key, issued.leaf()) && now.Before(issued.leaf().NotAfter)
 }
 
 // csrNamePrefix makes a generateName prefix from the certificate's namespace and name.

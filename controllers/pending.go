@@ -21,7 +21,11 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 )
 
 // pendingRequest is an issuance in flight: the CSR that was created and the
@@ -32,6 +36,9 @@ type pendingRequest struct {
 	key         crypto.Signer
 	keyPEM      []byte
 	createdAt   time.Time
+	// createdWall is the wall-clock time of creation; it only decides how
+	// long the status write of a fresh issuance may be held back.
+	createdWall time.Time
 }
 
 // pendingKeys holds the private keys of CSRs in flight, in memory only.
@@ -110,4 +117,83 @@ func (e *secretExpectations) satisfied(key types.NamespacedName, cachedRevision 
 		return true
 	}
 	return false
+}
+
+// writtenStatuses remembers the last status written for each
+// ServiceCertificate, so that a reconcile working from a cache that has not
+// seen that write does not write the same status again.
+type writtenStatuses struct {
+	mu       sync.Mutex
+	statuses map[types.NamespacedName]writtenStatus
+}
+
+type writtenStatus struct {
+	generation int64
+	status     *certsmithv1alpha1.ServiceCertificateStatus
+}
+
+func newWrittenStatuses() *writtenStatuses {
+	return &writtenStatuses{statuses: map[types.NamespacedName]writtenStatus{}}
+}
+
+func (w *writtenStatuses) record(key types.NamespacedName, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.statuses[key] = writtenStatus{generation: generation, status: status.DeepCopy()}
+}
+
+func (w *writtenStatuses) matches(key types.NamespacedName, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last, ok := w.statuses[key]
+	return ok && last.generation == generation && equality.Semantic.DeepEqual(last.status, status)
+}
+
+// last returns a copy of the last status written, or nil.
+func (w *writtenStatuses) last(key types.NamespacedName) *certsmithv1alpha1.ServiceCertificateStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if last, ok := w.statuses[key]; ok {
+		return last.status.DeepCopy()
+	}
+	return nil
+}
+
+func (w *writtenStatuses) forget(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.statuses, key)
+}
+
+// recentlyFinished remembers the CSRs this process signed, failed or denied
+// in the last moments, until the cache has seen the write.
+type recentlyFinished struct {
+	mu    sync.Mutex
+	clock clock.PassiveClock
+	uids  map[types.UID]time.Time
+}
+
+// recentTTL bounds how long a finished CSR is remembered.
+const recentTTL = time.Minute
+
+func newRecentlyFinished(c clock.PassiveClock) *recentlyFinished {
+	return &recentlyFinished{clock: c, uids: map[types.UID]time.Time{}}
+}
+
+func (f *recentlyFinished) add(uid types.UID, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for u, at := range f.uids {
+		if now.Sub(at) > recentTTL {
+			delete(f.uids, u)
+		}
+	}
+	f.uids[uid] = now
+}
+
+func (f *recentlyFinished) has(uid types.UID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at, ok := f.uids[uid]
+	return ok && f.clock.Now().Sub(at) <= recentTTL
 }

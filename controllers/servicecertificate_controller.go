@@ -80,6 +80,7 @@ type ServiceCertificateReconciler struct {
 
 	keys         *pendingKeys
 	expectations *secretExpectations
+	written      *writtenStatuses
 }
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch
@@ -95,11 +96,17 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if err := r.Get(ctx, req.NamespacedName, sc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.keys.forget(req.NamespacedName)
+			r.written.forget(req.NamespacedName)
 			return ctrl.Result{}, r.deleteRequests(ctx, req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, err
 	}
 	original := sc.DeepCopy()
+	if last := r.written.last(req.NamespacedName); last != nil {
+		// Only certsmith writes this status: the last one written is newer
+		// than or equal to the cached one, and keeps condition times stable.
+		sc.Status = *last
+	}
 	sc.Status.ObservedGeneration = sc.Generation
 	sc.Status.SecretName = sc.EffectiveSecretName()
 
@@ -111,10 +118,28 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		result, err = ctrl.Result{}, nil
 	}
 	r.warnOnNewProblem(original, sc)
+	if err == nil && r.holdPendingStatus(req.NamespacedName) {
+		// A fresh CSR is usually signed within milliseconds; its outcome is
+		// written in one status write instead of "pending" then "issued".
+		// If it is still pending after the grace period, pending is written.
+		if result.RequeueAfter == 0 || result.RequeueAfter > pendingStatusGrace {
+			result.RequeueAfter = pendingStatusGrace
+		}
+		return result, nil
+	}
 	if patchErr := r.patchStatus(ctx, original, sc); patchErr != nil {
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
 	return result, err
+}
+
+// pendingStatusGrace is how long the status write of a fresh issuance may be held back.
+const pendingStatusGrace = 5 * time.Second
+
+// holdPendingStatus reports whether an issuance is in flight and younger than the grace period.
+func (r *ServiceCertificateReconciler) holdPendingStatus(key types.NamespacedName) bool {
+	pending := r.keys.get(key)
+	return pending != nil && time.Since(pending.createdWall) < pendingStatusGrace
 }
 
 // reconcileCertificate runs the phases: issuer, request, policy, Secret,
@@ -326,7 +351,7 @@ func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCe
 	leaf := issued.leaf()
 	sc.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
 	sc.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
-	sc.Status.RenewalTime = &metav1.Time{Time: renewalTime}
+	sc.Status.RenewalTime = &metav1.Time{Time: renewalTime.Truncate(time.Second)}
 	sc.Status.SerialNumber = fmt.Sprintf("%x", leaf.SerialNumber)
 	sc.Status.Revision = issued.revision()
 	sc.Status.LastRenewRequest = issued.secret.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]
@@ -352,14 +377,23 @@ func (r *ServiceCertificateReconciler) warnOnNewProblem(original, sc *certsmithv
 	r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, now.Reason, "Issue", "%s", now.Message)
 }
 
-// patchStatus writes status once, and only when it changed.
+// patchStatus writes status once, and only when it changed: compared with
+// the cached object and with the last status written, since the cache may
+// not have seen that write yet.
 func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original, sc *certsmithv1alpha1.ServiceCertificate) error {
-	if equality.Semantic.DeepEqual(original.Status, sc.Status) {
+	key := client.ObjectKeyFromObject(sc)
+	if equality.Semantic.DeepEqual(original.Status, sc.Status) || r.written.matches(key, sc.Generation, &sc.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, sc, client.MergeFrom(original)); err != nil {
+	patch := client.MergeFrom(original)
+	if data, err := patch.Data(sc); err == nil && string(data) == "{}" {
+		// Equal once serialised (times are kept to the second).
+		return nil
+	}
+	if err := r.Status().Patch(ctx, sc, patch); err != nil {
 		return fmt.Errorf("patching status of ServiceCertificate %s/%s: %w", sc.Namespace, sc.Name, client.IgnoreNotFound(err))
 	}
+	r.written.record(key, sc.Generation, &sc.Status)
 	return nil
 }
 
@@ -367,6 +401,7 @@ func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original
 func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.keys = newPendingKeys()
 	r.expectations = newSecretExpectations()
+	r.written = newWrittenStatuses()
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	if err := indexer.IndexField(ctx, &certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
