@@ -36,7 +36,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -102,20 +101,25 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 		return ctrl.Result{}, r.notReady(issuer, reason, message)
 	}
 	var (
-		ca  *pki.CA
-		err error
+		ca      *pki.CA
+		requeue time.Duration
+		err     error
 	)
 	switch {
 	case issuer.Spec.CA.SelfSigned != nil:
-		ca, err = r.ensureGeneratedCA(ctx, issuer, issuer.Spec.CA.SelfSigned, nil)
+		ca, requeue, err = r.reconcileGenerated(ctx, issuer, issuer.Spec.CA.SelfSigned, nil)
 	case issuer.Spec.CA.IssuerRef != nil:
-		var parent *pki.CA
+		var parent *parentCA
 		parent, err = r.parentCA(ctx, issuer)
 		if err == nil {
-			ca, err = r.ensureGeneratedCA(ctx, issuer, &issuer.Spec.CA.IssuerRef.GeneratedCA, parent)
+			ca, requeue, err = r.reconcileGenerated(ctx, issuer, &issuer.Spec.CA.IssuerRef.GeneratedCA, parent)
 		}
 	case issuer.Spec.CA.SecretRef != nil:
 		ca, err = r.importedCA(ctx, issuer)
+		if err == nil {
+			requeue = ca.Certificate.NotAfter.Sub(r.Clock.Now()) + time.Second
+			issuer.Status.TrustedCAs = nil
+		}
 	default:
 		err = terminal(certsmithv1alpha1.ReasonCASecretInvalid, "spec.ca sets no CA source")
 	}
@@ -136,8 +140,8 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 	}
 	setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue,
 		certsmithv1alpha1.ReasonCAReady, fmt.Sprintf("signing %s with CA %q", issuer.Status.SignerName, ca.Certificate.Subject))
-	// Come back when the CA expires, so Ready turns False on time.
-	return ctrl.Result{RequeueAfter: ca.Certificate.NotAfter.Sub(now) + time.Second}, nil
+	// Come back for the next rotation step, or when the CA expires, so Ready turns False on time.
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // signerNameConflict reports when an older issuer already serves the same signerName.
@@ -165,7 +169,7 @@ func olderThan(a, b *certsmithv1alpha1.ClusterIssuer) bool {
 
 // parentCA returns the CA of the issuer's parent, or a terminal error that
 // says why the parent cannot sign.
-func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (*pki.CA, error) {
+func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (*parentCA, error) {
 	// Walk up the chain first, so a loop is reported instead of waited on.
 	seen := map[string]bool{issuer.Name: true}
 	for current := issuer; current.Spec.CA.IssuerRef != nil; {
@@ -205,38 +209,11 @@ func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmit
 		}
 		return nil, err
 	}
-	return ca, nil
-}
-
-// ensureGeneratedCA returns the CA kept in the issuer's CA Secret, creating
-// the key and certificate when the Secret does not exist. With a parent, the
-// certificate is an intermediate signed by the parent, and it is made anew
-// when it no longer chains to the parent's CA.
-func (r *ClusterIssuerReconciler) ensureGeneratedCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *pki.CA) (*pki.CA, error) {
-	key := types.NamespacedName{Namespace: r.Namespace, Name: caSecretName(issuer)}
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, key, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		return r.createGeneratedCA(ctx, issuer, params, parent, nil)
-	case err != nil:
-		return nil, fmt.Errorf("reading CA Secret %s: %w", key, err)
-	}
-	if owner := secret.Labels[certsmithv1alpha1.LabelClusterIssuer]; owner != issuer.Name {
-		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf(
-			"Secret %s exists but does not belong to this issuer (label %s=%q); remove it or rename the issuer",
-			key, certsmithv1alpha1.LabelClusterIssuer, owner))
-	}
-	ca, err := parseCASecret(secret)
+	bundle, err := issuerBundle(ctx, r.Client, r.Namespace, parent)
 	if err != nil {
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCASecretInvalid, "LoadCA",
-			"CA Secret %s is unusable: %v; delete it to have a new CA generated", key, err)
-		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("%v; delete the Secret to have a new CA generated", err))
+		return nil, err
 	}
-	if parent != nil && !chainsTo(ca.Certificate, parent, r.Clock.Now()) {
-		return r.createGeneratedCA(ctx, issuer, params, parent, secret)
-	}
-	return ca, nil
+	return &parentCA{ca: ca, bundle: bundle}, nil
 }
 
 // chainsTo reports whether cert was signed by the CA (and chains to its roots).
@@ -254,80 +231,6 @@ func chainsTo(cert *x509.Certificate, ca *pki.CA, now time.Time) bool {
 	}
 	_, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	return err == nil
-}
-
-// createGeneratedCA makes a key and CA certificate and stores them in one
-// write: a create, or an update of existing when an intermediate is re-made.
-func (r *ClusterIssuerReconciler) createGeneratedCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *pki.CA, existing *corev1.Secret) (*pki.CA, error) {
-	now := r.Clock.Now()
-	keySpec := keySpecFrom(params.PrivateKey)
-	signer, err := pki.GenerateKey(keySpec)
-	if err != nil {
-		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("generating CA key: %v", err))
-	}
-	maxPathLen := -1
-	if params.MaxPathLength != nil {
-		maxPathLen = int(*params.MaxPathLength)
-	}
-	duration := defaultRootCADuration
-	if parent != nil {
-		duration = defaultIntermediateCADuration
-	}
-	if params.Duration != nil {
-		duration = params.Duration.Duration
-	}
-	subject := subjectFrom(params.Subject, issuer.Name)
-
-	ca := &pki.CA{Key: signer}
-	if parent == nil {
-		ca.Certificate, err = pki.NewSelfSignedCA(signer, pki.CATemplate{Subject: subject, Duration: duration, MaxPathLen: maxPathLen}, now)
-	} else {
-		ca.Certificate, err = signIntermediate(parent, signer, subject, duration, maxPathLen, now)
-		ca.Chain = append([]*x509.Certificate{parent.Certificate}, parent.Chain...)
-	}
-	if err != nil {
-		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("creating CA certificate: %v", err))
-	}
-	keyPEM, err := pki.EncodePrivateKeyPEM(signer, pki.KeyEncodingPKCS8)
-	if err != nil {
-		return nil, fmt.Errorf("encoding CA key: %w", err)
-	}
-	data := map[string][]byte{
-		corev1.TLSCertKey:       pki.EncodeCertificatesPEM(append([]*x509.Certificate{ca.Certificate}, ca.Chain...)...),
-		corev1.TLSPrivateKeyKey: keyPEM,
-		"ca.crt":                pki.EncodeCertificatesPEM(trustAnchors(ca)...),
-	}
-	if existing != nil {
-		updated := existing.DeepCopy()
-		updated.Data = data
-		if err := r.Patch(ctx, updated, client.MergeFromWithOptions(existing, client.MergeFromWithOptimisticLock{})); err != nil {
-			return nil, fmt.Errorf("updating CA Secret %s/%s: %w", existing.Namespace, existing.Name, err)
-		}
-	} else {
-		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:      caSecretName(issuer),
-				Namespace: r.Namespace,
-				Labels: map[string]string{
-					certsmithv1alpha1.LabelManagedBy:     certsmithv1alpha1.ManagedByValue,
-					certsmithv1alpha1.LabelClusterIssuer: issuer.Name,
-				},
-			},
-			Type: corev1.SecretTypeTLS,
-			Data: data,
-		}
-		if err := r.Create(ctx, secret); err != nil {
-			// AlreadyExists: a cache that lags behind our own earlier create;
-			// the next reconcile reads what is there instead of making a second CA.
-			return nil, fmt.Errorf("creating CA Secret %s/%s: %w", secret.Namespace, secret.Name, err)
-		}
-	}
-	logf.FromContext(ctx).Info("generated CA", "clusterIssuer", issuer.Name, "subject", ca.Certificate.Subject.String(),
-		"notAfter", ca.Certificate.NotAfter, "fingerprintSHA256", pki.FingerprintSHA256(ca.Certificate))
-	r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonCAGenerated, "GenerateCA",
-		"Generated CA %q (SHA-256 %s), valid until %s", ca.Certificate.Subject, pki.FingerprintSHA256(ca.Certificate),
-		ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
-	return ca, nil
 }
 
 // signIntermediate has parent sign a CA certificate for key.
@@ -379,13 +282,8 @@ func caStatus(cert *x509.Certificate, issuer *certsmithv1alpha1.ClusterIssuer) *
 		NotAfter:          &metav1.Time{Time: cert.NotAfter},
 		FingerprintSHA256: pki.FingerprintSHA256(cert),
 	}
-	var renewBefore time.Duration
-	if params := generatedCAParams(issuer); params != nil && params.RenewBefore != nil {
-		renewBefore = params.RenewBefore.Duration
-	}
 	if generatedCAParams(issuer) != nil {
-		renewal := pki.RenewalTime(cert.NotBefore, cert.NotAfter, renewBefore, 0, issuer.Name)
-		status.RenewalTime = &metav1.Time{Time: renewal}
+		status.RenewalTime = &metav1.Time{Time: caRenewalTime(issuer, cert).Truncate(time.Second)}
 	}
 	return status
 }
@@ -432,7 +330,7 @@ func (r *ClusterIssuerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ClusterIssuerControllerName).
-		For(&certsmithv1alpha1.ClusterIssuer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&certsmithv1alpha1.ClusterIssuer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// A parent's status change (Ready, a new CA) reaches its intermediates.
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
 		// CA Secrets: the generated ones and imported ones in the operator's namespace.

@@ -72,7 +72,11 @@ type CSRReconciler struct {
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
 
+	// APIReader reads past the cache after a write conflict.
+	APIReader client.Reader
+
 	recent *recentlyFinished
+	marks  signedMarks
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;delete
@@ -292,6 +296,10 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 			reason = certsmithv1alpha1.ReasonCSRUnsupportedKey
 		}
 		return r.fail(ctx, csr, issuer, reason, err.Error())
+	}
+	// Write-ahead: a retiring CA must stay trusted until this certificate expires.
+	if err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter); err != nil {
+		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
 	}
 	csr.Status.Certificate = pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, intermediates(ca)...)...)
 	if err := r.Status().Update(ctx, csr); err != nil {

@@ -121,7 +121,7 @@ func (r *ServiceCertificateReconciler) requestsOf(ctx context.Context, key types
 
 // issue takes one step of issuance: create a CSR, wait for it, or store
 // the signed certificate.
-func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *pki.CA, issued *issuedCertificate) (ctrl.Result, error) {
+func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *signingCA, issued *issuedCertificate) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(sc)
 	now := r.Clock.Now()
 	requests, err := r.requestsOf(ctx, key)

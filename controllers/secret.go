@@ -75,7 +75,7 @@ type certificateMaterial struct {
 // Secret, or a new one) with the certificate, key, CA bundle, extra outputs,
 // template metadata, annotations and owner reference applied.
 func (r *ServiceCertificateReconciler) desiredSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, base *corev1.Secret,
-	material *certificateMaterial, ca *pki.CA, annotations map[string]string) (*corev1.Secret, error) {
+	material *certificateMaterial, bundle []byte, annotations map[string]string) (*corev1.Secret, error) {
 	secret := base.DeepCopy()
 	if secret.Data == nil {
 		secret.Data = map[string][]byte{}
@@ -86,8 +86,11 @@ func (r *ServiceCertificateReconciler) desiredSecret(ctx context.Context, sc *ce
 	if secret.Annotations == nil {
 		secret.Annotations = map[string]string{}
 	}
-	anchors := trustAnchors(ca)
-	caPEM := pki.EncodeCertificatesPEM(anchors...)
+	caPEM := bundle
+	anchors, err := pki.ParseCertificatesPEM(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the issuer's trust bundle: %w", err)
+	}
 	secret.Data[corev1.TLSCertKey] = material.chainPEM
 	secret.Data[corev1.TLSPrivateKeyKey] = material.keyPEM
 	secret.Data[caCertKey] = caPEM
@@ -235,7 +238,7 @@ func isCertsmithKey(key string) bool {
 // storeCertificate writes the signed certificate, its key and the CA bundle
 // into the Secret in one write, then updates status.
 func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest,
-	ca *pki.CA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
+	ca *signingCA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(sc)
 	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
 	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
@@ -265,7 +268,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	desired, err := r.desiredSecret(ctx, sc, base, material, ca, annotations)
+	desired, err := r.desiredSecret(ctx, sc, base, material, ca.bundle, annotations)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -338,12 +341,12 @@ func secretUnchanged(a, b *corev1.Secret) bool {
 // repairSecret puts back what the Secret should carry besides its
 // certificate and key — the CA bundle, extra outputs, template labels and
 // annotations, the owner reference — without re-issuing.
-func (r *ServiceCertificateReconciler) repairSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, ca *pki.CA) error {
+func (r *ServiceCertificateReconciler) repairSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, ca *signingCA) error {
 	material := &certificateMaterial{
 		chain: issued.chain, chainPEM: issued.secret.Data[corev1.TLSCertKey],
 		key: issued.key, keyPEM: issued.secret.Data[corev1.TLSPrivateKeyKey],
 	}
-	desired, err := r.desiredSecret(ctx, sc, issued.secret, material, ca, nil)
+	desired, err := r.desiredSecret(ctx, sc, issued.secret, material, ca.bundle, nil)
 	if err != nil {
 		return err
 	}

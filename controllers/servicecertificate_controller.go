@@ -168,7 +168,7 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 
-	input := &issuanceInput{issued: issued, request: request, ca: ca, now: now,
+	input := &issuanceInput{issued: issued, request: request, ca: ca.CA, now: now,
 		renewRequest: sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]}
 	if issued != nil {
 		// The Secret records the trigger it was issued for, in the same write
@@ -179,6 +179,14 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 		input.renewalTime = r.renewalTime(sc, request, issued.leaf())
 	}
 	reason, message, needed := needsIssuance(input)
+	if needed && reason == certsmithv1alpha1.ReasonNotChainedToIssuer {
+		if due, spread := r.rotationReissueTime(sc, issuer, issued, ca); spread && now.Before(due) {
+			// The issuer switched CAs; the old one stays trusted, so this
+			// certificate's turn comes later, spread over the re-issue window.
+			needed = false
+			input.renewalTime = due
+		}
+	}
 	if !needed {
 		r.keys.forget(key)
 		if err := r.repairSecret(ctx, sc, issued, ca); err != nil {
@@ -202,7 +210,13 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 }
 
 // issuerCA returns the issuer and its CA, or a terminal error when it cannot sign.
-func (r *ServiceCertificateReconciler) issuerCA(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*certsmithv1alpha1.ClusterIssuer, *pki.CA, error) {
+// signingCA is an issuer's CA with the trust bundle that goes into ca.crt.
+type signingCA struct {
+	*pki.CA
+	bundle []byte
+}
+
+func (r *ServiceCertificateReconciler) issuerCA(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*certsmithv1alpha1.ClusterIssuer, *signingCA, error) {
 	issuer := &certsmithv1alpha1.ClusterIssuer{}
 	if err := r.Get(ctx, types.NamespacedName{Name: sc.Spec.IssuerRef.Name}, issuer); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -222,7 +236,27 @@ func (r *ServiceCertificateReconciler) issuerCA(ctx context.Context, sc *certsmi
 		}
 		return nil, nil, terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s: %v", issuer.Name, err))
 	}
-	return issuer, ca, nil
+	bundle, err := issuerBundle(ctx, r.Client, r.Namespace, issuer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the trust bundle of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	return issuer, &signingCA{CA: ca, bundle: bundle}, nil
+}
+
+// rotationReissueTime spreads re-issuance after a CA switch: a certificate
+// that still chains to a CA in the issuer's trust bundle is re-issued at a
+// point of the re-issue window derived from its namespace and name.
+func (r *ServiceCertificateReconciler) rotationReissueTime(sc *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer, issued *issuedCertificate, ca *signingCA) (time.Time, bool) {
+	rotation := issuer.Status.Rotation
+	if rotation == nil || rotation.SwitchedAt == nil || issued == nil || issued.decodeErr != nil {
+		return time.Time{}, false
+	}
+	anchors, err := pki.ParseCertificatesPEM(ca.bundle)
+	if err != nil || pki.VerifyChain(issued.leaf(), issued.chain[1:], anchors, "", issued.leaf().NotBefore.Add(time.Second)) != nil {
+		return time.Time{}, false
+	}
+	share := pki.JitterFraction(sc.Namespace+"/"+sc.Name) / pki.MaxJitterFraction
+	return rotation.SwitchedAt.Add(time.Duration(share * float64(reissueWindow(issuer)))), true
 }
 
 // checkPolicy refuses, before any CSR is made, what the issuer would refuse.

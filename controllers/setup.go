@@ -27,6 +27,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
@@ -66,8 +67,14 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ServiceCertificateControllerName, err)
 	}
+	if err := (&BundleReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace,
+		ClusterTrustBundles: ServesClusterTrustBundles(mgr.GetRESTMapper()),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", BundleControllerName, err)
+	}
 	if err := (&CSRReconciler{
-		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
@@ -85,6 +92,9 @@ func CacheOptions(namespace string) cache.Options {
 			namespace:           {},
 			cache.AllNamespaces: {LabelSelector: managed},
 		}},
+		// Bundle ConfigMaps and ClusterTrustBundles: only certsmith's.
+		&corev1.ConfigMap{}:                  {Label: managed},
+		&certificatesv1.ClusterTrustBundle{}: {Label: managed},
 	}}
 }
 

@@ -54,6 +54,71 @@ type ClusterIssuerSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Manual;Auto
 	Approval ApprovalMode `json:"approval,omitempty"`
+
+	// Bundle distributes the issuer's trust bundle (its root CAs, and during
+	// a rotation the next or retiring ones): "bundle: {}" means a ConfigMap
+	// "<issuer-name>-ca" with key "ca.crt" in every namespace, plus a
+	// ClusterTrustBundle linked to the signerName.
+	// +optional
+	Bundle *BundleSpec `json:"bundle,omitempty"`
+
+	// Rotation tunes how the CA of a generated issuer is replaced before it
+	// expires (at status.ca.renewalTime, or on the annotation
+	// certsmith.io/rotate-requested-at).
+	// +optional
+	Rotation *RotationSpec `json:"rotation,omitempty"`
+}
+
+// BundleSpec says where an issuer's trust bundle goes.
+type BundleSpec struct {
+	// ConfigMap names the ConfigMap and key. Defaults to "<issuer-name>-ca" and "ca.crt".
+	// +optional
+	ConfigMap *ConfigMapTarget `json:"configMap,omitempty"`
+
+	// NamespaceSelector picks the namespaces that get the ConfigMap. Unset
+	// means every namespace. Namespaces that stop matching lose it.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// ClusterTrustBundle publishes the bundle as a ClusterTrustBundle linked
+	// to the signerName, for clusterTrustBundle projected volumes. Defaults
+	// to true; skipped (and logged once) where the API server does not serve
+	// certificates.k8s.io/v1 ClusterTrustBundles.
+	// +optional
+	ClusterTrustBundle *bool `json:"clusterTrustBundle,omitempty"`
+}
+
+// ConfigMapTarget names a ConfigMap and a key in it.
+type ConfigMapTarget struct {
+	// Name of the ConfigMap. Defaults to "<issuer-name>-ca".
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name,omitempty"`
+	// Key in the ConfigMap. Defaults to "ca.crt".
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// RotationSpec tunes CA rotation.
+type RotationSpec struct {
+	// PropagationDelay is how long to wait, after the next CA is in every
+	// bundle, before signing with it, so that clients reload their trust
+	// (kubelet refreshes projected ConfigMaps within about a minute).
+	// Defaults to 2m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	PropagationDelay *metav1.Duration `json:"propagationDelay,omitempty"`
+
+	// ReissueWindow spreads the re-issuance of the certificates signed by
+	// the old CA over this long after the switch. Defaults to 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	ReissueWindow *metav1.Duration `json:"reissueWindow,omitempty"`
 }
 
 // ApprovalMode says how CSRs that certsmith did not create are approved.
@@ -235,6 +300,98 @@ type ClusterIssuerStatus struct {
 	// CA is the active CA certificate.
 	// +optional
 	CA *CAStatus `json:"ca,omitempty"`
+
+	// TrustedCAs are the certificates in the trust bundle: the active root
+	// and, during a rotation, the next or the retiring one.
+	// +optional
+	// +listType=atomic
+	TrustedCAs []TrustedCA `json:"trustedCAs,omitempty"`
+
+	// Rotation describes a CA rotation in progress, or the last one.
+	// +optional
+	Rotation *RotationStatus `json:"rotation,omitempty"`
+
+	// Bundle reports where the trust bundle has been distributed.
+	// +optional
+	Bundle *BundleStatus `json:"bundle,omitempty"`
+}
+
+// TrustedCA is one certificate of a trust bundle.
+type TrustedCA struct {
+	// Subject of the CA certificate.
+	Subject string `json:"subject"`
+	// FingerprintSHA256 of the certificate.
+	FingerprintSHA256 string `json:"fingerprintSHA256"`
+	// NotAfter of the certificate.
+	NotAfter metav1.Time `json:"notAfter"`
+	// Role: Active (signing), Next (published, not yet signing) or Retiring
+	// (no longer signing, trusted until what it signed has expired).
+	Role string `json:"role"`
+	// RetireAfter is when a retiring CA leaves the bundle: the latest
+	// notAfter of what it signed.
+	// +optional
+	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
+}
+
+// Roles of a trusted CA.
+const (
+	// TrustedCAActive signs.
+	TrustedCAActive = "Active"
+	// TrustedCANext is published in bundles but does not sign yet.
+	TrustedCANext = "Next"
+	// TrustedCARetiring no longer signs and stays trusted until RetireAfter.
+	TrustedCARetiring = "Retiring"
+)
+
+// RotationPhase is a step of a CA rotation.
+type RotationPhase string
+
+// Rotation phases.
+const (
+	// RotationPublishing: the next CA is in the bundles; waiting for them to
+	// reach every namespace and for the propagation delay.
+	RotationPublishing RotationPhase = "Publishing"
+	// RotationRetiring: the next CA signs; certificates from the old one are
+	// re-issued, and the old CA stays trusted until they have expired.
+	RotationRetiring RotationPhase = "Retiring"
+	// RotationComplete: the old CA has left the bundles.
+	RotationComplete RotationPhase = "Complete"
+)
+
+// RotationStatus describes a CA rotation.
+type RotationStatus struct {
+	// Phase of the rotation.
+	Phase RotationPhase `json:"phase"`
+	// StartedAt is when the next CA was made.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// PublishedAt is when the next CA was first in every bundle.
+	// +optional
+	PublishedAt *metav1.Time `json:"publishedAt,omitempty"`
+	// SwitchedAt is when signing moved to the new CA.
+	// +optional
+	SwitchedAt *metav1.Time `json:"switchedAt,omitempty"`
+	// CompletedAt is when the old CA left the bundles.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// LastRequest is the last value of certsmith.io/rotate-requested-at acted on.
+	// +optional
+	LastRequest string `json:"lastRequest,omitempty"`
+}
+
+// BundleStatus reports the distribution of a trust bundle.
+type BundleStatus struct {
+	// FingerprintsSHA256 lists the certificates the distributed bundle holds.
+	// +optional
+	// +listType=atomic
+	FingerprintsSHA256 []string `json:"fingerprintsSHA256,omitempty"`
+	// Namespaces is how many namespaces should hold the ConfigMap.
+	Namespaces int32 `json:"namespaces"`
+	// UpToDate is how many of them hold the current bundle.
+	UpToDate int32 `json:"upToDate"`
+	// ClusterTrustBundle is the name of the ClusterTrustBundle, if one is published.
+	// +optional
+	ClusterTrustBundle string `json:"clusterTrustBundle,omitempty"`
 }
 
 // ClusterIssuer is a certificate authority and the signer of every
@@ -245,6 +402,8 @@ type ClusterIssuerStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Signer",type=string,JSONPath=`.status.signerName`
 // +kubebuilder:printcolumn:name="CA NotAfter",type=string,JSONPath=`.status.ca.notAfter`
+// +kubebuilder:printcolumn:name="Rotation",type=string,JSONPath=`.status.rotation.phase`,priority=1
+// +kubebuilder:printcolumn:name="Bundle",type=string,JSONPath=`.status.bundle.upToDate`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterIssuer struct {

@@ -55,6 +55,17 @@ const (
 	// from the template can be removed from the Secret.
 	AnnotationSecretTemplateKeys = "certsmith.io/secret-template-keys"
 
+	// AnnotationRotateRequestedAt on a ClusterIssuer starts a CA rotation
+	// when its value differs from status.rotation.lastRequest.
+	AnnotationRotateRequestedAt = "certsmith.io/rotate-requested-at"
+	// AnnotationInjectCABundleFrom on a webhook configuration, APIService or
+	// CustomResourceDefinition names the ClusterIssuer whose trust bundle
+	// certsmith keeps in its caBundle fields.
+	AnnotationInjectCABundleFrom = "certsmith.io/inject-ca-from"
+	// LabelBundleIssuer names the ClusterIssuer whose bundle a ConfigMap or
+	// ClusterTrustBundle carries.
+	LabelBundleIssuer = "certsmith.io/bundle-issuer"
+
 	// DefaultSignerDomain is the domain of default signer names,
 	// "clusterissuers.certsmith.io/<issuer-name>".
 	DefaultSignerDomain = "clusterissuers.certsmith.io"

@@ -1,0 +1,564 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// Keys and annotations of a generated CA's Secret beyond tls.crt, tls.key
+// and ca.crt (the trust bundle).
+const (
+	nextCertKey     = "next.crt"
+	nextKeyKey      = "next.key"
+	retiringCertKey = "retiring.crt"
+	// annotationSignedUntil maps each CA's SHA-256 fingerprint to the latest
+	// notAfter it may have signed (a high-water mark, written before the
+	// certificate is released).
+	annotationSignedUntil = "certsmith.io/signed-until"
+	// annotationRetireAfter maps each retired CA's fingerprint to the
+	// signed-until mark frozen when it stopped signing.
+	annotationRetireAfter = "certsmith.io/retire-after"
+)
+
+// Defaults of spec.rotation.
+const (
+	defaultPropagationDelay = 2 * time.Minute
+	defaultReissueWindow    = 5 * time.Minute
+	// publishingPoll is how often a rotation in its Publishing phase looks
+	// at the bundle's coverage.
+	publishingPoll = 2 * time.Second
+)
+
+// forever stands for "still in use": a CA that something still signs under.
+var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// caState is a generated CA as kept in its Secret: the active CA, the next
+// one during a root rotation, the retired ones still trusted, and the
+// signed-until marks.
+type caState struct {
+	secret      *corev1.Secret
+	active      *pki.CA
+	next        *pki.CA
+	retiring    []*x509.Certificate
+	signedUntil map[string]time.Time
+	retireAfter map[string]time.Time
+	bundle      []byte
+}
+
+// loadCAState parses a generated CA's Secret.
+func loadCAState(secret *corev1.Secret) (*caState, error) {
+	active, err := parseCASecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	state := &caState{secret: secret, active: active, bundle: secret.Data[caCertKey]}
+	if certPEM, keyPEM := secret.Data[nextCertKey], secret.Data[nextKeyKey]; len(certPEM) > 0 && len(keyPEM) > 0 {
+		certs, err := pki.ParseCertificatesPEM(certPEM)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nextCertKey, err)
+		}
+		key, err := pki.ParsePrivateKeyPEM(keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nextKeyKey, err)
+		}
+		state.next = &pki.CA{Certificate: certs[0], Chain: certs[1:], Key: key}
+	}
+	if raw := secret.Data[retiringCertKey]; len(raw) > 0 {
+		if state.retiring, err = pki.ParseCertificatesPEM(raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", retiringCertKey, err)
+		}
+	}
+	state.signedUntil = parseTimes(secret.Annotations[annotationSignedUntil])
+	state.retireAfter = parseTimes(secret.Annotations[annotationRetireAfter])
+	return state, nil
+}
+
+func parseTimes(raw string) map[string]time.Time {
+	out := map[string]time.Time{}
+	if raw == "" {
+		return out
+	}
+	var strs map[string]string
+	if json.Unmarshal([]byte(raw), &strs) != nil {
+		return out
+	}
+	for k, v := range strs {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			out[k] = t
+		}
+	}
+	return out
+}
+
+func formatTimes(times map[string]time.Time) string {
+	if len(times) == 0 {
+		return ""
+	}
+	strs := map[string]string{}
+	for k, v := range times {
+		strs[k] = v.UTC().Format(time.RFC3339)
+	}
+	raw, _ := json.Marshal(strs)
+	return string(raw)
+}
+
+// data renders the state as Secret data.
+func (s *caState) data() (map[string][]byte, error) {
+	keyPEM, err := pki.EncodePrivateKeyPEM(s.active.Key, pki.KeyEncodingPKCS8)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{
+		corev1.TLSCertKey:       pki.EncodeCertificatesPEM(append([]*x509.Certificate{s.active.Certificate}, s.active.Chain...)...),
+		corev1.TLSPrivateKeyKey: keyPEM,
+		caCertKey:               s.bundle,
+	}
+	if s.next != nil {
+		nextKey, err := pki.EncodePrivateKeyPEM(s.next.Key, pki.KeyEncodingPKCS8)
+		if err != nil {
+			return nil, err
+		}
+		data[nextCertKey] = pki.EncodeCertificatesPEM(append([]*x509.Certificate{s.next.Certificate}, s.next.Chain...)...)
+		data[nextKeyKey] = nextKey
+	}
+	if len(s.retiring) > 0 {
+		data[retiringCertKey] = pki.EncodeCertificatesPEM(s.retiring...)
+	}
+	return data, nil
+}
+
+// retire moves the active CA to the retiring list, freezing its mark.
+func (s *caState) retire(now time.Time) {
+	fp := pki.FingerprintSHA256(s.active.Certificate)
+	until := s.signedUntil[fp]
+	if until.Before(now) {
+		until = now
+	}
+	s.retireAfter[fp] = until
+	s.retiring = append(s.retiring, s.active.Certificate)
+}
+
+// parentCA is what an intermediate needs of its parent.
+type parentCA struct {
+	ca     *pki.CA
+	bundle []byte
+}
+
+// reconcileGenerated keeps a generated CA: creates it, rotates it at its
+// renewal time or on request (a root with an overlap: Publishing, then
+// Retiring; an intermediate re-signed at once, since its trust anchors are
+// its parent's), retires old CAs once nothing they signed is in use, and
+// writes the Secret once when anything changed. It returns the active CA
+// and when to look again.
+func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA) (*pki.CA, time.Duration, error) {
+	now := r.Clock.Now()
+	key := types.NamespacedName{Namespace: r.Namespace, Name: caSecretName(issuer)}
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, key, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, 0, fmt.Errorf("reading CA Secret %s: %w", key, err)
+		}
+		return r.createGeneratedCA(ctx, issuer, params, parent)
+	}
+	if owner := secret.Labels[certsmithv1alpha1.LabelClusterIssuer]; owner != issuer.Name {
+		return nil, 0, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf(
+			"Secret %s exists but does not belong to this issuer (label %s=%q); remove it or rename the issuer",
+			key, certsmithv1alpha1.LabelClusterIssuer, owner))
+	}
+	state, err := loadCAState(secret)
+	if err != nil {
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCASecretInvalid, "LoadCA",
+			"CA Secret %s is unusable: %v; delete it to have a new CA generated", key, err)
+		return nil, 0, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("%v; delete the Secret to have a new CA generated", err))
+	}
+	original := secret.DeepCopy()
+	rotation := issuer.Status.Rotation.DeepCopy()
+	requested := issuer.Annotations[certsmithv1alpha1.AnnotationRotateRequestedAt]
+	manual := requested != "" && (rotation == nil || rotation.LastRequest != requested)
+	renewalDue := !now.Before(caRenewalTime(issuer, state.active.Certificate))
+	requeue := state.active.Certificate.NotAfter.Sub(now) + time.Second
+
+	// Retire what nothing uses any more.
+	kept := state.retiring[:0]
+	for _, cert := range state.retiring {
+		until := r.inUseUntil(ctx, issuer.Name, state, cert, 0)
+		if now.After(until) {
+			fp := pki.FingerprintSHA256(cert)
+			delete(state.retireAfter, fp)
+			delete(state.signedUntil, fp)
+			r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "CARetired", "Rotate",
+				"CA %q (SHA-256 %s) left the trust bundle: everything it signed has expired or been replaced", cert.Subject, fp)
+			continue
+		}
+		kept = append(kept, cert)
+		requeue = min(requeue, until.Sub(now)+time.Second)
+	}
+	state.retiring = kept
+
+	if parent == nil {
+		rotation, requeue, err = r.rotateRoot(issuer, params, state, rotation, manual, renewalDue, requested, requeue)
+		if err != nil {
+			return nil, 0, err
+		}
+		certs := []*x509.Certificate{state.active.Certificate}
+		if state.next != nil {
+			certs = append(certs, state.next.Certificate)
+		}
+		state.bundle = pki.EncodeCertificatesPEM(append(certs, state.retiring...)...)
+	} else {
+		if manual || renewalDue || !chainsTo(state.active.Certificate, parent.ca, now) {
+			fresh, err := r.newCA(issuer, params, parent.ca)
+			if err != nil {
+				return nil, 0, err
+			}
+			state.retire(now)
+			state.active = fresh
+			rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationRetiring, StartedAt: &metav1.Time{Time: now},
+				SwitchedAt: &metav1.Time{Time: now}, LastRequest: requested}
+			r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "CASwitched", "Rotate",
+				"Signing with new intermediate CA %q (SHA-256 %s) signed by the parent's current CA", fresh.Certificate.Subject,
+				pki.FingerprintSHA256(fresh.Certificate))
+		}
+		state.bundle = parent.bundle
+	}
+	if rotation != nil && rotation.Phase == certsmithv1alpha1.RotationRetiring && len(state.retiring) == 0 {
+		rotation.Phase, rotation.CompletedAt = certsmithv1alpha1.RotationComplete, &metav1.Time{Time: now}
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "RotationComplete", "Rotate", "CA rotation complete")
+	}
+	issuer.Status.Rotation = rotation
+	issuer.Status.TrustedCAs = trustedCAs(state)
+
+	data, err := state.data()
+	if err != nil {
+		return nil, 0, err
+	}
+	secret.Data = data
+	if secret.Annotations == nil {
+		secret.Annotations = map[string]string{}
+	}
+	for annotation, times := range map[string]map[string]time.Time{annotationSignedUntil: state.signedUntil, annotationRetireAfter: state.retireAfter} {
+		if v := formatTimes(times); v != "" {
+			secret.Annotations[annotation] = v
+		} else {
+			delete(secret.Annotations, annotation)
+		}
+	}
+	if !secretUnchanged(original, secret) {
+		if err := r.Patch(ctx, secret, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
+			return nil, 0, fmt.Errorf("updating CA Secret %s: %w", key, err)
+		}
+	}
+	return state.active, requeue, nil
+}
+
+// rotateRoot runs a root CA's rotation: make the next CA (published in the
+// bundle), wait until the bundle is everywhere plus the propagation delay,
+// then switch signing to it and retire the old one.
+func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, state *caState,
+	rotation *certsmithv1alpha1.RotationStatus, manual, renewalDue bool, requested string, requeue time.Duration) (*certsmithv1alpha1.RotationStatus, time.Duration, error) {
+	now := r.Clock.Now()
+	if state.next == nil && (manual || renewalDue) {
+		next, err := r.newCA(issuer, params, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		state.next = next
+		rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, StartedAt: &metav1.Time{Time: now}, LastRequest: requested}
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "RotationStarted", "Rotate",
+			"Started CA rotation: next CA %q (SHA-256 %s) is published in the trust bundle and will sign once it has propagated",
+			next.Certificate.Subject, pki.FingerprintSHA256(next.Certificate))
+		return rotation, publishingPoll, nil
+	}
+	if state.next == nil {
+		return rotation, requeue, nil
+	}
+	if rotation == nil || rotation.Phase != certsmithv1alpha1.RotationPublishing {
+		// A next CA whose status was lost (a crash between writes): carry on publishing it.
+		last := ""
+		if rotation != nil {
+			last = rotation.LastRequest
+		}
+		rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, StartedAt: &metav1.Time{Time: now}, LastRequest: last}
+	}
+	if rotation.PublishedAt == nil && bundlePublished(issuer, state.next.Certificate) {
+		rotation.PublishedAt = &metav1.Time{Time: now}
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "BundlePublished", "Rotate",
+			"The next CA is in every trust bundle; switching after the propagation delay (%s)", propagationDelay(issuer))
+	}
+	if rotation.PublishedAt == nil {
+		return rotation, publishingPoll, nil
+	}
+	if wait := rotation.PublishedAt.Add(propagationDelay(issuer)).Sub(now); wait > 0 {
+		return rotation, min(wait, publishingPoll*5), nil
+	}
+	old := state.active.Certificate
+	state.retire(now)
+	state.active, state.next = state.next, nil
+	rotation.Phase, rotation.SwitchedAt = certsmithv1alpha1.RotationRetiring, &metav1.Time{Time: now}
+	r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "CASwitched", "Rotate",
+		"Signing with the new CA %q (SHA-256 %s); the old CA (SHA-256 %s) stays trusted until what it signed has expired or been replaced",
+		state.active.Certificate.Subject, pki.FingerprintSHA256(state.active.Certificate), pki.FingerprintSHA256(old))
+	return rotation, min(requeue, publishingPoll*5), nil
+}
+
+// bundlePublished reports whether the issuer's distributed bundle holds
+// cert everywhere it should. Without spec.bundle there is nothing to wait for.
+func bundlePublished(issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate) bool {
+	if issuer.Spec.Bundle == nil {
+		return true
+	}
+	b := issuer.Status.Bundle
+	if b == nil || b.UpToDate < b.Namespaces {
+		return false
+	}
+	fp := pki.FingerprintSHA256(cert)
+	for _, f := range b.FingerprintsSHA256 {
+		if f == fp {
+			return true
+		}
+	}
+	return false
+}
+
+func propagationDelay(issuer *certsmithv1alpha1.ClusterIssuer) time.Duration {
+	if r := issuer.Spec.Rotation; r != nil && r.PropagationDelay != nil {
+		return r.PropagationDelay.Duration
+	}
+	return defaultPropagationDelay
+}
+
+func reissueWindow(issuer *certsmithv1alpha1.ClusterIssuer) time.Duration {
+	if r := issuer.Spec.Rotation; r != nil && r.ReissueWindow != nil {
+		return r.ReissueWindow.Duration
+	}
+	return defaultReissueWindow
+}
+
+// caRenewalTime is when a generated CA is due for rotation.
+func caRenewalTime(issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate) time.Time {
+	var renewBefore time.Duration
+	if params := generatedCAParams(issuer); params != nil && params.RenewBefore != nil {
+		renewBefore = params.RenewBefore.Duration
+	}
+	return pki.RenewalTime(cert.NotBefore, cert.NotAfter, renewBefore, 0, issuer.Name)
+}
+
+// inUseUntil returns until when cert (one of this issuer's CAs) may still be
+// needed: the latest notAfter it signed, and, for every child issuer, until
+// when the intermediates cert signed are in use — forever while a child
+// still signs with one of them.
+func (r *ClusterIssuerReconciler) inUseUntil(ctx context.Context, issuerName string, state *caState, cert *x509.Certificate, depth int) time.Time {
+	fp := pki.FingerprintSHA256(cert)
+	until := state.retireAfter[fp]
+	if t := state.signedUntil[fp]; t.After(until) {
+		until = t
+	}
+	if depth > maxIssuerDepth {
+		return forever
+	}
+	var children certsmithv1alpha1.ClusterIssuerList
+	if err := r.List(ctx, &children, client.MatchingFields{indexIssuerParent: issuerName}); err != nil {
+		return forever
+	}
+	for i := range children.Items {
+		child := &children.Items[i]
+		secret := &corev1.Secret{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: caSecretName(child)}, secret); err != nil {
+			continue
+		}
+		childState, err := loadCAState(secret)
+		if err != nil {
+			continue
+		}
+		if childState.active.Certificate.CheckSignatureFrom(cert) == nil {
+			return forever
+		}
+		for _, old := range childState.retiring {
+			if old.CheckSignatureFrom(cert) == nil {
+				if t := r.inUseUntil(ctx, child.Name, childState, old, depth+1); t.After(until) {
+					until = t
+				}
+			}
+		}
+	}
+	return until
+}
+
+// trustedCAs describes the CAs of a state for status.
+func trustedCAs(state *caState) []certsmithv1alpha1.TrustedCA {
+	describe := func(cert *x509.Certificate, role string) certsmithv1alpha1.TrustedCA {
+		return certsmithv1alpha1.TrustedCA{Subject: cert.Subject.String(), FingerprintSHA256: pki.FingerprintSHA256(cert),
+			NotAfter: metav1.Time{Time: cert.NotAfter}, Role: role}
+	}
+	out := []certsmithv1alpha1.TrustedCA{describe(state.active.Certificate, certsmithv1alpha1.TrustedCAActive)}
+	if state.next != nil {
+		out = append(out, describe(state.next.Certificate, certsmithv1alpha1.TrustedCANext))
+	}
+	for _, cert := range state.retiring {
+		t := describe(cert, certsmithv1alpha1.TrustedCARetiring)
+		if after, ok := state.retireAfter[pki.FingerprintSHA256(cert)]; ok {
+			t.RetireAfter = &metav1.Time{Time: after}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// newCA makes a key and a CA certificate: self-signed, or signed by parent.
+func (r *ClusterIssuerReconciler) newCA(issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *pki.CA) (*pki.CA, error) {
+	now := r.Clock.Now()
+	signer, err := pki.GenerateKey(keySpecFrom(params.PrivateKey))
+	if err != nil {
+		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("generating CA key: %v", err))
+	}
+	maxPathLen := -1
+	if params.MaxPathLength != nil {
+		maxPathLen = int(*params.MaxPathLength)
+	}
+	duration := defaultRootCADuration
+	if parent != nil {
+		duration = defaultIntermediateCADuration
+	}
+	if params.Duration != nil {
+		duration = params.Duration.Duration
+	}
+	subject := subjectFrom(params.Subject, issuer.Name)
+	ca := &pki.CA{Key: signer}
+	if parent == nil {
+		ca.Certificate, err = pki.NewSelfSignedCA(signer, pki.CATemplate{Subject: subject, Duration: duration, MaxPathLen: maxPathLen}, now)
+	} else {
+		ca.Certificate, err = signIntermediate(parent, signer, subject, duration, maxPathLen, now)
+		ca.Chain = append([]*x509.Certificate{parent.Certificate}, parent.Chain...)
+	}
+	if err != nil {
+		return nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("creating CA certificate: %v", err))
+	}
+	return ca, nil
+}
+
+// createGeneratedCA makes a new CA and stores it in a new Secret in one write.
+func (r *ClusterIssuerReconciler) createGeneratedCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA) (*pki.CA, time.Duration, error) {
+	var parentCert *pki.CA
+	if parent != nil {
+		parentCert = parent.ca
+	}
+	ca, err := r.newCA(issuer, params, parentCert)
+	if err != nil {
+		return nil, 0, err
+	}
+	state := &caState{active: ca, signedUntil: map[string]time.Time{}, retireAfter: map[string]time.Time{}}
+	if parent != nil {
+		state.bundle = parent.bundle
+	} else {
+		state.bundle = pki.EncodeCertificatesPEM(ca.Certificate)
+	}
+	data, err := state.data()
+	if err != nil {
+		return nil, 0, err
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      caSecretName(issuer),
+			Namespace: r.Namespace,
+			Labels: map[string]string{
+				certsmithv1alpha1.LabelManagedBy:     certsmithv1alpha1.ManagedByValue,
+				certsmithv1alpha1.LabelClusterIssuer: issuer.Name,
+			},
+		},
+		Type: corev1.SecretTypeTLS,
+		Data: data,
+	}
+	if err := r.Create(ctx, secret); err != nil {
+		// AlreadyExists: a cache that lags behind our own earlier create;
+		// the retry reads what is there instead of making a second CA.
+		return nil, 0, fmt.Errorf("creating CA Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+	}
+	issuer.Status.TrustedCAs = trustedCAs(state)
+	logf.FromContext(ctx).Info("generated CA", "clusterIssuer", issuer.Name, "subject", ca.Certificate.Subject.String(),
+		"notAfter", ca.Certificate.NotAfter, "fingerprintSHA256", pki.FingerprintSHA256(ca.Certificate))
+	r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonCAGenerated, "GenerateCA",
+		"Generated CA %q (SHA-256 %s), valid until %s", ca.Certificate.Subject, pki.FingerprintSHA256(ca.Certificate),
+		ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
+	return ca, ca.Certificate.NotAfter.Sub(r.Clock.Now()) + time.Second, nil
+}
+
+// signedMarks records, before a certificate is released, the latest
+// notAfter each generated CA may have signed, so a retiring CA stays
+// trusted until that has passed — hand-made CSRs included. To keep writes
+// rare the mark is set with headroom: a tenth of the certificate's lifetime,
+// at least a minute, at most a day.
+type signedMarks struct {
+	mu sync.Mutex
+}
+
+// record raises the mark for ca (the active CA of issuer) to cover notAfter.
+func (m *signedMarks) record(ctx context.Context, c client.Client, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer, ca *x509.Certificate, notBefore, notAfter time.Time) error {
+	if generatedCAParams(issuer) == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fp := pki.FingerprintSHA256(ca)
+	key := types.NamespacedName{Namespace: namespace, Name: caSecretName(issuer)}
+	first := true
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		secret := &corev1.Secret{}
+		var err error
+		if first {
+			err = c.Get(ctx, key, secret)
+		} else {
+			err = reader.Get(ctx, key, secret)
+		}
+		first = false
+		if err != nil {
+			return err
+		}
+		marks := parseTimes(secret.Annotations[annotationSignedUntil])
+		if !notAfter.After(marks[fp]) {
+			return nil
+		}
+		headroom := min(max(notAfter.Sub(notBefore)/10, time.Minute), 24*time.Hour)
+		mark := notAfter.Add(headroom)
+		if mark.After(ca.NotAfter) {
+			mark = ca.NotAfter
+		}
+		updated := secret.DeepCopy()
+		marks[fp] = mark
+		if updated.Annotations == nil {
+			updated.Annotations = map[string]string{}
+		}
+		updated.Annotations[annotationSignedUntil] = formatTimes(marks)
+		return c.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{}))
+	})
+}
