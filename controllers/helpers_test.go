@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
@@ -142,4 +143,14 @@ func lintAll(certs ...*x509.Certificate) {
 // pemBlock encodes DER bytes as one PEM block.
 func pemBlock(blockType string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})
+}
+
+// k8sManagerMapper is the REST mapper of the operator under test.
+func k8sManagerMapper() meta.RESTMapper { return testMapper }
+
+// noEvents is an event recorder that drops everything.
+type noEvents struct{}
+
+// Eventf implements events.EventRecorder.
+func (noEvents) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...interface{}) {
 }

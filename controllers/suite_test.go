@@ -28,6 +28,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -61,6 +62,7 @@ var (
 	k8sClient  client.Client // admin
 	testScheme = runtime.NewScheme()
 	fakeClock  *clocktesting.FakeClock
+	testMapper meta.RESTMapper
 	ctx        context.Context
 	cancel     context.CancelFunc
 )
@@ -102,6 +104,7 @@ var _ = BeforeSuite(func() {
 		Cache:   CacheOptions(operatorNamespace),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	testMapper = mgr.GetRESTMapper()
 	username, err := WhoAmI(ctx, operatorConfig)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(username).To(Equal(operatorUser))
@@ -111,6 +114,7 @@ var _ = BeforeSuite(func() {
 		Username:      username,
 		Workers:       2,
 		Clock:         fakeClock,
+		CAInjection:   true,
 	})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
@@ -128,13 +132,17 @@ var _ = AfterSuite(func() {
 })
 
 // operatorIdentity adds a non-admin user, binds it to the generated RBAC in
-// config/rbac/role.yaml, and returns its config.
+// config/rbac/role.yaml and to the CA injector's optional ClusterRole in
+// config/rbac-cainjector/role.yaml, and returns its config.
 func operatorIdentity(adminConfig *rest.Config) *rest.Config {
 	user, err := testEnv.AddUser(envtest.User{Name: operatorUser}, adminConfig)
 	Expect(err).NotTo(HaveOccurred())
 
 	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
 	Expect(err).NotTo(HaveOccurred())
+	injectorRole, err := os.ReadFile(filepath.Join("..", "config", "rbac-cainjector", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	raw = append(append(raw, "\n---\n"...), injectorRole...)
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 	subject := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}
 	for {
