@@ -237,7 +237,9 @@ func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer
 		}
 		state.bundle = pki.EncodeCertificatesPEM(append(certs, state.retiring...)...)
 	} else {
-		if manual || renewalDue || !chainsTo(state.active.Certificate, parent.ca, now) {
+		// Checked at the certificate's own start, so a clock that moves (or skews)
+		// never makes a valid intermediate look foreign and re-made in a loop.
+		if manual || renewalDue || !chainsTo(state.active.Certificate, parent.ca, state.active.Certificate.NotBefore.Add(time.Second)) {
 			fresh, err := r.newCA(issuer, params, parent.ca)
 			if err != nil {
 				return nil, 0, err

@@ -82,6 +82,16 @@ var (
 	// importedCAFile is the CA certificate that the suite made with openssl
 	// for the sample ClusterIssuer "imported" (Secret certsmith-system/imported-ca).
 	importedCAFile string
+
+	// managerPath is bin/manager.
+	managerPath string
+	// operatorKubeconfig authenticates the manager as its ServiceAccount.
+	operatorKubeconfig string
+	// managerProbeAddress is where the manager serves /healthz and /readyz;
+	// every start of the manager uses the same one.
+	managerProbeAddress string
+	// manager is the manager that runs now; nil between a kill and a restart.
+	manager *managerProcess
 )
 
 // sampleIssuers are the ClusterIssuers in config/samples.
@@ -101,7 +111,7 @@ var _ = BeforeSuite(func() {
 	kubectlPath = filepath.Join(repoRoot, "bin", "k8s", "kubectl")
 	managerLogPath = filepath.Join(clusterDir, "manager.log")
 	managerPIDPath = filepath.Join(clusterDir, "manager.pid")
-	managerPath := filepath.Join(repoRoot, "bin", "manager")
+	managerPath = filepath.Join(repoRoot, "bin", "manager")
 	cfsslPath = filepath.Join(repoRoot, "bin", "cfssl")
 	cfssljsonPath = filepath.Join(repoRoot, "bin", "cfssljson")
 
@@ -140,28 +150,21 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("writing a kubeconfig for the ServiceAccount " + operatorNamespace + "/" + operatorServiceAccount)
-	operatorKubeconfig := filepath.Join(clusterDir, "operator.kubeconfig")
+	operatorKubeconfig = filepath.Join(clusterDir, "operator.kubeconfig")
 	_, err = run(exec.Command(filepath.Join(repoRoot, "hack", "e2e-operator-kubeconfig.sh"), adminKubeconfig, operatorKubeconfig))
 	Expect(err).NotTo(HaveOccurred())
 
 	By("starting bin/manager as that ServiceAccount")
-	probeAddress, err := freeLoopbackAddress()
+	managerProbeAddress, err = freeLoopbackAddress()
 	Expect(err).NotTo(HaveOccurred())
-	manager, err := startManager(managerPath, operatorKubeconfig, probeAddress)
-	Expect(err).NotTo(HaveOccurred())
+	Expect(startManager(false)).To(Succeed())
 	DeferCleanup(func() {
 		By("stopping the manager")
+		// A spec that killed the manager restarts it; nil only if that failed.
+		Expect(manager).NotTo(BeNil(), "the manager was killed and not restarted")
 		Expect(manager.stop()).To(Succeed())
 	})
-
-	Eventually(func() error {
-		if !manager.running() {
-			return StopTrying("the manager exited")
-		}
-		return probe("http://" + probeAddress + "/readyz")
-	}).WithTimeout(60*time.Second).WithPolling(500*time.Millisecond).Should(Succeed(), func() string {
-		return "the manager did not become ready; its log ends with:\n" + managerLogTail()
-	})
+	waitForManagerReady()
 
 	// The samples are shared by every Describe, and Ginkgo runs those in a
 	// random order: they are installed here, once.
@@ -293,37 +296,109 @@ type managerProcess struct {
 	exited chan struct{}
 }
 
-// startManager starts bin/manager in the background with the operator's
-// kubeconfig, logging to managerLogPath.
-func startManager(managerPath, kubeconfig, probeAddress string) (*managerProcess, error) {
-	logFile, err := os.Create(managerLogPath)
+// startManager starts bin/manager in the background as the operator's
+// ServiceAccount (operatorKubeconfig), serving its probes on
+// managerProbeAddress, and makes it the current manager. Its stdout and
+// stderr go to managerLogPath: a new log, or with appendLog the existing one
+// continued, after a line that marks the restart.
+func startManager(appendLog bool) error {
+	if manager != nil && manager.running() {
+		return fmt.Errorf("the manager (pid %d) is still running", manager.cmd.Process.Pid)
+	}
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if appendLog {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	logFile, err := os.OpenFile(managerLogPath, flags, 0o644)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if appendLog {
+		fmt.Fprintf(logFile, "%s at %s -----\n", restartMarker, time.Now().UTC().Format(time.RFC3339Nano))
 	}
 	cmd := exec.Command(managerPath,
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
-		"--health-probe-bind-address="+probeAddress,
+		"--health-probe-bind-address="+managerProbeAddress,
 		"--namespace="+operatorNamespace,
 		"--cluster-domain=cluster.local",
 	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+operatorKubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", managerPath, err)
+		return fmt.Errorf("starting %s: %w", managerPath, err)
 	}
 	if err := os.WriteFile(managerPIDPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		_ = cmd.Process.Kill()
-		return nil, err
+		return err
 	}
-	manager := &managerProcess{cmd: cmd, exited: make(chan struct{})}
+	started := &managerProcess{cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()
-		close(manager.exited)
+		close(started.exited)
 	}()
-	return manager, nil
+	manager = started
+	return nil
+}
+
+// restartMarker begins the line that startManager writes into the log
+// before the output of a restarted manager.
+const restartMarker = "----- e2e: restarting the manager"
+
+// waitForManagerReady waits until the current manager answers /readyz.
+func waitForManagerReady() {
+	GinkgoHelper()
+	Expect(manager).NotTo(BeNil(), "no manager runs")
+	current := manager
+	Eventually(func() error {
+		if !current.running() {
+			return StopTrying("the manager exited")
+		}
+		return probe("http://" + managerProbeAddress + "/readyz")
+	}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), func() string {
+		return "the manager did not become ready; its log ends with:\n" + managerLogTail()
+	})
+}
+
+// killManager kills the current manager with SIGKILL, as a crash or the
+// OOM killer would: no signal handler runs, nothing is flushed or cleaned
+// up. It waits until the process is gone and leaves no current manager.
+func killManager() {
+	GinkgoHelper()
+	Expect(manager).NotTo(BeNil(), "no manager runs")
+	killed := manager
+	Expect(killed.running()).To(BeTrue(), func() string {
+		return fmt.Sprintf("the manager had already exited (%s); its log ends with:\n%s", killed.cmd.ProcessState, managerLogTail())
+	})
+	Expect(killed.cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+	Eventually(killed.exited).WithTimeout(10 * time.Second).Should(BeClosed())
+	manager = nil
+	Expect(killed.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal()).To(Equal(syscall.SIGKILL),
+		"the manager ended with %s, not by SIGKILL", killed.cmd.ProcessState)
+	fmt.Fprintf(GinkgoWriter, "killed the manager (pid %d) with SIGKILL\n", killed.cmd.Process.Pid)
+}
+
+// restartManager starts the manager again after killManager, with the same
+// kubeconfig, flags and probe address, its log continued, and waits until it
+// is ready. It returns when it was started.
+func restartManager() time.Time {
+	GinkgoHelper()
+	started := time.Now()
+	Expect(startManager(true)).To(Succeed())
+	waitForManagerReady()
+	return started
+}
+
+// ensureManagerRunning restarts the manager if a spec killed it and failed
+// before it restarted it, so that the specs after it find one running.
+func ensureManagerRunning() {
+	GinkgoHelper()
+	if manager == nil {
+		By("restarting the manager that a failed spec left killed")
+		restartManager()
+	}
 }
 
 // running says whether the manager is still running.
