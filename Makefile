@@ -68,7 +68,7 @@ test-unit: ## Unit tests: internal/pki and internal/policy.
 
 .PHONY: test-integration
 test-integration: k8s-binaries ## Integration tests against a real kube-apiserver and etcd (envtest).
-	go test -v $(GO_TEST_FLAGS) ./controllers/... -timeout 20m
+	go test -v $(GO_TEST_FLAGS) ./controllers/... ./cmd/... -timeout 20m
 
 .PHONY: test-e2e
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
@@ -77,8 +77,9 @@ test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and 
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager into bin/manager and the kubectl plugin into bin/kubectl-certsmith.
 	go build -o $(LOCALBIN)/manager .
+	go build -o $(LOCALBIN)/kubectl-certsmith ./cmd/kubectl-certsmith
 
 .PHONY: run
 run: ## Run the manager against the current KUBECONFIG (no leader election).

@@ -47,7 +47,7 @@ func init() {
 func main() {
 	var (
 		metricsAddr, probeAddr, namespace, clusterDomain string
-		leaderElect                                      bool
+		leaderElect, caInjection                         bool
 		qps                                              float64
 		burst, workers                                   int
 	)
@@ -63,19 +63,21 @@ func main() {
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the API server.")
 	flag.IntVar(&workers, "workers", 4, "Concurrent reconciles per controller.")
+	flag.BoolVar(&caInjection, "enable-ca-injection", false,
+		"Keep the caBundle of webhook configurations, APIServices and CRDs annotated with certsmith.io/inject-ca-from; needs the ClusterRole in config/rbac-cainjector.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, namespace, clusterDomain, leaderElect, float32(qps), burst, workers); err != nil {
+	if err := run(metricsAddr, probeAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect bool, qps float32, burst, workers int) error {
+func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
 	log := ctrl.Log.WithName("setup")
 	config, err := ctrl.GetConfig()
 	if err != nil {
@@ -107,6 +109,7 @@ func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect bo
 		Username:      username,
 		Workers:       workers,
 		Clock:         clock.RealClock{},
+		CAInjection:   caInjection,
 	}); err != nil {
 		return err
 	}

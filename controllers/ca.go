@@ -40,13 +40,17 @@ func caSecretName(issuer *certsmithv1alpha1.ClusterIssuer) string {
 	return issuer.Name + "-ca"
 }
 
-// caSecretKey returns where an issuer's CA lives: the generated CA Secret,
-// or the Secret that spec.ca.secretRef imports.
+// caSecretKey returns where an issuer's CA in use lives: the Secret
+// "<issuer>-ca" in the operator's namespace, which certsmith owns for every
+// kind of issuer (for an imported CA it holds a copy, so that a new CA put
+// into the user's Secret can be rotated in with an overlap).
 func caSecretKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) types.NamespacedName {
-	if ref := issuer.Spec.CA.SecretRef; ref != nil {
-		return types.NamespacedName{Namespace: namespace, Name: ref.Name}
-	}
 	return types.NamespacedName{Namespace: namespace, Name: caSecretName(issuer)}
+}
+
+// importedSecretKey returns the user's Secret that spec.ca.secretRef names.
+func importedSecretKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) types.NamespacedName {
+	return types.NamespacedName{Namespace: namespace, Name: issuer.Spec.CA.SecretRef.Name}
 }
 
 // parseCASecret loads a CA from a kubernetes.io/tls Secret: tls.crt holds the

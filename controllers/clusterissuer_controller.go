@@ -82,6 +82,9 @@ type ClusterIssuerReconciler struct {
 func (r *ClusterIssuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	issuer := &certsmithv1alpha1.ClusterIssuer{}
 	if err := r.Get(ctx, req.NamespacedName, issuer); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetIssuerMetrics(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	original := issuer.DeepCopy()
@@ -92,6 +95,7 @@ func (r *ClusterIssuerReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if patchErr := r.patchStatus(ctx, original, issuer); patchErr != nil {
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
+	recordIssuerMetrics(issuer)
 	return result, err
 }
 
@@ -107,18 +111,18 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 	)
 	switch {
 	case issuer.Spec.CA.SelfSigned != nil:
-		ca, requeue, err = r.reconcileGenerated(ctx, issuer, issuer.Spec.CA.SelfSigned, nil)
+		ca, requeue, err = r.reconcileKeptCA(ctx, issuer, issuer.Spec.CA.SelfSigned, nil, nil)
 	case issuer.Spec.CA.IssuerRef != nil:
 		var parent *parentCA
 		parent, err = r.parentCA(ctx, issuer)
 		if err == nil {
-			ca, requeue, err = r.reconcileGenerated(ctx, issuer, &issuer.Spec.CA.IssuerRef.GeneratedCA, parent)
+			ca, requeue, err = r.reconcileKeptCA(ctx, issuer, &issuer.Spec.CA.IssuerRef.GeneratedCA, parent, nil)
 		}
 	case issuer.Spec.CA.SecretRef != nil:
-		ca, err = r.importedCA(ctx, issuer)
+		var imported *pki.CA
+		imported, err = r.importedCA(ctx, issuer)
 		if err == nil {
-			requeue = ca.Certificate.NotAfter.Sub(r.Clock.Now()) + time.Second
-			issuer.Status.TrustedCAs = nil
+			ca, requeue, err = r.reconcileKeptCA(ctx, issuer, nil, nil, imported)
 		}
 	default:
 		err = terminal(certsmithv1alpha1.ReasonCASecretInvalid, "spec.ca sets no CA source")
@@ -248,7 +252,7 @@ func signIntermediate(parent *pki.CA, key crypto.Signer, subject pkix.Name, dura
 
 // importedCA loads and checks the CA named by spec.ca.secretRef.
 func (r *ClusterIssuerReconciler) importedCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (*pki.CA, error) {
-	key := caSecretKey(issuer, r.Namespace)
+	key := importedSecretKey(issuer, r.Namespace)
 	secret := &corev1.Secret{}
 	if err := r.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {

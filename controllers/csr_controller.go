@@ -203,6 +203,7 @@ func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 	logf.FromContext(ctx).V(1).Info("decided CSR", "csr", csr.Name, "approved", approved, "reason", reason)
 	if !approved {
 		r.recent.add(csr.UID, r.Clock.Now())
+		csrsRefused.WithLabelValues(issuer.Name, reason).Inc()
 		r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, reason, "Approve", "Denied CSR %s: %s", csr.Name, message)
 	}
 	return approved, nil
@@ -306,6 +307,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		return fmt.Errorf("writing certificate of CSR %s: %w", csr.Name, err)
 	}
 	r.recent.add(csr.UID, r.Clock.Now())
+	csrsSigned.WithLabelValues(issuer.Name).Inc()
 	logf.FromContext(ctx).V(1).Info("signed CSR", "csr", csr.Name, "clusterIssuer", issuer.Name, "serial", fmt.Sprintf("%x", cert.SerialNumber))
 	return nil
 }
@@ -325,6 +327,7 @@ func (r *CSRReconciler) fail(ctx context.Context, csr *certificatesv1.Certificat
 		return fmt.Errorf("marking CSR %s failed: %w", csr.Name, err)
 	}
 	r.recent.add(csr.UID, r.Clock.Now())
+	csrsRefused.WithLabelValues(issuer.Name, reason).Inc()
 	r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, reason, "Sign", "Refused to sign CSR %s: %s", csr.Name, message)
 	return nil
 }

@@ -169,19 +169,52 @@ func (s *caState) retire(now time.Time) {
 	s.retiring = append(s.retiring, s.active.Certificate)
 }
 
+// anchors returns the trust anchors of the state: those of the active and
+// next CAs, and, for each retiring CA, the anchor it chains to in the
+// current bundle (itself when it is a root).
+func (s *caState) anchors() []*x509.Certificate {
+	var out []*x509.Certificate
+	add := func(certs ...*x509.Certificate) {
+		for _, c := range certs {
+			if !containsCert(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	add(trustAnchors(s.active)...)
+	if s.next != nil {
+		add(trustAnchors(s.next)...)
+	}
+	previous, _ := pki.ParseCertificatesPEM(s.bundle)
+	for _, old := range s.retiring {
+		if pki.IsSelfSigned(old) {
+			add(old)
+			continue
+		}
+		for _, anchor := range previous {
+			if old.CheckSignatureFrom(anchor) == nil {
+				add(anchor)
+			}
+		}
+	}
+	return out
+}
+
 // parentCA is what an intermediate needs of its parent.
 type parentCA struct {
 	ca     *pki.CA
 	bundle []byte
 }
 
-// reconcileGenerated keeps a generated CA: creates it, rotates it at its
-// renewal time or on request (a root with an overlap: Publishing, then
-// Retiring; an intermediate re-signed at once, since its trust anchors are
-// its parent's), retires old CAs once nothing they signed is in use, and
-// writes the Secret once when anything changed. It returns the active CA
-// and when to look again.
-func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA) (*pki.CA, time.Duration, error) {
+// reconcileKeptCA keeps the CA an issuer signs with, in its Secret
+// "<issuer>-ca": creates it (generated, or copied from an imported Secret),
+// rotates it — a root at its renewal time or on request, an imported CA
+// when a new one appears in the user's Secret, both with an overlap
+// (Publishing, then Retiring); an intermediate re-signed at once, since its
+// trust anchors are its parent's — retires old CAs once nothing they signed
+// is in use, and writes the Secret once when anything changed. It returns
+// the active CA and when to look again.
+func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA, imported *pki.CA) (*pki.CA, time.Duration, error) {
 	now := r.Clock.Now()
 	key := types.NamespacedName{Namespace: r.Namespace, Name: caSecretName(issuer)}
 	secret := &corev1.Secret{}
@@ -189,7 +222,7 @@ func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer
 		if !apierrors.IsNotFound(err) {
 			return nil, 0, fmt.Errorf("reading CA Secret %s: %w", key, err)
 		}
-		return r.createGeneratedCA(ctx, issuer, params, parent)
+		return r.createKeptCA(ctx, issuer, params, parent, imported)
 	}
 	if owner := secret.Labels[certsmithv1alpha1.LabelClusterIssuer]; owner != issuer.Name {
 		return nil, 0, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf(
@@ -207,6 +240,19 @@ func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer
 	requested := issuer.Annotations[certsmithv1alpha1.AnnotationRotateRequestedAt]
 	manual := requested != "" && (rotation == nil || rotation.LastRequest != requested)
 	renewalDue := !now.Before(caRenewalTime(issuer, state.active.Certificate))
+	makeNext := func() (*pki.CA, error) { return r.newCA(issuer, params, nil) }
+	if imported != nil {
+		// An imported CA is renewed by its owner: a different CA in the
+		// user's Secret is the next one.
+		fp := pki.FingerprintSHA256(imported.Certificate)
+		isNext := state.next != nil && pki.FingerprintSHA256(state.next.Certificate) == fp
+		manual = fp != pki.FingerprintSHA256(state.active.Certificate) && !isNext
+		renewalDue = false
+		if manual && state.next != nil {
+			state.next = nil // superseded before it was used
+		}
+		makeNext = func() (*pki.CA, error) { return imported, nil }
+	}
 	requeue := state.active.Certificate.NotAfter.Sub(now) + time.Second
 
 	// Retire what nothing uses any more.
@@ -227,15 +273,11 @@ func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer
 	state.retiring = kept
 
 	if parent == nil {
-		rotation, requeue, err = r.rotateRoot(issuer, params, state, rotation, manual, renewalDue, requested, requeue)
+		rotation, requeue, err = r.rotateRoot(issuer, makeNext, state, rotation, manual, renewalDue, requested, requeue)
 		if err != nil {
 			return nil, 0, err
 		}
-		certs := []*x509.Certificate{state.active.Certificate}
-		if state.next != nil {
-			certs = append(certs, state.next.Certificate)
-		}
-		state.bundle = pki.EncodeCertificatesPEM(append(certs, state.retiring...)...)
+		state.bundle = pki.EncodeCertificatesPEM(state.anchors()...)
 	} else {
 		// Checked at the certificate's own start, so a clock that moves (or skews)
 		// never makes a valid intermediate look foreign and re-made in a loop.
@@ -287,11 +329,11 @@ func (r *ClusterIssuerReconciler) reconcileGenerated(ctx context.Context, issuer
 // rotateRoot runs a root CA's rotation: make the next CA (published in the
 // bundle), wait until the bundle is everywhere plus the propagation delay,
 // then switch signing to it and retire the old one.
-func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, state *caState,
+func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIssuer, makeNext func() (*pki.CA, error), state *caState,
 	rotation *certsmithv1alpha1.RotationStatus, manual, renewalDue bool, requested string, requeue time.Duration) (*certsmithv1alpha1.RotationStatus, time.Duration, error) {
 	now := r.Clock.Now()
 	if state.next == nil && (manual || renewalDue) {
-		next, err := r.newCA(issuer, params, nil)
+		next, err := makeNext()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -469,21 +511,25 @@ func (r *ClusterIssuerReconciler) newCA(issuer *certsmithv1alpha1.ClusterIssuer,
 	return ca, nil
 }
 
-// createGeneratedCA makes a new CA and stores it in a new Secret in one write.
-func (r *ClusterIssuerReconciler) createGeneratedCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA) (*pki.CA, time.Duration, error) {
-	var parentCert *pki.CA
-	if parent != nil {
-		parentCert = parent.ca
-	}
-	ca, err := r.newCA(issuer, params, parentCert)
-	if err != nil {
-		return nil, 0, err
+// createKeptCA makes a new CA (or takes the imported one) and stores it in
+// a new Secret in one write.
+func (r *ClusterIssuerReconciler) createKeptCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, params *certsmithv1alpha1.GeneratedCA, parent *parentCA, imported *pki.CA) (*pki.CA, time.Duration, error) {
+	ca := imported
+	if ca == nil {
+		var parentCert *pki.CA
+		if parent != nil {
+			parentCert = parent.ca
+		}
+		var err error
+		if ca, err = r.newCA(issuer, params, parentCert); err != nil {
+			return nil, 0, err
+		}
 	}
 	state := &caState{active: ca, signedUntil: map[string]time.Time{}, retireAfter: map[string]time.Time{}}
 	if parent != nil {
 		state.bundle = parent.bundle
 	} else {
-		state.bundle = pki.EncodeCertificatesPEM(ca.Certificate)
+		state.bundle = pki.EncodeCertificatesPEM(trustAnchors(ca)...)
 	}
 	data, err := state.data()
 	if err != nil {
@@ -507,6 +553,9 @@ func (r *ClusterIssuerReconciler) createGeneratedCA(ctx context.Context, issuer 
 		return nil, 0, fmt.Errorf("creating CA Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 	}
 	issuer.Status.TrustedCAs = trustedCAs(state)
+	if imported != nil {
+		return ca, ca.Certificate.NotAfter.Sub(r.Clock.Now()) + time.Second, nil
+	}
 	logf.FromContext(ctx).Info("generated CA", "clusterIssuer", issuer.Name, "subject", ca.Certificate.Subject.String(),
 		"notAfter", ca.Certificate.NotAfter, "fingerprintSHA256", pki.FingerprintSHA256(ca.Certificate))
 	r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonCAGenerated, "GenerateCA",
@@ -526,9 +575,6 @@ type signedMarks struct {
 
 // record raises the mark for ca (the active CA of issuer) to cover notAfter.
 func (m *signedMarks) record(ctx context.Context, c client.Client, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer, ca *x509.Certificate, notBefore, notAfter time.Time) error {
-	if generatedCAParams(issuer) == nil {
-		return nil
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fp := pki.FingerprintSHA256(ca)

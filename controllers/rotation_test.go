@@ -184,3 +184,57 @@ var _ = Describe("CA rotation", func() {
 		Expect(roles(got)).To(HaveKeyWithValue(pki.FingerprintSHA256(oldChild), "Retiring"))
 	})
 })
+
+var _ = Describe("Imported CA rotation", func() {
+	It("keeps signing with the old CA until a new one put into the Secret has propagated", func() {
+		name := uniqueName("imported-rot")
+		now := fakeClock.Now()
+		oldKey := newKey(pki.KeyAlgorithmECDSA)
+		oldCA := newRoot(oldKey, "Imported Old", now, 48*time.Hour)
+		importSecret(name+"-src", oldKey, oldCA)
+		Expect(k8sClient.Create(ctx, &certsmithv1alpha1.ClusterIssuer{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: certsmithv1alpha1.ClusterIssuerSpec{
+				CA:       certsmithv1alpha1.CASource{SecretRef: &certsmithv1alpha1.SecretReference{Name: name + "-src"}},
+				Bundle:   &certsmithv1alpha1.BundleSpec{},
+				Rotation: &certsmithv1alpha1.RotationSpec{PropagationDelay: &metav1.Duration{Duration: 30 * time.Second}},
+			},
+		})).To(Succeed())
+		waitIssuerReady(name)
+		oldFP := pki.FingerprintSHA256(oldCA)
+		Expect(bundleFingerprints(caSecretOf(name).Data["tls.crt"])[0]).To(Equal(oldFP), "certsmith signs from its own copy")
+		_, oldChain := issueFor(name)
+		Expect(oldChain[0].CheckSignatureFrom(oldCA)).To(Succeed())
+
+		By("the user puts a new CA into the Secret")
+		newKeyPair := newKey(pki.KeyAlgorithmECDSA)
+		newCA := newRoot(newKeyPair, "Imported New", now, 96*time.Hour)
+		keyPEM, err := pki.EncodePrivateKeyPEM(newKeyPair, pki.KeyEncodingPKCS8)
+		Expect(err).NotTo(HaveOccurred())
+		src := getSecret(operatorNamespace, name+"-src")
+		src.Data[corev1.TLSCertKey] = pki.EncodeCertificatesPEM(newCA)
+		src.Data[corev1.TLSPrivateKeyKey] = keyPEM
+		Expect(k8sClient.Update(ctx, src)).To(Succeed())
+		newFP := pki.FingerprintSHA256(newCA)
+
+		waitRotationPhase(name, certsmithv1alpha1.RotationPublishing)
+		secret := caSecretOf(name)
+		Expect(bundleFingerprints(secret.Data["tls.crt"])[0]).To(Equal(oldFP), "still signing with the previous key")
+		Expect(bundleFingerprints(secret.Data["ca.crt"])).To(ConsistOf(oldFP, newFP))
+
+		By("after propagation, signing moves to the new CA and the old one retires")
+		Eventually(func(g Gomega) {
+			got := waitRotationPhase(name, certsmithv1alpha1.RotationPublishing)
+			g.Expect(got.Status.Rotation.PublishedAt).NotTo(BeNil())
+		}, timeout, interval).Should(Succeed())
+		stepClock(31 * time.Second)
+		retiring := waitRotationPhase(name, certsmithv1alpha1.RotationRetiring)
+		Expect(roles(retiring)).To(Equal(map[string]string{newFP: "Active", oldFP: "Retiring"}))
+		Expect(bundleFingerprints(caSecretOf(name).Data["tls.crt"])[0]).To(Equal(newFP))
+		for _, t := range retiring.Status.TrustedCAs {
+			if t.Role == "Retiring" {
+				Expect(t.RetireAfter.Time).To(BeTemporally(">=", oldChain[0].NotAfter))
+			}
+		}
+	})
+})

@@ -277,6 +277,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	}
 	r.expectations.expect(key, revision, r.Clock.Now())
 	r.keys.forget(key)
+	observeIssuance(request.issuerName, time.Since(pending.createdWall))
 
 	renewal := r.renewalTime(sc, request, chain[0])
 	r.setIssued(sc, &issuedCertificate{secret: desired, chain: chain, key: pending.key}, renewal)

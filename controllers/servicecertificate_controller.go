@@ -97,6 +97,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			r.keys.forget(req.NamespacedName)
 			r.written.forget(req.NamespacedName)
+			forgetCertificateMetrics(req.NamespacedName)
 			return ctrl.Result{}, r.deleteRequests(ctx, req.NamespacedName, nil)
 		}
 		return ctrl.Result{}, err
@@ -130,6 +131,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if patchErr := r.patchStatus(ctx, original, sc); patchErr != nil {
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
+	recordCertificateMetrics(sc)
 	return result, err
 }
 

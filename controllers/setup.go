@@ -51,6 +51,10 @@ type Options struct {
 	Workers int
 	// Clock is the source of time.
 	Clock clock.PassiveClock
+	// CAInjection runs the CA injector, which keeps the caBundle fields of
+	// objects annotated with certsmith.io/inject-ca-from. It is off by
+	// default: it needs the separate ClusterRole in config/rbac-cainjector.
+	CAInjection bool
 }
 
 // SetupWithManager adds every certsmith controller to the manager.
@@ -78,6 +82,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
+	}
+	if opts.CAInjection {
+		if err := (&CAInjectorReconciler{
+			Client: mgr.GetClient(), Cache: mgr.GetCache(), Recorder: recorder, Namespace: opts.Namespace,
+		}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", CAInjectorControllerName, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,370 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+)
+
+// CAInjectorControllerName names the controller that keeps caBundle fields
+// equal to an issuer's trust bundle.
+const CAInjectorControllerName = "cainjector"
+
+// CAInjectorFieldManager is the server-side apply field manager of the CA
+// injector. It owns the caBundle fields it writes and nothing else, so GitOps
+// tools can be told to leave exactly its fields alone.
+const CAInjectorFieldManager = "certsmith-cainjector"
+
+// indexInjectCAFrom indexes injection targets by the issuer their
+// certsmith.io/inject-ca-from annotation names.
+const indexInjectCAFrom = "certsmith.injectCAFrom"
+
+// Event reasons of the CA injector (IssuerNotFound and IssuerNotReady come from the API).
+const (
+	reasonCABundleInjected = "CABundleInjected"
+	reasonCABundleRejected = "CABundleRejected"
+)
+
+// injectable is a kind whose caBundle fields the injector keeps.
+type injectable struct {
+	gvk schema.GroupVersionKind
+	// resource is the kind's API resource, for the access check.
+	resource string
+	// inject returns the apply object that sets every caBundle field of obj
+	// to caBundle (base64, as in JSON) and whether any of them differs now.
+	// The apply object holds the object's identity, the keys of the list
+	// items it touches and caBundle, nothing else; it is nil when obj has no
+	// caBundle field to keep.
+	inject func(obj *unstructured.Unstructured, caBundle string) (apply *unstructured.Unstructured, changed bool)
+}
+
+// injectables are the kinds the injector keeps, by kind. They are handled as
+// unstructured objects so that the operator needs neither the
+// apiextensions nor the kube-aggregator Go types.
+var injectables = map[string]injectable{
+	"ValidatingWebhookConfiguration": {
+		gvk:      schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"},
+		resource: "validatingwebhookconfigurations",
+		inject:   injectWebhooks,
+	},
+	"MutatingWebhookConfiguration": {
+		gvk:      schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration"},
+		resource: "mutatingwebhookconfigurations",
+		inject:   injectWebhooks,
+	},
+	"APIService": {
+		gvk:      schema.GroupVersionKind{Group: "apiregistration.k8s.io", Version: "v1", Kind: "APIService"},
+		resource: "apiservices",
+		inject:   injectAPIService,
+	},
+	"CustomResourceDefinition": {
+		gvk:      schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"},
+		resource: "customresourcedefinitions",
+		inject:   injectConversionWebhook,
+	},
+}
+
+// injectionTarget identifies one object whose caBundle fields the injector
+// keeps. All the kinds are cluster-scoped.
+type injectionTarget struct {
+	Kind string
+	Name string
+}
+
+// CAInjectorReconciler keeps the caBundle fields of webhook configurations,
+// APIServices and CRD conversion webhooks annotated with
+// certsmith.io/inject-ca-from equal to the named ClusterIssuer's trust
+// bundle. It writes only those fields, by server-side apply under its own
+// field manager, and only when they differ.
+//
+// It has no RBAC markers on purpose: patching these objects is a powerful
+// permission, granted separately by config/rbac-cainjector.
+type CAInjectorReconciler struct {
+	client.Client
+	// Cache reads the injection targets. They are unstructured, which the
+	// manager's client would read from the API server, not the cache.
+	Cache client.Reader
+	// Recorder emits Events.
+	Recorder events.EventRecorder
+	// Namespace is the operator's namespace, where CA Secrets live.
+	Namespace string
+}
+
+// Reconcile brings one object's caBundle fields up to date.
+func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTarget) (ctrl.Result, error) {
+	kind, ok := injectables[target.Kind]
+	if !ok {
+		return ctrl.Result{}, nil
+	}
+	log := logf.FromContext(ctx).WithValues("kind", target.Kind, "name", target.Name)
+	obj := newUnstructured(kind.gvk)
+	if err := r.Cache.Get(ctx, types.NamespacedName{Name: target.Name}, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	issuerName := obj.GetAnnotations()[certsmithv1alpha1.AnnotationInjectCABundleFrom]
+	if issuerName == "" || obj.GetDeletionTimestamp() != nil {
+		// No longer asked for: caBundle keeps its last value.
+		return ctrl.Result{}, nil
+	}
+	bundle, err := r.bundleFor(ctx, obj, issuerName)
+	if err != nil || bundle == nil {
+		return ctrl.Result{}, err
+	}
+	apply, changed := kind.inject(obj, base64.StdEncoding.EncodeToString(bundle))
+	if apply == nil || !changed {
+		return ctrl.Result{}, nil
+	}
+	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(apply), client.FieldOwner(CAInjectorFieldManager), client.ForceOwnership)
+	switch {
+	case apierrors.IsInvalid(err):
+		// The object's own spec forbids a caBundle (say, insecureSkipTLSVerify
+		// on an APIService): the user must fix it; the next edit brings it back.
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reasonCABundleRejected, "InjectCABundle",
+			"the API server rejected the CA bundle of ClusterIssuer %s: %v; fix the object or remove the %s annotation",
+			issuerName, err, certsmithv1alpha1.AnnotationInjectCABundleFrom)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("applying caBundle to %s %s: %w", target.Kind, target.Name, client.IgnoreNotFound(err))
+	}
+	log.Info("injected CA bundle", "clusterIssuer", issuerName)
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reasonCABundleInjected, "InjectCABundle",
+		"caBundle set to the trust bundle of ClusterIssuer %s", issuerName)
+	return ctrl.Result{}, nil
+}
+
+// bundleFor returns the trust bundle of the issuer an object names, or nil
+// after a Warning event when the issuer is missing or not Ready: caBundle is
+// then left as is, and the issuer's watch brings the object back.
+func (r *CAInjectorReconciler) bundleFor(ctx context.Context, obj *unstructured.Unstructured, issuerName string) ([]byte, error) {
+	issuer := &certsmithv1alpha1.ClusterIssuer{}
+	if err := r.Get(ctx, types.NamespacedName{Name: issuerName}, issuer); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuerNotFound, "InjectCABundle",
+			"ClusterIssuer %s named by annotation %s does not exist; caBundle left unchanged until it does (or fix the annotation)",
+			issuerName, certsmithv1alpha1.AnnotationInjectCABundleFrom)
+		return nil, nil
+	}
+	if !meta.IsStatusConditionTrue(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady) {
+		why := "it has no Ready condition yet"
+		if ready := meta.FindStatusCondition(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady); ready != nil {
+			why = ready.Reason + ": " + ready.Message
+		}
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuerNotReady, "InjectCABundle",
+			"ClusterIssuer %s is not Ready (%s); caBundle left unchanged until it is", issuerName, why)
+		return nil, nil
+	}
+	bundle, err := issuerBundle(ctx, r.Client, r.Namespace, issuer)
+	if err != nil {
+		// A Ready issuer has its CA Secret; not seeing it is a lagging cache.
+		return nil, fmt.Errorf("reading the trust bundle of ClusterIssuer %s: %w", issuerName, err)
+	}
+	return bundle, nil
+}
+
+// injectWebhooks sets webhooks[].clientConfig.caBundle of a
+// Validating- or MutatingWebhookConfiguration. Webhooks are a list keyed by
+// name, so the apply object names each webhook.
+func injectWebhooks(obj *unstructured.Unstructured, caBundle string) (*unstructured.Unstructured, bool) {
+	webhooks, _, _ := unstructured.NestedSlice(obj.Object, "webhooks")
+	entries := make([]any, 0, len(webhooks))
+	changed := false
+	for _, item := range webhooks {
+		webhook, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _, _ := unstructured.NestedString(webhook, "name")
+		current, _, _ := unstructured.NestedString(webhook, "clientConfig", "caBundle")
+		changed = changed || current != caBundle
+		entries = append(entries, map[string]any{"name": name, "clientConfig": map[string]any{"caBundle": caBundle}})
+	}
+	if len(entries) == 0 {
+		return nil, false
+	}
+	apply := applyObjectFor(obj)
+	apply.Object["webhooks"] = entries
+	return apply, changed
+}
+
+// injectAPIService sets spec.caBundle of an APIService.
+func injectAPIService(obj *unstructured.Unstructured, caBundle string) (*unstructured.Unstructured, bool) {
+	return injectField(obj, caBundle, "spec", "caBundle")
+}
+
+// injectConversionWebhook sets spec.conversion.webhook.clientConfig.caBundle
+// of a CRD whose conversion strategy is Webhook; other CRDs have no caBundle.
+// The strategy is not in the apply object: owning it would make the
+// injector a party to the CRD author's later switch away from Webhook.
+func injectConversionWebhook(obj *unstructured.Unstructured, caBundle string) (*unstructured.Unstructured, bool) {
+	if strategy, _, _ := unstructured.NestedString(obj.Object, "spec", "conversion", "strategy"); strategy != "Webhook" {
+		return nil, false
+	}
+	return injectField(obj, caBundle, "spec", "conversion", "webhook", "clientConfig", "caBundle")
+}
+
+// injectField sets the caBundle at one path.
+func injectField(obj *unstructured.Unstructured, caBundle string, path ...string) (*unstructured.Unstructured, bool) {
+	current, _, _ := unstructured.NestedString(obj.Object, path...)
+	apply := applyObjectFor(obj)
+	if err := unstructured.SetNestedField(apply.Object, caBundle, path...); err != nil {
+		return nil, false
+	}
+	return apply, current != caBundle
+}
+
+// applyObjectFor starts an apply object with just the identity of obj.
+func applyObjectFor(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	apply := newUnstructured(obj.GroupVersionKind())
+	apply.SetName(obj.GetName())
+	return apply
+}
+
+func newUnstructured(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	return obj
+}
+
+// SetupWithManager registers the controller, its index and watches. It
+// fails when the operator lacks the permissions of config/rbac-cainjector,
+// rather than starting informers that can never sync.
+func (r *CAInjectorReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := checkInjectorAccess(mgr.GetClient()); err != nil {
+		return err
+	}
+	b := builder.TypedControllerManagedBy[injectionTarget](mgr).
+		Named(CAInjectorControllerName).
+		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfIssuer)).
+		Watches(&corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfCASecret))
+	for kindName, kind := range injectables {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), newUnstructured(kind.gvk), indexInjectCAFrom, injectCAFrom); err != nil {
+			return fmt.Errorf("indexing %s by issuer: %w", kindName, err)
+		}
+		b = b.Watches(newUnstructured(kind.gvk), handler.TypedEnqueueRequestsFromMapFunc(annotatedTarget(kindName)))
+	}
+	return b.Complete(r)
+}
+
+// injectCAFrom is the index function: the issuer an object names.
+func injectCAFrom(obj client.Object) []string {
+	if name := obj.GetAnnotations()[certsmithv1alpha1.AnnotationInjectCABundleFrom]; name != "" {
+		return []string{name}
+	}
+	return nil
+}
+
+// annotatedTarget maps an object of one kind to itself when it carries the
+// annotation (an update that removes it maps through the old object, and
+// Reconcile then leaves caBundle alone).
+func annotatedTarget(kind string) func(context.Context, client.Object) []injectionTarget {
+	return func(_ context.Context, obj client.Object) []injectionTarget {
+		if len(injectCAFrom(obj)) == 0 {
+			return nil
+		}
+		return []injectionTarget{{Kind: kind, Name: obj.GetName()}}
+	}
+}
+
+// targetsOfIssuer maps an issuer (its readiness or its bundle changed) to
+// every object that names it.
+func (r *CAInjectorReconciler) targetsOfIssuer(ctx context.Context, issuer client.Object) []injectionTarget {
+	var targets []injectionTarget
+	for kindName, kind := range injectables {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(kind.gvk.GroupVersion().WithKind(kind.gvk.Kind + "List"))
+		if err := r.Cache.List(ctx, list, client.MatchingFields{indexInjectCAFrom: issuer.GetName()}); err != nil {
+			logf.FromContext(ctx).Error(err, "listing injection targets", "kind", kindName, "clusterIssuer", issuer.GetName())
+			continue
+		}
+		for _, item := range list.Items {
+			targets = append(targets, injectionTarget{Kind: kindName, Name: item.GetName()})
+		}
+	}
+	return targets
+}
+
+// targetsOfCASecret maps a CA Secret (a new bundle, as during a rotation) to
+// the objects that name its issuers.
+func (r *CAInjectorReconciler) targetsOfCASecret(ctx context.Context, secret client.Object) []injectionTarget {
+	if secret.GetNamespace() != r.Namespace {
+		return nil
+	}
+	var issuers certsmithv1alpha1.ClusterIssuerList
+	if err := r.List(ctx, &issuers); err != nil {
+		return nil
+	}
+	var targets []injectionTarget
+	for i := range issuers.Items {
+		if caSecretKey(&issuers.Items[i], r.Namespace).Name == secret.GetName() {
+			targets = append(targets, r.targetsOfIssuer(ctx, &issuers.Items[i])...)
+		}
+	}
+	return targets
+}
+
+// injectorVerbs are what the injector needs on every kind it keeps.
+var injectorVerbs = []string{"get", "list", "watch", "patch"}
+
+// checkInjectorAccess asks the API server (SelfSubjectAccessReviews) whether
+// the operator holds the permissions of config/rbac-cainjector.
+func checkInjectorAccess(c client.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var missing []string
+	for _, kind := range injectables {
+		for _, verb := range injectorVerbs {
+			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: kind.gvk.Group, Resource: kind.resource, Verb: verb},
+			}}
+			if err := c.Create(ctx, review); err != nil {
+				return fmt.Errorf("checking the CA injector's permissions (SelfSubjectAccessReview): %w", err)
+			}
+			if !review.Status.Allowed {
+				missing = append(missing, verb+" "+kind.resource+"."+kind.gvk.Group)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("--enable-ca-injection needs the ClusterRole in config/rbac-cainjector bound to the operator; it may not: %s",
+			strings.Join(missing, ", "))
+	}
+	return nil
+}
