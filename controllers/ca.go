@@ -34,9 +34,18 @@ import (
 // errCANotReady is returned when an issuer cannot sign yet.
 var errCANotReady = errors.New("issuer CA is not ready")
 
-// caSecretName is the Secret, in the operator's namespace, that holds a CA
-// that certsmith generated for an issuer (selfSigned or issuerRef).
+// caSecretName is the Secret, in the operator's namespace, that holds the
+// CA an issuer signs with: "<issuer>-ca" for a CA that certsmith generates,
+// "<issuer>-imported-ca" for the copy of an imported one (never the user's
+// own Secret).
 func caSecretName(issuer *certsmithv1alpha1.ClusterIssuer) string {
+	if ref := issuer.Spec.CA.SecretRef; ref != nil {
+		name := issuer.Name + "-imported-ca"
+		if name == ref.Name {
+			name += "-copy"
+		}
+		return name
+	}
 	return issuer.Name + "-ca"
 }
 

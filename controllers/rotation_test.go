@@ -202,7 +202,7 @@ var _ = Describe("Imported CA rotation", func() {
 		})).To(Succeed())
 		waitIssuerReady(name)
 		oldFP := pki.FingerprintSHA256(oldCA)
-		Expect(bundleFingerprints(caSecretOf(name).Data["tls.crt"])[0]).To(Equal(oldFP), "certsmith signs from its own copy")
+		Expect(bundleFingerprints(getSecret(operatorNamespace, name+"-imported-ca").Data["tls.crt"])[0]).To(Equal(oldFP), "certsmith signs from its own copy")
 		_, oldChain := issueFor(name)
 		Expect(oldChain[0].CheckSignatureFrom(oldCA)).To(Succeed())
 
@@ -218,7 +218,7 @@ var _ = Describe("Imported CA rotation", func() {
 		newFP := pki.FingerprintSHA256(newCA)
 
 		waitRotationPhase(name, certsmithv1alpha1.RotationPublishing)
-		secret := caSecretOf(name)
+		secret := getSecret(operatorNamespace, name+"-imported-ca")
 		Expect(bundleFingerprints(secret.Data["tls.crt"])[0]).To(Equal(oldFP), "still signing with the previous key")
 		Expect(bundleFingerprints(secret.Data["ca.crt"])).To(ConsistOf(oldFP, newFP))
 
@@ -230,7 +230,7 @@ var _ = Describe("Imported CA rotation", func() {
 		stepClock(31 * time.Second)
 		retiring := waitRotationPhase(name, certsmithv1alpha1.RotationRetiring)
 		Expect(roles(retiring)).To(Equal(map[string]string{newFP: "Active", oldFP: "Retiring"}))
-		Expect(bundleFingerprints(caSecretOf(name).Data["tls.crt"])[0]).To(Equal(newFP))
+		Expect(bundleFingerprints(getSecret(operatorNamespace, name+"-imported-ca").Data["tls.crt"])[0]).To(Equal(newFP))
 		for _, t := range retiring.Status.TrustedCAs {
 			if t.Role == "Retiring" {
 				Expect(t.RetireAfter.Time).To(BeTemporally(">=", oldChain[0].NotAfter))
