@@ -38,6 +38,10 @@ generate: controller-gen ## Generate DeepCopy methods for the API types.
 manifests: controller-gen ## Generate CRDs and RBAC (config/crd/bases, config/rbac/role.yaml) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths=./... output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
+.PHONY: docs
+docs: manifests ## Generate docs/api-reference.md from the CRDs in config/crd/bases.
+	go run ./hack/apidocs -crds config/crd/bases -out docs/api-reference.md
+
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
@@ -52,15 +56,15 @@ lint: ## Fail on unformatted code and vet findings.
 	go vet ./...
 
 .PHONY: verify
-verify: generate manifests ## Regenerate everything and fail if anything changed.
-	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make generate manifests' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files"; exit 1; }
+verify: generate manifests docs ## Regenerate everything and fail if anything changed.
+	@git diff --exit-code -- api config docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests docs' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs/api-reference.md)" || { git status --porcelain -- api config docs/api-reference.md; echo "untracked generated files"; exit 1; }
 	$(MAKE) lint
 
 ##@ Test
 
 .PHONY: test
-test: manifests generate lint k8s-binaries tools test-unit test-integration test-e2e ## Run every suite: unit, integration (envtest) and end to end.
+test: manifests generate lint k8s-binaries tools test-unit test-integration test-manifests test-e2e ## Run every suite: unit, integration (envtest), manifests and end to end.
 
 .PHONY: test-unit
 test-unit: ## Unit tests: internal/pki and internal/policy.
@@ -69,6 +73,10 @@ test-unit: ## Unit tests: internal/pki and internal/policy.
 .PHONY: test-integration
 test-integration: k8s-binaries ## Integration tests against a real kube-apiserver and etcd (envtest).
 	go test -v $(GO_TEST_FLAGS) ./controllers/... ./cmd/... -timeout 20m
+
+.PHONY: test-manifests
+test-manifests: k8s-binaries ## Manifests, OLM bundle and Dockerfile against a local control plane and the Operator Framework validators.
+	go test -v $(GO_TEST_FLAGS) ./test/manifests/... -timeout 10m
 
 .PHONY: test-e2e
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
@@ -121,6 +129,17 @@ deploy: manifests ## Deploy CRDs, RBAC and the manager (image $(IMG)) to the clu
 .PHONY: undeploy
 undeploy: ## Remove everything deploy created.
 	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Bundle
+
+# The OLM bundle: its version is spec.version in
+# hack/bundle/certsmith.clusterserviceversion.yaml. BUNDLE_MANAGER_IMG sets
+# the manager image the CSV deploys (default certsmith/manager:v<version>).
+BUNDLE_MANAGER_IMG ?=
+
+.PHONY: bundle
+bundle: manifests k8s-binaries ## Generate the OLM bundle: bundle/ (CSV, CRDs, metadata, scorecard) and bundle.Dockerfile.
+	go run ./hack/bundle -kubectl $(KUBECTL) -image "$(BUNDLE_MANAGER_IMG)" -out bundle -dockerfile bundle.Dockerfile
 
 ##@ Tools
 

@@ -46,10 +46,10 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespace, clusterDomain string
-		leaderElect, caInjection                         bool
-		qps                                              float64
-		burst, workers                                   int
+		metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain string
+		leaderElect, caInjection                                    bool
+		qps                                                         float64
+		burst, workers                                              int
 	)
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
 	if defaultNamespace == "" {
@@ -57,6 +57,7 @@ func main() {
 	}
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address that serves the Go profiler (/debug/pprof/); empty (the default) turns it off.")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
 	flag.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
@@ -71,13 +72,13 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
+	if err := run(metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
+func run(metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
 	log := ctrl.Log.WithName("setup")
 	config, err := ctrl.GetConfig()
 	if err != nil {
@@ -95,6 +96,7 @@ func run(metricsAddr, probeAddr, namespace, clusterDomain string, leaderElect, c
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "certsmith.io",
 		LeaderElectionNamespace: namespace,

@@ -97,7 +97,10 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	patch := client.MergeFrom(issuer.DeepCopy())
 	issuer.Status.Bundle = status
 	if err := r.Status().Patch(ctx, issuer, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patching bundle status of ClusterIssuer %s: %w", issuer.Name, client.IgnoreNotFound(err))
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("patching bundle status of ClusterIssuer %s: %w", issuer.Name, err)
 	}
 	return ctrl.Result{}, nil
 }
@@ -191,6 +194,9 @@ func (r *BundleReconciler) ensureConfigMap(ctx context.Context, issuer *certsmit
 		return false, fmt.Errorf("reading ConfigMap %s: %w", objectKey, err)
 	}
 	if current.Labels[certsmithv1alpha1.LabelBundleIssuer] != issuer.Name {
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, "BundleConflict", "Distribute",
+			"ConfigMap %s exists and is not this issuer's bundle; certsmith leaves it alone, so the bundle does not reach namespace %s "+
+				"(and a CA rotation waits for it): rename or delete it, or set spec.bundle.configMap.name", objectKey, namespace)
 		return false, nil
 	}
 	if equality.Semantic.DeepEqual(current.Data, want) && len(current.BinaryData) == 0 && hasLabels(current.Labels, bundleLabels(issuer.Name)) {

@@ -159,7 +159,7 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 			issuerName, err, certsmithv1alpha1.AnnotationInjectCABundleFrom)
 		return ctrl.Result{}, nil
 	case err != nil:
-		return ctrl.Result{}, fmt.Errorf("applying caBundle to %s %s: %w", target.Kind, target.Name, client.IgnoreNotFound(err))
+		return ctrl.Result{}, fmt.Errorf("applying caBundle to %s %s: %w", target.Kind, target.Name, err)
 	}
 	log.Info("injected CA bundle", "clusterIssuer", issuerName)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reasonCABundleInjected, "InjectCABundle",

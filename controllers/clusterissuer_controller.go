@@ -138,7 +138,8 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 	now := r.Clock.Now()
 	issuer.Status.CA = caStatus(ca.Certificate, issuer)
 	if now.After(ca.Certificate.NotAfter) || now.Before(ca.Certificate.NotBefore) {
-		return ctrl.Result{}, r.notReady(issuer, certsmithv1alpha1.ReasonCAExpired, fmt.Sprintf(
+		// Keep the requeue: a generated CA past its time is rotating.
+		return ctrl.Result{RequeueAfter: requeue}, r.notReady(issuer, certsmithv1alpha1.ReasonCAExpired, fmt.Sprintf(
 			"the CA certificate is valid from %s to %s; replace it (or delete the CA Secret of a generated CA to make a new one)",
 			ca.Certificate.NotBefore.UTC().Format(time.RFC3339), ca.Certificate.NotAfter.UTC().Format(time.RFC3339)))
 	}
@@ -309,7 +310,10 @@ func (r *ClusterIssuerReconciler) patchStatus(ctx context.Context, original, iss
 		return nil
 	}
 	if err := r.Status().Patch(ctx, issuer, client.MergeFrom(original)); err != nil {
-		return fmt.Errorf("patching status of ClusterIssuer %s: %w", issuer.Name, client.IgnoreNotFound(err))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status of ClusterIssuer %s: %w", issuer.Name, err)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -91,7 +92,7 @@ var _ = Describe("ClusterIssuer", func() {
 			got := &certsmithv1alpha1.ClusterIssuer{}
 			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Name: issuer.Name}, got)).To(Succeed())
 			g.Expect(isReady(got.Status.Conditions)).To(BeFalse())
-			g.Expect(got.Status.Conditions[0].Reason).To(Equal(certsmithv1alpha1.ReasonCASecretInvalid))
+			g.Expect(meta.FindStatusCondition(got.Status.Conditions, certsmithv1alpha1.ConditionReady).Reason).To(Equal(certsmithv1alpha1.ReasonCASecretInvalid))
 		}, timeout, interval).Should(Succeed())
 		Expect(k8sClient.Get(ctx, key, secret)).To(Succeed())
 		Expect(string(secret.Data[corev1.TLSCertKey])).NotTo(Equal(original), "the CA must not be silently replaced")

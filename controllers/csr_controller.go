@@ -241,6 +241,7 @@ func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.Certifica
 			return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, message}, nil
 		}
 		namespace = owner.Namespace
+		rules.AllowCA = false // a ServiceCertificate never gets a CA certificate
 		if ips, err = namespaceIPs(ctx, r.Client, namespace); err != nil {
 			return nil, nil, err
 		}

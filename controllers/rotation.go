@@ -264,7 +264,7 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 			delete(state.retireAfter, fp)
 			delete(state.signedUntil, fp)
 			r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "CARetired", "Rotate",
-				"CA %q (SHA-256 %s) left the trust bundle: everything it signed has expired or been replaced", cert.Subject, fp)
+				"CA %q (SHA-256 %s) left the trust bundle: everything it signed has expired", cert.Subject, fp)
 			continue
 		}
 		kept = append(kept, cert)
@@ -302,6 +302,7 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 	}
 	issuer.Status.Rotation = rotation
 	issuer.Status.TrustedCAs = trustedCAs(state)
+	setRotatingCondition(issuer, rotation)
 
 	data, err := state.data()
 	if err != nil {
@@ -324,6 +325,20 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 		}
 	}
 	return state.active, requeue, nil
+}
+
+// setRotatingCondition reports a rotation in progress as the Rotating condition.
+func setRotatingCondition(issuer *certsmithv1alpha1.ClusterIssuer, rotation *certsmithv1alpha1.RotationStatus) {
+	if rotation == nil || rotation.Phase == certsmithv1alpha1.RotationComplete {
+		setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionRotating, metav1.ConditionFalse,
+			certsmithv1alpha1.ReasonNotRotating, "no CA rotation in progress")
+		return
+	}
+	message := "the next CA is in the trust bundles; waiting until it has propagated before it signs"
+	if rotation.Phase == certsmithv1alpha1.RotationRetiring {
+		message = "signing with the new CA; the old CA stays trusted until everything it signed has expired"
+	}
+	setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionRotating, metav1.ConditionTrue, string(rotation.Phase), message)
 }
 
 // rotateRoot runs a root CA's rotation: make the next CA (published in the

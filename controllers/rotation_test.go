@@ -160,7 +160,9 @@ var _ = Describe("CA rotation", func() {
 	It("starts a rotation by itself at the CA's renewal time, and intermediates follow their root", func() {
 		root := bundleIssuer(nil, &certsmithv1alpha1.RotationSpec{PropagationDelay: &metav1.Duration{Duration: time.Second}}, 30*time.Hour)
 		child := uniqueName("follower")
-		createIssuer(child, certsmithv1alpha1.CASource{IssuerRef: &certsmithv1alpha1.IntermediateCA{Name: root.Name}})
+		// The child renews late, so that only the root's switch re-signs it.
+		createIssuer(child, certsmithv1alpha1.CASource{IssuerRef: &certsmithv1alpha1.IntermediateCA{Name: root.Name,
+			GeneratedCA: certsmithv1alpha1.GeneratedCA{Duration: &metav1.Duration{Duration: 29 * time.Hour}, RenewBefore: &metav1.Duration{Duration: time.Minute}}}})
 		waitIssuerReady(child)
 		oldRoot := caFingerprint(root)
 		oldChild := issuerCAFromSecret(waitIssuerReady(child))[0]

@@ -86,7 +86,7 @@ type ServiceCertificateReconciler struct {
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;create;delete
 
@@ -116,7 +116,10 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if errors.As(err, &te) {
 		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, te.reason, te.message)
 		meta.RemoveStatusCondition(&sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
-		result, err = ctrl.Result{}, nil
+		// Not a hot loop: a slow recheck, for fixes no watch sees (a
+		// conflicting Secret deleted, a namespace relabelled, a password
+		// Secret created).
+		result, err = ctrl.Result{RequeueAfter: terminalRecheck}, nil
 	}
 	r.warnOnNewProblem(original, sc)
 	if err == nil && r.holdPendingStatus(req.NamespacedName) {
@@ -134,6 +137,10 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	recordCertificateMetrics(sc)
 	return result, err
 }
+
+// terminalRecheck is how often a certificate with a problem the user must
+// fix looks again by itself.
+const terminalRecheck = 5 * time.Minute
 
 // pendingStatusGrace is how long the status write of a fresh issuance may be held back.
 const pendingStatusGrace = 5 * time.Second
@@ -274,6 +281,8 @@ func (r *ServiceCertificateReconciler) checkPolicy(ctx context.Context, sc *cert
 	if err != nil {
 		return terminal(certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s has an invalid policy: %v", issuer.Name, err))
 	}
+	// allowCA is for hand-made CSRs only: a workload's certificate is never a CA.
+	rules.AllowCA = false
 	if err := policy.Check(policy.Request{Namespace: sc.Namespace, CommonName: request.subject.CommonName, DNSNames: request.dnsNames,
 		IPAddresses: request.ipAddresses, URIs: request.uris, Usages: request.usages},
 		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
@@ -427,7 +436,10 @@ func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original
 		return nil
 	}
 	if err := r.Status().Patch(ctx, sc, patch); err != nil {
-		return fmt.Errorf("patching status of ServiceCertificate %s/%s: %w", sc.Namespace, sc.Name, client.IgnoreNotFound(err))
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patching status of ServiceCertificate %s/%s: %w", sc.Namespace, sc.Name, err)
 	}
 	r.written.record(key, sc.Generation, &sc.Status)
 	return nil

@@ -96,9 +96,15 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 // CacheOptions caches only the Secrets certsmith manages (by label) plus
 // those in its own namespace (CA Secrets, including imported ones), so the
 // operator's memory does not grow with unrelated Secrets.
+//
+// Cached objects are kept without metadata.managedFields: no controller
+// reads them (the CA injector writes with server-side apply, which needs no
+// cached managedFields, and an update without managedFields keeps the
+// server's), and they are a large share of each cached object: stripping
+// them cuts the manager's peak memory (docs/benchmarks.md).
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
 		&corev1.Secret{}: {Namespaces: map[string]cache.Config{
 			namespace:           {},
 			cache.AllNamespaces: {LabelSelector: managed},

@@ -184,7 +184,8 @@ type IssuerPolicy struct {
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
 	// AllowCA lets CSRs that certsmith did not create ask for a CA
-	// certificate (usage "cert sign"). Off by default.
+	// certificate (usage "cert sign"). Off by default. ServiceCertificates
+	// never get a CA certificate.
 	// +optional
 	AllowCA bool `json:"allowCA,omitempty"`
 }
@@ -225,8 +226,9 @@ type GeneratedCA struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10m')",message="duration must be at least 10m"
 	Duration *metav1.Duration `json:"duration,omitempty"`
 
-	// RenewBefore is how long before expiry the CA is renewed. Defaults to a
-	// third of its lifetime.
+	// RenewBefore is how long before expiry the CA is rotated. When unset,
+	// it is rotated at two thirds of its lifetime, moved up to a tenth of
+	// the lifetime earlier by an offset derived from the issuer's name.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
@@ -283,7 +285,7 @@ type CAStatus struct {
 
 // ClusterIssuerStatus is the observed state of a ClusterIssuer.
 type ClusterIssuerStatus struct {
-	// Conditions: Ready.
+	// Conditions: Ready, and Rotating for a CA that certsmith keeps.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -328,7 +330,9 @@ type TrustedCA struct {
 	// (no longer signing, trusted until what it signed has expired).
 	Role string `json:"role"`
 	// RetireAfter is when a retiring CA leaves the bundle: the latest
-	// notAfter of what it signed.
+	// notAfter of what it signed, plus the headroom of the signed-until mark
+	// (a tenth of the certificate's lifetime, at least a minute, at most a
+	// day), and no earlier than the time it stopped signing.
 	// +optional
 	RetireAfter *metav1.Time `json:"retireAfter,omitempty"`
 }

@@ -24,6 +24,9 @@ const (
 	// ConditionIssuing is True while a ServiceCertificate is being (re-)issued;
 	// its reason says why issuance was triggered.
 	ConditionIssuing = "Issuing"
+	// ConditionRotating is True while a ClusterIssuer's CA is being rotated;
+	// its reason is the phase (Publishing, Retiring).
+	ConditionRotating = "Rotating"
 )
 
 // Reasons used on ClusterIssuer conditions.
@@ -45,6 +48,8 @@ const (
 	ReasonParentNotReady = "ParentIssuerNotReady"
 	// ReasonIssuerCycle means spec.ca.issuerRef forms a loop of issuers.
 	ReasonIssuerCycle = "IssuerCycle"
+	// ReasonNotRotating means no CA rotation is in progress.
+	ReasonNotRotating = "NotRotating"
 	// ReasonSignerNameConflict means another ClusterIssuer already serves this signerName.
 	ReasonSignerNameConflict = "SignerNameConflict"
 )

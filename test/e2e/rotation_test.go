@@ -62,6 +62,9 @@ const (
 	// mark (notAfter plus a tenth of the lifetime, at least a minute) lies
 	// more than 11 minutes ahead, too far to wait for its retirement here.
 	rotationLeafDuration = 10 * time.Minute
+	// certificateBackdate is how far before its issuance a certificate's
+	// notBefore lies (pki.Backdate).
+	certificateBackdate = time.Minute
 	// statusSlack allows for the second precision of times in status.
 	statusSlack = time.Second
 )
@@ -96,13 +99,17 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		DeferCleanup(func() {
 			// The namespace stays (no namespace controller runs here to
 			// finish deleting it). The CSRs go too, or the spec that checks
-			// every CSR against its issuer finds them without an issuer.
-			By("deleting the ServiceCertificate, its CSRs and the ClusterIssuer " + rotationIssuer)
+			// every CSR against its issuer finds them without an issuer; and
+			// the CA Secret, which no garbage collector removes here, or the
+			// spec that checks every CA Secret finds two roots in its ca.crt.
+			By("deleting the ServiceCertificate, its CSRs, the ClusterIssuer " + rotationIssuer + " and its CA Secret")
 			_, err := kubectl("delete", "servicecertificate", rotationCertificate, "-n", rotationNamespace, "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 			_, err = kubectl("delete", "certificatesigningrequests", "--field-selector", "spec.signerName="+rotationSigner, "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 			_, err = kubectl("delete", "clusterissuer", rotationIssuer, "--ignore-not-found", "--timeout=60s")
+			Expect(err).NotTo(HaveOccurred())
+			_, err = kubectl("delete", "secret", rotationIssuer+"-ca", "-n", operatorNamespace, "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 		})
 		_, err = kubectlWithInput(rotationIssuerManifest, "apply", "-f", "-")
@@ -255,6 +262,8 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		newSerial := serialHex(newLeaf)
 		Expect(newKeyPEM).NotTo(Equal(oldKeyPEM), "the key was not replaced")
 		Expect(newLeaf.AuthorityKeyId).To(Equal(newCA.SubjectKeyId), "authority key identifier of the new certificate")
+		// Both CAs are "CN=rotating": only the key identifiers and the signature tell them apart.
+		Expect(newLeaf.Issuer.String()).To(Equal(switched.trusted("Active").Subject), "issuer of the new certificate")
 		Expect(newLeaf.NotBefore).To(BeTemporally(">=", rotation.SwitchedAt.Add(-2*time.Minute)))
 
 		By("waiting for at least 5 handshakes with the new certificate")
@@ -320,7 +329,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		fmt.Fprintf(&timeline, "status switchedAt               %s (%.0fs after publishedAt; propagationDelay %s)\n",
 			at(*rotation.SwitchedAt), rotation.SwitchedAt.Sub(*rotation.PublishedAt).Seconds(), rotationPropagationDelay)
 		fmt.Fprintf(&timeline, "phase Retiring first seen       %s\n", at(phases["Retiring"]))
-		fmt.Fprintf(&timeline, "new certificate notBefore       %s (issued about 1m later, backdated)\n", at(newLeaf.NotBefore))
+		fmt.Fprintf(&timeline, "new certificate issued          %s (notBefore + the 1m backdate)\n", at(newLeaf.NotBefore.Add(certificateBackdate)))
 		for _, c := range changes {
 			fmt.Fprintf(&timeline, "volume refreshed                %s: serial %s, ca.crt with %d CA(s)\n", at(c.at), c.serial, c.caCount)
 		}
@@ -346,6 +355,8 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		By("checking: zero failed handshakes")
 		Expect(failed(results)).To(BeEmpty(), func() string { return describeResults(results, len(results)) })
 		Expect(loadErrors).To(BeEmpty(), "the server could not load the Secret's certificate")
+		// The server saw a handshake fail only for the two negative controls.
+		Expect(serverHandshakeErrors).To(HaveLen(2), "handshakes that failed on the server's side")
 
 		By("checking: old certificate before the request, at least 5 handshakes with the new one, never the old one after it")
 		Expect(successesBefore(results, oldSerial, requestedAt)).To(BeNumerically(">=", 1))
