@@ -82,6 +82,16 @@ test-manifests: k8s-binaries ## Manifests, OLM bundle and Dockerfile against a l
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
 	go test -v $(GO_TEST_FLAGS) ./test/e2e/... -timeout 30m
 
+##@ Benchmarks
+
+# Flags for the benchmark harness ("go run ./test/bench -h" lists them), for
+# example BENCH_FLAGS="-n 200 -keys ECDSA -secrets 0 -gobench=false".
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: build k8s-binaries ## Benchmark bin/manager on a local control plane: issuance time, API writes, CPU, memory (see docs/benchmarks.md; not part of make test).
+	go run ./test/bench $(BENCH_FLAGS)
+
 ##@ Build
 
 .PHONY: build

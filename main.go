@@ -61,9 +61,11 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
 	flag.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second to the API server.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries to the API server.")
-	flag.IntVar(&workers, "workers", 4, "Concurrent reconciles per controller.")
+	// Sized so that 1,000 certificates issued at once are limited by the
+	// API server, not by the operator: measured in docs/benchmarks.md.
+	flag.Float64Var(&qps, "kube-api-qps", 500, "Queries per second to the API server, per resource type.")
+	flag.IntVar(&burst, "kube-api-burst", 1000, "Burst of queries to the API server, per resource type.")
+	flag.IntVar(&workers, "workers", 32, "Concurrent reconciles of the ServiceCertificate and CertificateSigningRequest controllers.")
 	flag.BoolVar(&caInjection, "enable-ca-injection", false,
 		"Keep the caBundle of webhook configurations, APIServices and CRDs annotated with certsmith.io/inject-ca-from; needs the ClusterRole in config/rbac-cainjector.")
 	opts := zap.Options{Development: false}

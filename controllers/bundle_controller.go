@@ -19,6 +19,7 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -87,12 +88,11 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		// Nothing to distribute yet; the issuer's own status says why.
 		return ctrl.Result{}, nil
 	}
-	status, err := r.distribute(ctx, issuer, bundle)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if equality.Semantic.DeepEqual(issuer.Status.Bundle, status) {
-		return ctrl.Result{}, nil
+	// A namespace that fails (a quota, an admission policy) does not stop
+	// the others; the coverage is written either way and the error retried.
+	status, distributeErr := r.distribute(ctx, issuer, bundle)
+	if status == nil || equality.Semantic.DeepEqual(issuer.Status.Bundle, status) {
+		return ctrl.Result{}, distributeErr
 	}
 	patch := client.MergeFrom(issuer.DeepCopy())
 	issuer.Status.Bundle = status
@@ -102,7 +102,7 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		return ctrl.Result{}, fmt.Errorf("patching bundle status of ClusterIssuer %s: %w", issuer.Name, err)
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, distributeErr
 }
 
 // bundleTarget returns the ConfigMap name and key of an issuer's bundle.
@@ -142,6 +142,7 @@ func (r *BundleReconciler) distribute(ctx context.Context, issuer *certsmithv1al
 	}
 	status := &certsmithv1alpha1.BundleStatus{FingerprintsSHA256: fingerprints(bundle)}
 	wanted := map[string]bool{}
+	var errs []error
 	for i := range namespaces.Items {
 		ns := &namespaces.Items[i]
 		if ns.DeletionTimestamp != nil {
@@ -149,23 +150,24 @@ func (r *BundleReconciler) distribute(ctx context.Context, issuer *certsmithv1al
 		}
 		wanted[ns.Name] = true
 		status.Namespaces++
-		upToDate, err := r.ensureConfigMap(ctx, issuer, ns.Name, name, key, bundle)
-		if err != nil {
-			return nil, err
-		}
-		if upToDate {
+		switch upToDate, err := r.ensureConfigMap(ctx, issuer, ns.Name, name, key, bundle); {
+		case err != nil:
+			errs = append(errs, err)
+		case upToDate:
 			status.UpToDate++
+		default:
+			status.Conflicts++
 		}
 	}
 	if err := r.removeAll(ctx, issuer.Name, name, wanted); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	ctbName, err := r.ensureClusterTrustBundle(ctx, issuer, bundle)
 	if err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	status.ClusterTrustBundle = ctbName
-	return status, nil
+	return status, errors.Join(errs...)
 }
 
 // ensureConfigMap makes one namespace's ConfigMap hold exactly the bundle

@@ -119,14 +119,26 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		case owner != nil, issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto:
 			approved, err := r.decide(ctx, csr, owner, issuer)
 			if err != nil || !approved {
-				return ctrl.Result{}, err
+				return r.forbiddenIsTerminal(issuer, csr, "approve", err)
 			}
 		default:
 			// Manual approval: a person runs "kubectl certificate approve".
 			return ctrl.Result{}, nil
 		}
 	}
-	return ctrl.Result{}, r.sign(ctx, csr, owner, issuer)
+	return r.forbiddenIsTerminal(issuer, csr, "sign", r.sign(ctx, csr, owner, issuer))
+}
+
+// forbiddenIsTerminal turns a missing signer permission into a Warning
+// Event that says what to grant, and a slow retry instead of a hot one.
+func (r *CSRReconciler) forbiddenIsTerminal(issuer *certsmithv1alpha1.ClusterIssuer, csr *certificatesv1.CertificateSigningRequest, verb string, err error) (ctrl.Result, error) {
+	if !apierrors.IsForbidden(err) {
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, "SignerPermissionMissing", "Sign",
+		"certsmith may not %s CSRs of signerName %s: grant it the approve and sign verbs on signers/%s "+
+			"(see config/samples/custom-signer-rbac.yaml); retrying in %s", verb, csr.Spec.SignerName, csr.Spec.SignerName, terminalRecheck)
+	return ctrl.Result{RequeueAfter: terminalRecheck}, nil
 }
 
 // isOwn reports whether certsmith itself created the CSR for a ServiceCertificate.

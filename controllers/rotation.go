@@ -49,6 +49,11 @@ const (
 	// annotationRetireAfter maps each retired CA's fingerprint to the
 	// signed-until mark frozen when it stopped signing.
 	annotationRetireAfter = "certsmith.io/retire-after"
+	// annotationRotateHandled records the last rotation request acted on.
+	annotationRotateHandled = "certsmith.io/rotate-request-handled"
+	// retiringChainKey holds the chains of retiring CAs (intermediates and
+	// anchors), so their trust anchors stay known after the switch.
+	retiringChainKey = "retiring-chain.crt"
 )
 
 // Defaults of spec.rotation.
@@ -67,13 +72,15 @@ var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // one during a root rotation, the retired ones still trusted, and the
 // signed-until marks.
 type caState struct {
-	secret      *corev1.Secret
-	active      *pki.CA
-	next        *pki.CA
-	retiring    []*x509.Certificate
-	signedUntil map[string]time.Time
-	retireAfter map[string]time.Time
-	bundle      []byte
+	secret   *corev1.Secret
+	active   *pki.CA
+	next     *pki.CA
+	retiring []*x509.Certificate
+	// retiringChains are the chain certificates of the retiring CAs.
+	retiringChains []*x509.Certificate
+	signedUntil    map[string]time.Time
+	retireAfter    map[string]time.Time
+	bundle         []byte
 }
 
 // loadCAState parses a generated CA's Secret.
@@ -97,6 +104,11 @@ func loadCAState(secret *corev1.Secret) (*caState, error) {
 	if raw := secret.Data[retiringCertKey]; len(raw) > 0 {
 		if state.retiring, err = pki.ParseCertificatesPEM(raw); err != nil {
 			return nil, fmt.Errorf("%s: %w", retiringCertKey, err)
+		}
+	}
+	if raw := secret.Data[retiringChainKey]; len(raw) > 0 {
+		if state.retiringChains, err = pki.ParseCertificatesPEM(raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", retiringChainKey, err)
 		}
 	}
 	state.signedUntil = parseTimes(secret.Annotations[annotationSignedUntil])
@@ -154,6 +166,9 @@ func (s *caState) data() (map[string][]byte, error) {
 	}
 	if len(s.retiring) > 0 {
 		data[retiringCertKey] = pki.EncodeCertificatesPEM(s.retiring...)
+		if len(s.retiringChains) > 0 {
+			data[retiringChainKey] = pki.EncodeCertificatesPEM(s.retiringChains...)
+		}
 	}
 	return data, nil
 }
@@ -167,6 +182,11 @@ func (s *caState) retire(now time.Time) {
 	}
 	s.retireAfter[fp] = until
 	s.retiring = append(s.retiring, s.active.Certificate)
+	for _, c := range append(s.active.Chain, trustAnchors(s.active)...) {
+		if !containsCert(s.retiringChains, c) {
+			s.retiringChains = append(s.retiringChains, c)
+		}
+	}
 }
 
 // anchors returns the trust anchors of the state: those of the active and
@@ -186,15 +206,27 @@ func (s *caState) anchors() []*x509.Certificate {
 		add(trustAnchors(s.next)...)
 	}
 	previous, _ := pki.ParseCertificatesPEM(s.bundle)
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range append(previous, s.retiringChains...) {
+		if pki.IsSelfSigned(c) || containsCert(previous, c) {
+			roots.AddCert(c)
+		} else {
+			inter.AddCert(c)
+		}
+	}
 	for _, old := range s.retiring {
 		if pki.IsSelfSigned(old) {
 			add(old)
 			continue
 		}
-		for _, anchor := range previous {
-			if old.CheckSignatureFrom(anchor) == nil {
-				add(anchor)
-			}
+		// Keep whatever anchor the retiring CA chains to, however deep.
+		chains, err := old.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+			CurrentTime: old.NotBefore.Add(time.Second), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err != nil {
+			continue
+		}
+		for _, chain := range chains {
+			add(chain[len(chain)-1])
 		}
 	}
 	return out
@@ -238,7 +270,10 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 	original := secret.DeepCopy()
 	rotation := issuer.Status.Rotation.DeepCopy()
 	requested := issuer.Annotations[certsmithv1alpha1.AnnotationRotateRequestedAt]
-	manual := requested != "" && (rotation == nil || rotation.LastRequest != requested)
+	// The request handled last is recorded in the Secret, in the same write
+	// as the CA it made, so a stale cached status cannot fire it twice.
+	handled := secret.Annotations[annotationRotateHandled]
+	manual := requested != "" && requested != handled && (rotation == nil || rotation.LastRequest != requested)
 	renewalDue := !now.Before(caRenewalTime(issuer, state.active.Certificate))
 	makeNext := func() (*pki.CA, error) { return r.newCA(issuer, params, nil) }
 	if imported != nil {
@@ -271,9 +306,12 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 		requeue = min(requeue, until.Sub(now)+time.Second)
 	}
 	state.retiring = kept
+	if len(kept) == 0 {
+		state.retiringChains = nil
+	}
 
 	if parent == nil {
-		rotation, requeue, err = r.rotateRoot(issuer, makeNext, state, rotation, manual, renewalDue, requested, requeue)
+		rotation, requeue, err = r.rotateRoot(ctx, issuer, makeNext, state, rotation, manual, renewalDue, requested, requeue)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -312,6 +350,9 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 	if secret.Annotations == nil {
 		secret.Annotations = map[string]string{}
 	}
+	if manual && rotation != nil && rotation.LastRequest == requested {
+		secret.Annotations[annotationRotateHandled] = requested
+	}
 	for annotation, times := range map[string]map[string]time.Time{annotationSignedUntil: state.signedUntil, annotationRetireAfter: state.retireAfter} {
 		if v := formatTimes(times); v != "" {
 			secret.Annotations[annotation] = v
@@ -344,7 +385,7 @@ func setRotatingCondition(issuer *certsmithv1alpha1.ClusterIssuer, rotation *cer
 // rotateRoot runs a root CA's rotation: make the next CA (published in the
 // bundle), wait until the bundle is everywhere plus the propagation delay,
 // then switch signing to it and retire the old one.
-func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIssuer, makeNext func() (*pki.CA, error), state *caState,
+func (r *ClusterIssuerReconciler) rotateRoot(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, makeNext func() (*pki.CA, error), state *caState,
 	rotation *certsmithv1alpha1.RotationStatus, manual, renewalDue bool, requested string, requeue time.Duration) (*certsmithv1alpha1.RotationStatus, time.Duration, error) {
 	now := r.Clock.Now()
 	if state.next == nil && (manual || renewalDue) {
@@ -370,7 +411,7 @@ func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIs
 		}
 		rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, StartedAt: &metav1.Time{Time: now}, LastRequest: last}
 	}
-	if rotation.PublishedAt == nil && bundlePublished(issuer, state.next.Certificate) {
+	if rotation.PublishedAt == nil && r.publishedEverywhere(ctx, issuer, state.next.Certificate, 0) {
 		rotation.PublishedAt = &metav1.Time{Time: now}
 		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "BundlePublished", "Rotate",
 			"The next CA is in every trust bundle; switching after the propagation delay (%s)", propagationDelay(issuer))
@@ -391,14 +432,35 @@ func (r *ClusterIssuerReconciler) rotateRoot(issuer *certsmithv1alpha1.ClusterIs
 	return rotation, min(requeue, publishingPoll*5), nil
 }
 
+// publishedEverywhere reports whether cert is in the distributed bundle of
+// the issuer and of every issuer below it (intermediates republish their
+// root's bundle), wherever those bundles go.
+func (r *ClusterIssuerReconciler) publishedEverywhere(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate, depth int) bool {
+	if !bundlePublished(issuer, cert) || depth > maxIssuerDepth {
+		return false
+	}
+	var children certsmithv1alpha1.ClusterIssuerList
+	if err := r.List(ctx, &children, client.MatchingFields{indexIssuerParent: issuer.Name}); err != nil {
+		return false
+	}
+	for i := range children.Items {
+		if !r.publishedEverywhere(ctx, &children.Items[i], cert, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
 // bundlePublished reports whether the issuer's distributed bundle holds
-// cert everywhere it should. Without spec.bundle there is nothing to wait for.
+// cert everywhere it should. Without spec.bundle there is nothing to wait
+// for; namespaces whose ConfigMap of that name is someone else's are not
+// waited for either (an Event reports them).
 func bundlePublished(issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate) bool {
 	if issuer.Spec.Bundle == nil {
 		return true
 	}
 	b := issuer.Status.Bundle
-	if b == nil || b.UpToDate < b.Namespaces {
+	if b == nil || b.UpToDate+b.Conflicts < b.Namespaces {
 		return false
 	}
 	fp := pki.FingerprintSHA256(cert)
@@ -429,6 +491,11 @@ func caRenewalTime(issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certifica
 	var renewBefore time.Duration
 	if params := generatedCAParams(issuer); params != nil && params.RenewBefore != nil {
 		renewBefore = params.RenewBefore.Duration
+	}
+	// A renewBefore as long as the actual lifetime (a parent may have
+	// shortened it) would rotate at once and forever: use the default then.
+	if renewBefore >= cert.NotAfter.Sub(cert.NotBefore) {
+		renewBefore = 0
 	}
 	return pki.RenewalTime(cert.NotBefore, cert.NotAfter, renewBefore, 0, issuer.Name)
 }

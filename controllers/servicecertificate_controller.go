@@ -210,8 +210,12 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 	if issued == nil && r.keys.get(key) == nil {
 		// Not in the cache: it may exist without certsmith's label.
 		adopted, err := r.adoptUnlabelled(ctx, sc)
-		if err != nil || adopted {
+		if err != nil {
 			return ctrl.Result{}, err
+		}
+		if adopted {
+			// The cache sees the Secret again shortly; look again then.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 	}
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionTrue, reason, message)
@@ -480,12 +484,26 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ServiceCertificateControllerName).
 		For(&certsmithv1alpha1.ServiceCertificate{}).
-		Owns(&corev1.Secret{}).
+		// Secrets are mapped by owner reference or by certsmith's annotation,
+		// so Secrets without an owner reference (Retain) are watched too.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretOwner)).
 		Watches(&certificatesv1.CertificateSigningRequest{}, handler.EnqueueRequestsFromMapFunc(csrOwner)).
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOfIssuer)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOfService)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// secretOwner maps a certificate Secret to its ServiceCertificate.
+func secretOwner(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate]
+	if owner := metav1.GetControllerOfNoCopy(obj); owner != nil && owner.Kind == "ServiceCertificate" {
+		name = owner.Name
+	}
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
 }
 
 // csrOwner maps a CSR to the ServiceCertificate it was made for.

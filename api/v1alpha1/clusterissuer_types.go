@@ -36,6 +36,7 @@ type ClusterIssuerSpec struct {
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="signerName is immutable"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kubernetes.io/') && !self.split('/')[0].endsWith('.kubernetes.io')",message="signerName must not use the reserved kubernetes.io domain"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('clusterissuers.certsmith.io/')",message="signerName must not use clusterissuers.certsmith.io, the domain of default signer names; leave signerName unset to get one"
 	SignerName string `json:"signerName,omitempty"`
 
 	// Policy says what this issuer signs beyond the namespace-safe default.
@@ -111,6 +112,7 @@ type RotationSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="must be between 0s and 720h"
 	PropagationDelay *metav1.Duration `json:"propagationDelay,omitempty"`
 
 	// ReissueWindow spreads the re-issuance of the certificates signed by
@@ -118,6 +120,7 @@ type RotationSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="must be between 0s and 720h"
 	ReissueWindow *metav1.Duration `json:"reissueWindow,omitempty"`
 }
 
@@ -212,7 +215,7 @@ type CASource struct {
 }
 
 // GeneratedCA describes a CA certificate that certsmith generates.
-// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(has(self.duration) ? self.duration : '87600h')",message="renewBefore must be shorter than duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.renewBefore) || duration(self.renewBefore) < duration(has(self.duration) ? self.duration : '43800h')",message="renewBefore must be shorter than duration (43800h when unset for an intermediate, so set duration to go beyond it)"
 type GeneratedCA struct {
 	// Subject of the CA certificate. Defaults to CN=<issuer name>.
 	// +optional
@@ -393,6 +396,11 @@ type BundleStatus struct {
 	Namespaces int32 `json:"namespaces"`
 	// UpToDate is how many of them hold the current bundle.
 	UpToDate int32 `json:"upToDate"`
+	// Conflicts is how many of them hold a ConfigMap of the same name that
+	// is not this issuer's bundle; certsmith leaves those alone (and a CA
+	// rotation does not wait for them).
+	// +optional
+	Conflicts int32 `json:"conflicts,omitempty"`
 	// ClusterTrustBundle is the name of the ClusterTrustBundle, if one is published.
 	// +optional
 	ClusterTrustBundle string `json:"clusterTrustBundle,omitempty"`
