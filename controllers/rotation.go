@@ -653,6 +653,9 @@ func (r *ClusterIssuerReconciler) createKeptCA(ctx context.Context, issuer *cert
 // at least a minute, at most a day.
 type signedMarks struct {
 	mu sync.Mutex
+	// written remembers the marks this process wrote, so that a cache that
+	// has not seen the last write does not cause a second, conflicting one.
+	written map[string]time.Time
 }
 
 // record raises the mark for ca (the active CA of issuer) to cover notAfter.
@@ -660,6 +663,9 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fp := pki.FingerprintSHA256(ca)
+	if !notAfter.After(m.written[fp]) {
+		return nil
+	}
 	key := types.NamespacedName{Namespace: namespace, Name: caSecretName(issuer)}
 	first := true
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -689,6 +695,13 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 			updated.Annotations = map[string]string{}
 		}
 		updated.Annotations[annotationSignedUntil] = formatTimes(marks)
-		return c.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{}))
+		if err := c.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
+		if m.written == nil {
+			m.written = map[string]time.Time{}
+		}
+		m.written[fp] = mark
+		return nil
 	})
 }

@@ -1,0 +1,321 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command bench measures certsmith against a local control plane: the built
+// bin/manager runs as its own process, as the operator's ServiceAccount bound
+// only to the RBAC generated into config/rbac, with leader election off.
+//
+// For every run it starts a fresh control plane (etcd and kube-apiserver from
+// bin/k8s, through hack/cluster.sh, in its own directory and ports), applies
+// config/default, optionally fills the cluster with unrelated Secrets, starts
+// a fresh manager (so that its peak RSS is the run's own), creates a
+// ClusterIssuer and then N ServiceCertificates at once from many goroutines,
+// and measures:
+//
+//   - the seconds from the first create until every certificate is Ready, and
+//     each certificate's latency from its create to its Ready, seen by a watch;
+//   - the API server's mutating requests (apiserver_request_total) until all
+//     are Ready and until settled, split by verb and resource, and its 409s;
+//   - the CPU seconds of the manager, kube-apiserver, etcd, the harness and
+//     everything else on the machine, and the manager's peak RSS (VmHWM);
+//   - the spread of status.renewalTime over the certificates' lifetime.
+//
+// It prints one table, the details, and the Go benchmarks of internal/pki.
+// Everything it starts is stopped, and its cluster directory removed, when it
+// ends, on failure and on SIGINT or SIGTERM too.
+//
+//	make bench
+//	go run ./test/bench -n 200,1000 -keys ECDSA,RSA -secrets 5000
+//
+// docs/benchmarks.md has the results and how to read them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// config holds the command-line settings.
+type config struct {
+	sizes         []int
+	keys          []string
+	secrets       int
+	secretSize    int
+	secretsSizes  []int
+	concurrency   int
+	settle        time.Duration
+	runTimeout    time.Duration
+	etcdPort      int
+	apiPort       int
+	clusterDir    string
+	managerPath   string
+	managerArgs   []string
+	managerEnv    []string
+	profileDir    string
+	profileSecs   int
+	goBench       bool
+	repoRoot      string
+	renewalSample int
+	repeat        int
+}
+
+func main() {
+	// The harness's clients log nothing worth seeing; the manager logs to its own file.
+	ctrllog.SetLogger(logr.Discard())
+	cfg, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runAll(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func parseFlags() (*config, error) {
+	var (
+		sizes, keys, secretsSizes, managerArgs, managerEnv string
+		cfg                                                config
+	)
+	flag.StringVar(&sizes, "n", "200,1000", "Numbers of ServiceCertificates created at once, comma-separated.")
+	flag.StringVar(&keys, "keys", "ECDSA,RSA", "Private key algorithms of the certificates: ECDSA (P-256), RSA (2048).")
+	flag.IntVar(&cfg.secrets, "secrets", 5000, "Unrelated Secrets created before the manager starts, in the runs named by -secrets-n (0: none).")
+	flag.IntVar(&cfg.secretSize, "secret-size", 10*1024, "Bytes of data in each unrelated Secret.")
+	flag.StringVar(&secretsSizes, "secrets-n", "", "Numbers of ECDSA certificates that are measured again with the unrelated Secrets (default: every -n).")
+	flag.IntVar(&cfg.concurrency, "concurrency", 50, "Goroutines that create the ServiceCertificates.")
+	flag.DurationVar(&cfg.settle, "settle", 10*time.Second, "How long after the last Ready the run goes on, to count late writes.")
+	flag.DurationVar(&cfg.runTimeout, "timeout", 10*time.Minute, "Give up a run when not every certificate is Ready after this long.")
+	flag.IntVar(&cfg.etcdPort, "etcd-port", 61379, "etcd's client port (the peer port is one above).")
+	flag.IntVar(&cfg.apiPort, "api-port", 61443, "kube-apiserver's port.")
+	flag.StringVar(&cfg.clusterDir, "cluster-dir", "bin/bench-cluster", "The control plane's directory (removed at the end), relative to the repository root.")
+	flag.StringVar(&cfg.managerPath, "manager", "bin/manager", "The manager binary, relative to the repository root.")
+	flag.StringVar(&managerArgs, "manager-args", "", "Extra flags for the manager, space-separated (for example \"--workers=8 --kube-api-qps=200\").")
+	flag.StringVar(&managerEnv, "manager-env", "", "Environment variables for the manager, space-separated (for example \"GOMEMLIMIT=48MiB\"); GOGC, GOMEMLIMIT and GODEBUG are otherwise unset.")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "If set, CPU profiles of the manager and kube-apiserver during the largest ECDSA run, the manager's heap profile after it, and every manager's log go here; the profiles' top functions are printed.")
+	flag.IntVar(&cfg.profileSecs, "profile-seconds", 15, "Length of the CPU profiles, from the first create.")
+	flag.BoolVar(&cfg.goBench, "gobench", true, "Also run the Go benchmarks of internal/pki (go test -bench . -benchmem).")
+	flag.IntVar(&cfg.repeat, "repeat", 1, "Measure every run this many times (each on a fresh control plane), and print the median, minimum and maximum.")
+	flag.IntVar(&cfg.renewalSample, "renewal-n", 1000, "The run (ECDSA, this N, no unrelated Secrets) whose status.renewalTime spread is shown; the largest ECDSA run if none has this N.")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", flag.Args())
+	}
+	var err error
+	if cfg.sizes, err = parseInts(sizes); err != nil {
+		return nil, fmt.Errorf("-n: %w", err)
+	}
+	if secretsSizes == "" {
+		cfg.secretsSizes = cfg.sizes
+	} else if cfg.secretsSizes, err = parseInts(secretsSizes); err != nil {
+		return nil, fmt.Errorf("-secrets-n: %w", err)
+	}
+	for _, k := range strings.Split(keys, ",") {
+		switch k = strings.ToUpper(strings.TrimSpace(k)); k {
+		case keyECDSA, keyRSA:
+			cfg.keys = append(cfg.keys, k)
+		case "":
+		default:
+			return nil, fmt.Errorf("-keys: unknown algorithm %q (ECDSA or RSA)", k)
+		}
+	}
+	cfg.managerArgs = strings.Fields(managerArgs)
+	cfg.managerEnv = strings.Fields(managerEnv)
+	if cfg.repeat < 1 {
+		return nil, errors.New("-repeat must be at least 1")
+	}
+	if cfg.concurrency < 1 {
+		return nil, errors.New("-concurrency must be at least 1")
+	}
+	if cfg.repoRoot, err = findRepoRoot(); err != nil {
+		return nil, err
+	}
+	for _, p := range []*string{&cfg.clusterDir, &cfg.managerPath} {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(cfg.repoRoot, *p)
+		}
+	}
+	if cfg.profileDir != "" && !filepath.IsAbs(cfg.profileDir) {
+		cfg.profileDir = filepath.Join(cfg.repoRoot, cfg.profileDir)
+	}
+	return &cfg, nil
+}
+
+// Key algorithms of the benchmark's certificates.
+const (
+	keyECDSA = "ECDSA"
+	keyRSA   = "RSA"
+)
+
+// runSpec is one measurement: a fresh control plane and a fresh manager.
+type runSpec struct {
+	n       int
+	key     string
+	secrets int
+	profile bool
+	// rep counts the repetitions of the same measurement from 1, of repeat.
+	rep, repeat int
+}
+
+// name names the measurement, without the repetition.
+func (s runSpec) name() string {
+	name := fmt.Sprintf("%s N=%d", s.key, s.n)
+	if s.secrets > 0 {
+		name += fmt.Sprintf(" +%d Secrets", s.secrets)
+	}
+	return name
+}
+
+func (s runSpec) String() string {
+	if s.repeat > 1 {
+		return fmt.Sprintf("%s #%d", s.name(), s.rep)
+	}
+	return s.name()
+}
+
+// plan lists the runs: every size for every key algorithm, then the ECDSA
+// sizes again with the unrelated Secrets.
+func plan(cfg *config) []runSpec {
+	var runs []runSpec
+	largestECDSA := -1
+	for _, key := range cfg.keys {
+		for _, n := range cfg.sizes {
+			runs = append(runs, runSpec{n: n, key: key})
+			if key == keyECDSA && (largestECDSA < 0 || n > runs[largestECDSA].n) {
+				largestECDSA = len(runs) - 1
+			}
+		}
+	}
+	if cfg.profileDir != "" && largestECDSA >= 0 {
+		runs[largestECDSA].profile = true
+	}
+	if cfg.secrets > 0 {
+		for _, n := range cfg.secretsSizes {
+			runs = append(runs, runSpec{n: n, key: keyECDSA, secrets: cfg.secrets})
+		}
+	}
+	repeat := max(cfg.repeat, 1)
+	var repeated []runSpec
+	for rep := 1; rep <= repeat; rep++ {
+		for _, r := range runs {
+			r.rep, r.repeat = rep, repeat
+			// Only the first repetition is profiled.
+			r.profile = r.profile && rep == 1
+			repeated = append(repeated, r)
+		}
+	}
+	return repeated
+}
+
+func runAll(ctx context.Context, cfg *config) error {
+	for _, path := range []string{cfg.managerPath, filepath.Join(cfg.repoRoot, "bin", "k8s", "kube-apiserver"),
+		filepath.Join(cfg.repoRoot, "bin", "k8s", "etcd"), filepath.Join(cfg.repoRoot, "bin", "k8s", "kubectl")} {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("%s is missing: run make build k8s-binaries", path)
+		}
+	}
+	machine := describeMachine()
+	fmt.Print(machine.String())
+	fmt.Printf("manager: %s %s %s\n\n", strings.Join(cfg.managerEnv, " "), cfg.managerPath, strings.Join(cfg.managerArgs, " "))
+
+	var results []*runResult
+	for _, spec := range plan(cfg) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Printf("=== %s (load average before: %s)\n", spec, loadAverage())
+		result, err := runOne(ctx, cfg, spec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		fmt.Printf("    all Ready in %.2fs; load average after: %s\n", result.allReady.Seconds(), loadAverage())
+		results = append(results, result)
+	}
+
+	fmt.Println()
+	printSummary(os.Stdout, results)
+	printRepeats(os.Stdout, results)
+	printWrites(os.Stdout, results)
+	printCPU(os.Stdout, results)
+	printRenewal(os.Stdout, results, cfg.renewalSample)
+	for _, r := range results {
+		if r.profileTop != "" {
+			fmt.Printf("\n## CPU profile during %s\n\n%s\n", r.spec, r.profileTop)
+		}
+	}
+	if cfg.goBench {
+		out, err := goBenchmarks(ctx, cfg.repoRoot)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n## Go benchmarks of internal/pki\n\n```\n%s```\n", out)
+	}
+	fmt.Printf("\nload average at the end: %s\n", loadAverage())
+	return nil
+}
+
+// findRepoRoot walks up from the working directory to the directory that holds go.mod.
+func findRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or any parent: run from the repository")
+		}
+		dir = parent
+	}
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no numbers")
+	}
+	return out, nil
+}

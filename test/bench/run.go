@@ -1,0 +1,735 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+)
+
+const (
+	benchNamespace     = "bench"
+	unrelatedNamespace = "unrelated"
+	issuerName         = "bench"
+)
+
+// runResult is what one run measured.
+type runResult struct {
+	spec runSpec
+	// created is from the first create until the last create returned.
+	created time.Duration
+	// allReady is from the first create until the watch saw the last certificate Ready.
+	allReady time.Duration
+	// start is the first create; lastReadyServer the latest Ready
+	// condition's lastTransitionTime (the API server's clock, whole seconds).
+	start, lastReadyServer time.Time
+	// latencies, sorted, are each certificate's create-to-Ready times.
+	latencies []time.Duration
+	// untilReady and settled are the API writes from the first create until
+	// all were Ready, and until the settle time after that.
+	untilReady, settled writeSummary
+	// cpuReady and cpuSettled are the CPU used in the same windows.
+	cpuReady, cpuSettled cpuDelta
+	// managerMemory is the manager's resident memory after settling (VmHWM: its peak).
+	managerMemory memoryInfo
+	// renewalShares are each certificate's (renewalTime - notBefore) / lifetime.
+	renewalShares []float64
+	// secrets counts the certificate Secrets found after settling.
+	secrets int
+	// managerMetrics summarises the manager's own metrics after settling.
+	managerMetrics managerMetrics
+	// profileTop is the top of the CPU profiles, if taken.
+	profileTop string
+	// watchRestarts counts how often the harness's watch had to be re-opened.
+	watchRestarts int
+}
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := certsmithv1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+}
+
+// runOne measures one runSpec on a fresh control plane with a fresh manager.
+func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, err error) {
+	cp := &controlPlane{repoRoot: cfg.repoRoot, dir: cfg.clusterDir, etcdPort: cfg.etcdPort, apiPort: cfg.apiPort}
+	defer func() {
+		if downErr := cp.down(); downErr != nil {
+			err = errors.Join(err, downErr)
+		}
+	}()
+	if err := cp.up(ctx); err != nil {
+		return nil, err
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", cp.kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	// Every run has a new cluster CA at the same path: load the files, so
+	// that client-go's transport cache (keyed by the CA file's path when it
+	// may reload it) does not hand out the previous run's transport.
+	if err := embedTLSFiles(&restConfig.TLSClientConfig); err != nil {
+		return nil, err
+	}
+	// The harness is the cluster admin (exempt from API Priority and
+	// Fairness) with no client-side rate limit, so it is not the bottleneck.
+	restConfig.QPS, restConfig.Burst = -1, 0
+	c, err := client.NewWithWatch(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	clientset, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{benchNamespace, unrelatedNamespace} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return nil, err
+		}
+	}
+	if spec.secrets > 0 {
+		started := time.Now()
+		if err := createUnrelatedSecrets(ctx, c, spec.secrets, cfg.secretSize, cfg.concurrency); err != nil {
+			return nil, err
+		}
+		fmt.Printf("    created %d unrelated Secrets of %d bytes in %.1fs\n", spec.secrets, cfg.secretSize, time.Since(started).Seconds())
+	}
+
+	metricsAddr, err := freeLoopbackAddress()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := startManager(cp, cfg.managerPath, metricsAddr, cfg.managerArgs, cfg.managerEnv, spec.profile)
+	if err != nil {
+		return nil, err
+	}
+	defer mgr.stop()
+	if err := mgr.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := createIssuer(ctx, c); err != nil {
+		return nil, fmt.Errorf("%w; the manager's log ends with:\n%s", err, mgr.logTail())
+	}
+	// Let the issuer's own writes (CA Secret, status, Event) finish.
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return nil, err
+	}
+
+	pids := map[string]string{"manager": strconv.Itoa(mgr.pid()), "harness": strconv.Itoa(os.Getpid())}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		pid, err := cp.pid(name)
+		if err != nil {
+			return nil, err
+		}
+		pids[name] = strconv.Itoa(pid)
+	}
+	snapshot := func() (requestCounts, cpuSnapshot, error) {
+		raw, err := clientset.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			return nil, cpuSnapshot{}, fmt.Errorf("reading the API server's metrics: %w", err)
+		}
+		counts, err := parseRequestCounts(raw)
+		if err != nil {
+			return nil, cpuSnapshot{}, err
+		}
+		s := cpuSnapshot{at: time.Now()}
+		for name, target := range map[string]*time.Duration{"manager": &s.manager, "kube-apiserver": &s.apiserver, "etcd": &s.etcd, "harness": &s.harness} {
+			if *target, err = procCPU(pids[name]); err != nil {
+				return nil, cpuSnapshot{}, fmt.Errorf("CPU time of %s: %w", name, err)
+			}
+		}
+		if s.all, s.steal, err = machineBusy(); err != nil {
+			return nil, cpuSnapshot{}, err
+		}
+		return counts, s, nil
+	}
+
+	result = &runResult{spec: spec}
+	tracker := newReadyTracker(spec.n)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- tracker.watch(watchCtx, c, &result.watchRestarts) }()
+	if err := tracker.waitWatching(ctx, watchErr); err != nil {
+		return nil, err
+	}
+
+	counts0, cpu0, err := snapshot()
+	if err != nil {
+		return nil, err
+	}
+	var profiles *profileSet
+	if spec.profile {
+		profiles = startProfiles(ctx, cfg, spec, mgr.pprofAddr, clientset.RESTClient())
+	}
+
+	// Create them all at once.
+	start := time.Now()
+	result.start = start
+	tracker.setStart(start)
+	if err := createCertificates(ctx, c, spec, cfg.concurrency, tracker); err != nil {
+		return nil, err
+	}
+	result.created = time.Since(start)
+	fmt.Printf("    created %d ServiceCertificates in %.2fs\n", spec.n, result.created.Seconds())
+
+	timeout := time.NewTimer(cfg.runTimeout)
+	defer timeout.Stop()
+	select {
+	case <-tracker.done:
+	case err := <-watchErr:
+		return nil, fmt.Errorf("watching ServiceCertificates: %w", err)
+	case <-mgr.exited:
+		return nil, fmt.Errorf("the manager exited; its log ends with:\n%s", mgr.logTail())
+	case <-timeout.C:
+		return nil, fmt.Errorf("only %d of %d certificates were Ready after %s; the manager's log ends with:\n%s",
+			tracker.readyCount(), spec.n, cfg.runTimeout, mgr.logTail())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	counts1, cpu1, err := snapshot()
+	if err != nil {
+		return nil, err
+	}
+	result.allReady, result.latencies = tracker.results()
+
+	if err := sleep(ctx, cfg.settle); err != nil {
+		return nil, err
+	}
+	counts2, cpu2, err := snapshot()
+	if err != nil {
+		return nil, err
+	}
+	stopWatch()
+	if result.managerMemory, err = procMemory(pids["manager"]); err != nil {
+		return nil, err
+	}
+	result.untilReady = summarizeWrites(counts0.delta(counts1), spec.n)
+	result.settled = summarizeWrites(counts0.delta(counts2), spec.n)
+	result.cpuReady, result.cpuSettled = cpu0.to(cpu1), cpu0.to(cpu2)
+	if result.managerMetrics, err = scrapeManagerMetrics(ctx, metricsAddr); err != nil {
+		return nil, err
+	}
+	if err := result.inspect(ctx, c); err != nil {
+		return nil, err
+	}
+	if profiles != nil {
+		result.profileTop = profiles.wait()
+		result.profileTop += "\n" + heapProfile(ctx, cfg, spec, mgr.pprofAddr)
+	}
+	if cfg.profileDir != "" {
+		// Keep the manager's log (the cluster directory is removed).
+		if data, err := os.ReadFile(mgr.logPath); err == nil {
+			_ = os.WriteFile(filepath.Join(cfg.profileDir, strings.ToLower(fmt.Sprintf("manager-%s-%d-%d-%d.log", spec.key, spec.n, spec.secrets, spec.rep))), data, 0o644)
+		}
+	}
+	if !mgr.running() {
+		return nil, fmt.Errorf("the manager exited during the run; its log ends with:\n%s", mgr.logTail())
+	}
+	return result, nil
+}
+
+// embedTLSFiles replaces the CA, certificate and key files of a client
+// configuration by their contents.
+func embedTLSFiles(tls *rest.TLSClientConfig) error {
+	for _, f := range []struct {
+		path *string
+		data *[]byte
+	}{{&tls.CAFile, &tls.CAData}, {&tls.CertFile, &tls.CertData}, {&tls.KeyFile, &tls.KeyData}} {
+		if *f.path == "" {
+			continue
+		}
+		data, err := os.ReadFile(*f.path)
+		if err != nil {
+			return err
+		}
+		*f.data, *f.path = data, ""
+	}
+	return nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// createIssuer creates the ClusterIssuer "bench" (a generated ECDSA P-256
+// root, the CA issuer of the reference measurement) and waits until it is Ready.
+func createIssuer(ctx context.Context, c client.Client) error {
+	issuer := &certsmithv1alpha1.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: issuerName},
+		Spec: certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{
+			SelfSigned: &certsmithv1alpha1.GeneratedCA{},
+		}},
+	}
+	if err := c.Create(ctx, issuer); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(issuer), issuer); err != nil {
+			return err
+		}
+		if meta.IsStatusConditionTrue(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ClusterIssuer %s did not become Ready: %+v", issuerName, issuer.Status.Conditions)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// certificateName is the name of the i-th ServiceCertificate.
+func certificateName(i int) string { return fmt.Sprintf("cert-%05d", i) }
+
+// createCertificates creates spec.n ServiceCertificates from concurrency goroutines.
+func createCertificates(ctx context.Context, c client.Client, spec runSpec, concurrency int, tracker *readyTracker) error {
+	return parallel(ctx, spec.n, concurrency, func(ctx context.Context, i int) error {
+		name := certificateName(i)
+		sc := &certsmithv1alpha1.ServiceCertificate{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace},
+			Spec: certsmithv1alpha1.ServiceCertificateSpec{
+				IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuerName},
+				DNSNames:  []string{name + "." + benchNamespace + ".svc"},
+			},
+		}
+		if spec.key == keyRSA {
+			sc.Spec.PrivateKey = &certsmithv1alpha1.PrivateKey{Algorithm: certsmithv1alpha1.RSAKeyAlgorithm, Size: 2048}
+		}
+		tracker.sent(i, time.Now())
+		if err := c.Create(ctx, sc); err != nil {
+			return fmt.Errorf("creating ServiceCertificate %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// createUnrelatedSecrets creates n Opaque Secrets of size bytes each, which
+// certsmith must neither cache nor otherwise pay for.
+func createUnrelatedSecrets(ctx context.Context, c client.Client, n, size, concurrency int) error {
+	payload := make([]byte, size)
+	if _, err := rand.Read(payload); err != nil {
+		return err
+	}
+	return parallel(ctx, n, concurrency, func(ctx context.Context, i int) error {
+		return c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%05d", i), Namespace: unrelatedNamespace},
+			Type:       corev1.SecretTypeOpaque,
+			Data:       map[string][]byte{"data": payload},
+		})
+	})
+}
+
+// parallel runs do(0..n-1) on concurrency goroutines and returns the first error.
+func parallel(ctx context.Context, n, concurrency int, do func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	indexes := make(chan int)
+	errs := make(chan error, concurrency)
+	var wg sync.WaitGroup
+	for range min(concurrency, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range indexes {
+				if err := do(ctx, i); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case indexes <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(indexes)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// readyTracker records when each certificate was created and first seen Ready.
+type readyTracker struct {
+	mu       sync.Mutex
+	start    time.Time
+	sentAt   []time.Time
+	readyAt  map[string]time.Time
+	n        int
+	done     chan struct{}
+	watching chan struct{}
+}
+
+func newReadyTracker(n int) *readyTracker {
+	return &readyTracker{sentAt: make([]time.Time, n), readyAt: map[string]time.Time{}, n: n,
+		done: make(chan struct{}), watching: make(chan struct{})}
+}
+
+func (t *readyTracker) setStart(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.start = at
+}
+
+func (t *readyTracker) sent(i int, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sentAt[i] = at
+}
+
+func (t *readyTracker) readyCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.readyAt)
+}
+
+// observe notes a certificate seen Ready for the first time.
+func (t *readyTracker) observe(sc *certsmithv1alpha1.ServiceCertificate, at time.Time) {
+	if !meta.IsStatusConditionTrue(sc.Status.Conditions, certsmithv1alpha1.ConditionReady) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, seen := t.readyAt[sc.Name]; seen {
+		return
+	}
+	t.readyAt[sc.Name] = at
+	if len(t.readyAt) == t.n {
+		close(t.done)
+	}
+}
+
+// waitWatching waits until the watch is open, so that no Ready is missed.
+func (t *readyTracker) waitWatching(ctx context.Context, watchErr <-chan error) error {
+	select {
+	case <-t.watching:
+		return nil
+	case err := <-watchErr:
+		return fmt.Errorf("watching ServiceCertificates: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return errors.New("could not watch ServiceCertificates")
+	}
+}
+
+// watch follows the benchmark's ServiceCertificates until ctx ends,
+// re-opening the watch (from the last resource version seen, or afresh
+// with the current state) if the API server closes it.
+func (t *readyTracker) watch(ctx context.Context, c client.WithWatch, restarts *int) error {
+	resourceVersion := ""
+	opened := false
+	for ctx.Err() == nil {
+		w, err := c.Watch(ctx, &certsmithv1alpha1.ServiceCertificateList{}, client.InNamespace(benchNamespace),
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: resourceVersion}})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if resourceVersion == "" {
+				return err
+			}
+			resourceVersion = ""
+			continue
+		}
+		if !opened {
+			opened = true
+			close(t.watching)
+		} else {
+			*restarts++
+		}
+		for event := range w.ResultChan() {
+			switch event.Type {
+			case watch.Added, watch.Modified:
+				sc := event.Object.(*certsmithv1alpha1.ServiceCertificate)
+				resourceVersion = sc.ResourceVersion
+				t.observe(sc, time.Now())
+			case watch.Error:
+				resourceVersion = ""
+			}
+		}
+		w.Stop()
+	}
+	return nil
+}
+
+// results returns the time from the first create until the last Ready and
+// each certificate's latency, sorted.
+func (t *readyTracker) results() (time.Duration, []time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var last time.Time
+	latencies := make([]time.Duration, 0, t.n)
+	for i, sent := range t.sentAt {
+		ready := t.readyAt[certificateName(i)]
+		if ready.After(last) {
+			last = ready
+		}
+		latencies = append(latencies, ready.Sub(sent))
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	return last.Sub(t.start), latencies
+}
+
+// inspect reads the certificates after settling: renewal times, and the
+// Secrets they were written to.
+func (r *runResult) inspect(ctx context.Context, c client.Client) error {
+	var list certsmithv1alpha1.ServiceCertificateList
+	if err := c.List(ctx, &list, client.InNamespace(benchNamespace)); err != nil {
+		return err
+	}
+	for _, sc := range list.Items {
+		s := sc.Status
+		if s.RenewalTime == nil || s.NotBefore == nil || s.NotAfter == nil {
+			return fmt.Errorf("ServiceCertificate %s has no renewalTime, notBefore or notAfter in status", sc.Name)
+		}
+		if ready := meta.FindStatusCondition(s.Conditions, certsmithv1alpha1.ConditionReady); ready != nil && ready.LastTransitionTime.After(r.lastReadyServer) {
+			r.lastReadyServer = ready.LastTransitionTime.Time
+		}
+		lifetime := s.NotAfter.Sub(s.NotBefore.Time)
+		r.renewalShares = append(r.renewalShares, float64(s.RenewalTime.Sub(s.NotBefore.Time))/float64(lifetime))
+	}
+	var secrets corev1.SecretList
+	if err := c.List(ctx, &secrets, client.InNamespace(benchNamespace),
+		client.MatchingLabels{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue}); err != nil {
+		return err
+	}
+	for _, s := range secrets.Items {
+		if len(s.Data[corev1.TLSCertKey]) > 0 && len(s.Data[corev1.TLSPrivateKeyKey]) > 0 {
+			r.secrets++
+		}
+	}
+	if r.secrets != r.spec.n {
+		return fmt.Errorf("%d certificate Secrets hold tls.crt and tls.key, not %d", r.secrets, r.spec.n)
+	}
+	return nil
+}
+
+// managerMetrics are counters from the manager's own /metrics.
+type managerMetrics struct {
+	// reconciles per controller.
+	reconciles map[string]int
+	// requests are the manager's requests to the API server, by method.
+	requests map[string]int
+	// queueWait is the mean time an item waited in each controller's work queue.
+	queueWait map[string]time.Duration
+}
+
+func scrapeManagerMetrics(ctx context.Context, addr string) (managerMetrics, error) {
+	m := managerMetrics{reconciles: map[string]int{}, requests: map[string]int{}, queueWait: map[string]time.Duration{}}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return m, fmt.Errorf("reading the manager's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return m, err
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return m, err
+	}
+	for _, metric := range families["controller_runtime_reconcile_total"].GetMetric() {
+		m.reconciles[labelValue(metric.GetLabel(), "controller")] += int(metric.GetCounter().GetValue())
+	}
+	for _, metric := range families["rest_client_requests_total"].GetMetric() {
+		m.requests[labelValue(metric.GetLabel(), "method")] += int(metric.GetCounter().GetValue())
+	}
+	for _, metric := range families["workqueue_queue_duration_seconds"].GetMetric() {
+		h := metric.GetHistogram()
+		if h.GetSampleCount() > 0 {
+			m.queueWait[labelValue(metric.GetLabel(), "name")] = time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * float64(time.Second))
+		}
+	}
+	return m, nil
+}
+
+// labelValue returns the value of the named label of a metric.
+func labelValue[L interface {
+	GetName() string
+	GetValue() string
+}](labels []L, name string) string {
+	for _, l := range labels {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// profileSet is the CPU profiles of the manager and kube-apiserver being taken.
+type profileSet struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	out []string
+}
+
+// startProfiles takes CPU profiles of the manager and kube-apiserver for
+// cfg.profileSecs from now, into cfg.profileDir.
+func startProfiles(ctx context.Context, cfg *config, spec runSpec, managerPprof string, apiserver rest.Interface) *profileSet {
+	p := &profileSet{}
+	tag := strings.ToLower(fmt.Sprintf("%s-%d", spec.key, spec.n))
+	seconds := strconv.Itoa(cfg.profileSecs)
+	take := func(name string, fetch func() ([]byte, error)) {
+		defer p.wg.Done()
+		data, err := fetch()
+		text := ""
+		if err == nil {
+			path := filepath.Join(cfg.profileDir, name+"-"+tag+".pprof")
+			if err = os.MkdirAll(cfg.profileDir, 0o755); err == nil {
+				err = os.WriteFile(path, data, 0o644)
+			}
+			if err == nil {
+				text, err = pprofTop(ctx, path)
+				text = fmt.Sprintf("%s (%s):\n```\n%s```\n", name, path, text)
+			}
+		}
+		if err != nil {
+			text = fmt.Sprintf("%s: no profile: %v\n", name, err)
+		}
+		p.mu.Lock()
+		p.out = append(p.out, text)
+		p.mu.Unlock()
+	}
+	p.wg.Add(2)
+	go take("manager", func() ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+managerPprof+"/debug/pprof/profile?seconds="+seconds, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("manager pprof: %s", resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	})
+	go take("kube-apiserver", func() ([]byte, error) {
+		return apiserver.Get().AbsPath("/debug/pprof/profile").Param("seconds", seconds).DoRaw(ctx)
+	})
+	return p
+}
+
+// wait waits for the profiles and returns their top functions.
+func (p *profileSet) wait() string {
+	p.wg.Wait()
+	sort.Strings(p.out)
+	return strings.Join(p.out, "\n")
+}
+
+// heapProfile saves the manager's heap profile after settling (in-use
+// memory and, with -sample_index=alloc_space, what the run allocated) and
+// returns its top functions by in-use space.
+func heapProfile(ctx context.Context, cfg *config, spec runSpec, managerPprof string) string {
+	path := filepath.Join(cfg.profileDir, strings.ToLower(fmt.Sprintf("manager-heap-%s-%d.pprof", spec.key, spec.n)))
+	err := func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+managerPprof+"/debug/pprof/heap?gc=1", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, data, 0o644)
+	}()
+	if err != nil {
+		return fmt.Sprintf("manager heap: no profile: %v\n", err)
+	}
+	text, err := run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", path))
+	if err != nil {
+		return fmt.Sprintf("manager heap: %v\n", err)
+	}
+	return fmt.Sprintf("manager heap after settling (%s):\n```\n%s```\n", path, text)
+}
+
+// pprofTop returns the top functions of a CPU profile, by cumulative time.
+func pprofTop(ctx context.Context, path string) (string, error) {
+	return run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", path))
+}
+
+// goBenchmarks runs the Go benchmarks of internal/pki.
+func goBenchmarks(ctx context.Context, repoRoot string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "./internal/pki/")
+	cmd.Dir = repoRoot
+	return run(cmd)
+}
