@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/certsmith/certsmith/test/internal/harness"
 )
 
 const (
@@ -147,7 +148,7 @@ type managerProcess struct {
 // GOMEMLIMIT and GODEBUG are not passed on, so the manager runs with the Go
 // runtime's defaults as in its Deployment, unless extraEnv sets them.
 func startManager(cp *controlPlane, managerPath, metricsAddr string, extraArgs, extraEnv []string, profile bool) (*managerProcess, error) {
-	probeAddr, err := freeLoopbackAddress()
+	probeAddr, err := harness.FreeLoopbackAddress()
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func startManager(cp *controlPlane, managerPath, metricsAddr string, extraArgs, 
 		"--cluster-domain=cluster.local",
 	}
 	if profile {
-		if m.pprofAddr, err = freeLoopbackAddress(); err != nil {
+		if m.pprofAddr, err = harness.FreeLoopbackAddress(); err != nil {
 			return nil, err
 		}
 		args = append(args, "--pprof-bind-address="+m.pprofAddr)
@@ -250,25 +251,7 @@ func (m *managerProcess) stop() {
 }
 
 // logTail returns the last lines of the manager's log.
-func (m *managerProcess) logTail() string {
-	const lines = 30
-	data, err := os.ReadFile(m.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no manager log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
-
-// freeLoopbackAddress returns a 127.0.0.1 address with a port that was free a moment ago.
-func freeLoopbackAddress() (string, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer listener.Close()
-	return listener.Addr().String(), nil
-}
+func (m *managerProcess) logTail() string { return harness.LogTail(m.logPath, 30) }
 
 // probe succeeds when url answers 200 OK.
 func probe(ctx context.Context, url string) error {

@@ -47,6 +47,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/test/internal/harness"
 )
 
 const (
@@ -142,7 +143,7 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 		fmt.Printf("    created %d unrelated Secrets of %d bytes in %.1fs\n", spec.secrets, cfg.secretSize, time.Since(started).Seconds())
 	}
 
-	metricsAddr, err := freeLoopbackAddress()
+	metricsAddr, err := harness.FreeLoopbackAddress()
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -43,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certsmith/certsmith/test/internal/harness"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -155,7 +155,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("starting bin/manager as that ServiceAccount")
-	managerProbeAddress, err = freeLoopbackAddress()
+	managerProbeAddress, err = harness.FreeLoopbackAddress()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(startManager(false)).To(Succeed())
 	DeferCleanup(func() {
@@ -458,26 +458,7 @@ func stopLeftoverManager(managerPath string) {
 }
 
 // managerLogTail returns the last lines of the manager's log.
-func managerLogTail() string {
-	const lines = 40
-	data, err := os.ReadFile(managerLogPath)
-	if err != nil {
-		return fmt.Sprintf("(no manager log: %v)", err)
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
-
-// freeLoopbackAddress returns a 127.0.0.1 address with a port that was free
-// a moment ago.
-func freeLoopbackAddress() (string, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer listener.Close()
-	return listener.Addr().String(), nil
-}
+func managerLogTail() string { return harness.LogTail(managerLogPath, 40) }
 
 // probe succeeds when url answers 200 OK.
 func probe(url string) error {
