@@ -377,11 +377,22 @@ var _ = Describe("ServiceCertificate lifecycle", func() {
 			Eventually(func() bool {
 				return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(svc), &corev1.Service{}))
 			}, timeout, interval).Should(BeTrue())
-			again := &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: "follow", Namespace: namespace},
-				Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 443}}},
+			// The allocator may hand the freed IP straight back: take another until it differs.
+			var again *corev1.Service
+			for attempt := 0; attempt < 10; attempt++ {
+				again = &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Name: "follow", Namespace: namespace},
+					Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 443}}},
+				}
+				Expect(k8sClient.Create(ctx, again)).To(Succeed())
+				if again.Spec.ClusterIP != svc.Spec.ClusterIP {
+					break
+				}
+				Expect(k8sClient.Delete(ctx, again)).To(Succeed())
+				Eventually(func() bool {
+					return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(again), &corev1.Service{}))
+				}, timeout, interval).Should(BeTrue())
 			}
-			Expect(k8sClient.Create(ctx, again)).To(Succeed())
 			Expect(again.Spec.ClusterIP).NotTo(Equal(svc.Spec.ClusterIP))
 			Eventually(func(g Gomega) {
 				leaf := expectMatchingPair(getSecret(namespace, "follow-tls"))[0]
