@@ -338,6 +338,13 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 		rotation.Phase, rotation.CompletedAt = certsmithv1alpha1.RotationComplete, &metav1.Time{Time: now}
 		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "RotationComplete", "Rotate", "CA rotation complete")
 	}
+	if imported == nil {
+		// A generated CA comes back at its own renewal time, by itself: in a
+		// quiet cluster nothing else would wake it before it expires.
+		if untilRenewal := caRenewalTime(issuer, state.active.Certificate).Sub(now); untilRenewal > 0 {
+			requeue = min(requeue, untilRenewal+time.Second)
+		}
+	}
 	issuer.Status.Rotation = rotation
 	issuer.Status.TrustedCAs = trustedCAs(state)
 	setRotatingCondition(issuer, rotation)
@@ -643,7 +650,7 @@ func (r *ClusterIssuerReconciler) createKeptCA(ctx context.Context, issuer *cert
 	r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonCAGenerated, "GenerateCA",
 		"Generated CA %q (SHA-256 %s), valid until %s", ca.Certificate.Subject, pki.FingerprintSHA256(ca.Certificate),
 		ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
-	return ca, ca.Certificate.NotAfter.Sub(r.Clock.Now()) + time.Second, nil
+	return ca, max(caRenewalTime(issuer, ca.Certificate).Sub(r.Clock.Now()), 0) + time.Second, nil
 }
 
 // signedMarks records, before a certificate is released, the latest

@@ -28,20 +28,57 @@ import (
 // its two-thirds point.
 const MaxJitterFraction = 0.10
 
+// Renewal floor: a certificate is never renewed sooner than
+// MinRenewalDelay, or a tenth of its lifetime when that is longer, after it
+// was issued, whatever its settings say. Without it a renewBefore or
+// renewBeforePercentage close to the whole lifetime (the issuance is
+// back-dated by Backdate, so the lifetime is a little longer than asked)
+// would put the renewal before the issuance, and re-issue at once, forever.
+const (
+	// MinRenewalDelay is the shortest time between an issuance and its renewal.
+	MinRenewalDelay = time.Minute
+	// renewalFloorFraction is the share of the lifetime that must pass first
+	// when it is longer than MinRenewalDelay.
+	renewalFloorFraction = 10
+)
+
+// IssuedAt returns when a certificate valid from notBefore to notAfter was
+// issued, as far as its validity tells: notBefore plus Backdate (certsmith
+// back-dates what it signs), but never after notAfter. A certificate whose
+// notBefore was clamped to its CA's notBefore was issued no later than that.
+func IssuedAt(notBefore, notAfter time.Time) time.Time {
+	issued := notBefore.Add(Backdate)
+	if issued.After(notAfter) {
+		return notAfter
+	}
+	return issued
+}
+
+// RenewalFloor returns the earliest time a certificate valid from notBefore
+// to notAfter may be renewed: MinRenewalDelay or a tenth of its lifetime,
+// whichever is longer, after IssuedAt.
+func RenewalFloor(notBefore, notAfter time.Time) time.Time {
+	lifetime := max(notAfter.Sub(notBefore), 0)
+	return IssuedAt(notBefore, notAfter).Add(max(MinRenewalDelay, lifetime/renewalFloorFraction))
+}
+
 // RenewalTime returns when a certificate valid from notBefore to notAfter
 // should be renewed.
 //
-// If renewBefore > 0 it is notAfter - renewBefore, but not before notBefore.
-// Otherwise, if renewBeforePercentage is in (0, 100), it is notAfter minus
-// that percentage of the lifetime. Explicit settings are honoured exactly.
-// Otherwise it is the default, two thirds into the lifetime, moved earlier by
-// JitterFraction(jitterSeed) of the lifetime so that certificates issued
-// together do not all renew together; the seed is typically
-// "namespace/name". The result is never before notBefore.
+// If renewBefore > 0 it is notAfter - renewBefore. Otherwise, if
+// renewBeforePercentage is in (0, 100), it is notAfter minus that percentage
+// of the lifetime. Otherwise it is the default, two thirds into the
+// lifetime, moved earlier by JitterFraction(jitterSeed) of the lifetime so
+// that certificates issued together do not all renew together; the seed is
+// typically "namespace/name". In every case the result is never before
+// RenewalFloor: a certificate is not renewed within a minute (or a tenth of
+// its lifetime) of its issuance. For a very short-lived certificate the
+// floor may lie past notAfter; it is then replaced when it expires.
 func RenewalTime(notBefore, notAfter time.Time, renewBefore time.Duration, renewBeforePercentage int32, jitterSeed string) time.Time {
 	lifetime := notAfter.Sub(notBefore)
+	floor := RenewalFloor(notBefore, notAfter)
 	if lifetime <= 0 {
-		return notBefore
+		return floor
 	}
 	var renewal time.Time
 	switch {
@@ -53,8 +90,8 @@ func RenewalTime(notBefore, notAfter time.Time, renewBefore time.Duration, renew
 		jitter := time.Duration(float64(lifetime) * JitterFraction(jitterSeed))
 		renewal = notBefore.Add(fractionOf(lifetime, 2, 3) - jitter)
 	}
-	if renewal.Before(notBefore) {
-		return notBefore
+	if renewal.Before(floor) {
+		return floor
 	}
 	return renewal
 }

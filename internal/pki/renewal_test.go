@@ -97,14 +97,15 @@ func TestRenewalTimeExplicit(t *testing.T) {
 	}{
 		{"renewBefore", notAfter, 30 * day, 0, notAfter.Add(-30 * day)},
 		{"renewBefore wins over percentage", notAfter, time.Hour, 50, notAfter.Add(-time.Hour)},
-		{"renewBefore longer than the lifetime", notAfter, 100 * day, 0, notBefore},
-		{"renewBefore equal to the lifetime", notAfter, 90 * day, 0, notBefore},
+		{"renewBefore longer than the lifetime: the floor", notAfter, 100 * day, 0, notBefore.Add(Backdate + 9*day)},
+		{"renewBefore equal to the lifetime: the floor", notAfter, 90 * day, 0, notBefore.Add(Backdate + 9*day)},
 		{"percentage", notAfter, 0, 25, notAfter.Add(-90 * day / 4)},
 		{"percentage 1", notAfter, 0, 1, notAfter.Add(-90 * day / 100)},
-		{"percentage 99", notAfter, 0, 99, notAfter.Add(-90 * day * 99 / 100)},
+		{"percentage 99: the floor", notAfter, 0, 99, notBefore.Add(Backdate + 9*day)},
+		{"percentage 85", notAfter, 0, 85, notAfter.Add(-90 * day * 85 / 100)},
 		{"percentage of a 250-year lifetime does not overflow", notBefore.Add(250 * year), 0, 50, notBefore.Add(125 * year)},
-		{"notAfter before notBefore", notBefore.Add(-time.Hour), time.Hour, 0, notBefore},
-		{"zero lifetime", notBefore, 0, 0, notBefore},
+		{"notAfter before notBefore", notBefore.Add(-time.Hour), time.Hour, 0, notBefore.Add(-time.Hour).Add(MinRenewalDelay)},
+		{"zero lifetime", notBefore, 0, 0, notBefore.Add(MinRenewalDelay)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,5 +128,37 @@ func TestRenewalTimeOutOfRangePercentageUsesDefault(t *testing.T) {
 	}
 	if got := RenewalTime(notBefore, notAfter, -time.Hour, 0, "ns/name"); !got.Equal(want) {
 		t.Errorf("negative renewBefore: RenewalTime = %v, want the default %v", got, want)
+	}
+}
+
+// TestRenewalTimeNeverBeforeTheFloor is the loop that a valid spec once
+// caused: 10m with renewBeforePercentage 95, back-dated by a minute, put the
+// renewal before the issuance and re-issued 1,745 times a minute.
+func TestRenewalTimeNeverBeforeTheFloor(t *testing.T) {
+	issued := testNow
+	tests := []struct {
+		name        string
+		notBefore   time.Time
+		notAfter    time.Time
+		renewBefore time.Duration
+		percentage  int32
+		wantFloor   time.Duration // after issuance
+	}{
+		{"10m at 95%", issued.Add(-Backdate), issued.Add(10 * time.Minute), 0, 95, 66 * time.Second},
+		{"10m renewBefore 10m", issued.Add(-Backdate), issued.Add(10 * time.Minute), 10 * time.Minute, 0, 66 * time.Second},
+		{"10m renewBefore 9m59s", issued.Add(-Backdate), issued.Add(10 * time.Minute), 9*time.Minute + 59*time.Second, 0, 66 * time.Second},
+		{"90d at 99%", issued.Add(-Backdate), issued.Add(90 * day), 0, 99, (90*day + Backdate) / 10},
+		{"clamped to a CA that ends in 30s", issued.Add(-Backdate), issued.Add(30 * time.Second), 0, 0, MinRenewalDelay},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := RenewalTime(tt.notBefore, tt.notAfter, tt.renewBefore, tt.percentage, "ns/name")
+			if want := issued.Add(tt.wantFloor); !got.Equal(want) {
+				t.Errorf("RenewalTime = %v (%v after issuance), want the floor %v after issuance", got, got.Sub(issued), tt.wantFloor)
+			}
+			if got.Before(issued.Add(MinRenewalDelay)) {
+				t.Errorf("renewal %v after issuance, sooner than %v", got.Sub(issued), MinRenewalDelay)
+			}
+		})
 	}
 }
