@@ -35,6 +35,6 @@ func setCondition(conditions *[]metav1.Condition, generation int64, conditionTyp
 		Status:             status,
 		ObservedGeneration: generation,
 		Reason:             reason,
-		Message:            message,
+		Message:            limitMessage(message),
 	})
 }

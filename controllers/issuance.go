@@ -128,10 +128,10 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	pending := r.keys.get(key)
+	pending := r.keys.get(sc)
 	if pending != nil && pending.requestHash != request.hash() {
 		// The spec changed while a CSR was in flight: start over.
-		r.keys.forget(key)
+		r.keys.forget(sc)
 		pending = nil
 	}
 
@@ -154,7 +154,7 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	case current != nil && len(current.Status.Certificate) > 0:
 		return r.storeCertificate(ctx, sc, request, ca, issued, current, pending)
 	case current != nil && csrFailure(current) != nil:
-		r.keys.forget(key)
+		r.keys.forget(sc)
 		return r.recordFailure(sc, current, now)
 	case current != nil:
 		r.setPending(sc, request, issued, current.Name)
@@ -261,7 +261,7 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 	if err := r.Create(ctx, csr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", key, err)
 	}
-	r.keys.put(key, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM,
+	r.keys.put(sc, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM,
 		createdAt: r.Clock.Now(), createdWall: time.Now()})
 	logf.FromContext(ctx).V(1).Info("created CSR", "csr", csr.Name, "signerName", request.signerName)
 	r.setPending(sc, request, issued, csr.Name)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -135,6 +136,58 @@ func uniqueSortedIPs(ips []net.IP) []net.IP {
 	out := slices.Clone(ips)
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return slices.CompactFunc(out, func(a, b net.IP) bool { return a.Equal(b) })
+}
+
+// Issuance rate limit: at most maxIssuancesPerHour issuances within
+// issuanceRateWindow for the same issuance key.
+const (
+	maxIssuancesPerHour = 5
+	issuanceRateWindow  = time.Hour
+)
+
+// issuanceKey identifies what a certificate is issued for — the request
+// (spec, Service names and IPs), the issuer's signing CA and the manual
+// trigger — so that a change of any of them resets the rate limit.
+func issuanceKey(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, ca *pki.CA) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "request=%s\nca=%s\ntrigger=%s\n", request.hash(), pki.FingerprintSHA256(ca.Certificate),
+		sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt])
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// recentIssuanceTimes returns the times of history that count for key at now.
+func recentIssuanceTimes(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) []metav1.Time {
+	if history == nil || history.Key != key {
+		return nil
+	}
+	var recent []metav1.Time
+	for _, t := range history.Times {
+		if now.Sub(t.Time) < issuanceRateWindow {
+			recent = append(recent, t)
+		}
+	}
+	return recent
+}
+
+// issuanceWait returns how long a new issuance for key must wait: zero while
+// fewer than maxIssuancesPerHour were made in the last hour, otherwise until
+// the oldest of the last maxIssuancesPerHour is an hour old (at most an hour).
+func issuanceWait(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) time.Duration {
+	recent := recentIssuanceTimes(history, key, now)
+	if len(recent) < maxIssuancesPerHour {
+		return 0
+	}
+	return recent[len(recent)-maxIssuancesPerHour].Add(issuanceRateWindow).Sub(now)
+}
+
+// recordIssuance adds an issuance at now to the history for key, starting it
+// over when the key changed, and keeps only the ones that still count.
+func recordIssuance(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) *certsmithv1alpha1.IssuanceHistory {
+	recent := append(recentIssuanceTimes(history, key, now), metav1.Time{Time: now.Truncate(time.Second)})
+	if n := len(recent); n > maxIssuancesPerHour {
+		recent = recent[n-maxIssuancesPerHour:]
+	}
+	return &certsmithv1alpha1.IssuanceHistory{Key: key, Times: recent}
 }
 
 // issuedCertificate is what the Secret holds, decoded.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -35,10 +36,57 @@ type pendingRequest struct {
 	requestHash string
 	key         crypto.Signer
 	keyPEM      []byte
-	createdAt   time.Time
-	// createdWall is the wall-clock time of creation; it only decides how
-	// long the status write of a fresh issuance may be held back.
+	// createdAt is when the CSR was made, on the reconciler's clock.
+	createdAt time.Time
+	// createdWall is the wall-clock time of creation, for the issuance
+	// duration metric only.
 	createdWall time.Time
+}
+
+// The in-memory state below is kept per ServiceCertificate and keyed by its
+// UID as well as its name: a ServiceCertificate deleted and created again
+// under the same name is a new object, and inherits nothing (no pending key,
+// no expectation, no remembered status) from the old one.
+
+// objectState is one ServiceCertificate's entry: the UID it belongs to and the value.
+type objectState[T any] struct {
+	uid   types.UID
+	value T
+}
+
+// stateByObject maps ServiceCertificates, by name and UID, to a value.
+type stateByObject[T any] struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]objectState[T]
+}
+
+func newStateByObject[T any]() *stateByObject[T] {
+	return &stateByObject[T]{entries: map[types.NamespacedName]objectState[T]{}}
+}
+
+// get returns the value kept for obj, if it was kept for this very object.
+func (s *stateByObject[T]) get(obj metav1.Object) (T, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}]
+	if !ok || e.uid != obj.GetUID() {
+		var zero T
+		return zero, false
+	}
+	return e.value, true
+}
+
+func (s *stateByObject[T]) put(obj metav1.Object, value T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entries[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}] = objectState[T]{uid: obj.GetUID(), value: value}
+}
+
+// forget drops whatever is kept under the object's name, for any UID.
+func (s *stateByObject[T]) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, key)
 }
 
 // pendingKeys holds the private keys of CSRs in flight, in memory only.
@@ -51,38 +99,33 @@ type pendingRequest struct {
 // key. This costs one CSR after a crash instead of two extra Secret writes on
 // every issuance.
 type pendingKeys struct {
-	mu       sync.Mutex
-	requests map[types.NamespacedName]*pendingRequest
+	state *stateByObject[*pendingRequest]
 }
 
 func newPendingKeys() *pendingKeys {
-	return &pendingKeys{requests: map[types.NamespacedName]*pendingRequest{}}
+	return &pendingKeys{state: newStateByObject[*pendingRequest]()}
 }
 
-func (p *pendingKeys) get(key types.NamespacedName) *pendingRequest {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.requests[key]
+func (p *pendingKeys) get(obj metav1.Object) *pendingRequest {
+	request, _ := p.state.get(obj)
+	return request
 }
 
-func (p *pendingKeys) put(key types.NamespacedName, request *pendingRequest) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.requests[key] = request
-}
+func (p *pendingKeys) put(obj metav1.Object, request *pendingRequest) { p.state.put(obj, request) }
 
-func (p *pendingKeys) forget(key types.NamespacedName) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.requests, key)
+func (p *pendingKeys) forget(obj metav1.Object) { p.forgetName(keyOf(obj)) }
+
+func (p *pendingKeys) forgetName(key types.NamespacedName) { p.state.forget(key) }
+
+func keyOf(obj metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
 // secretExpectations remembers the revision of each Secret that was just
 // written, so that a reconcile working from a cache that has not seen the
 // write yet waits instead of issuing a second certificate.
 type secretExpectations struct {
-	mu       sync.Mutex
-	expected map[types.NamespacedName]expectedRevision
+	state *stateByObject[expectedRevision]
 }
 
 type expectedRevision struct {
@@ -94,26 +137,22 @@ type expectedRevision struct {
 const expectationTimeout = 30 * time.Second
 
 func newSecretExpectations() *secretExpectations {
-	return &secretExpectations{expected: map[types.NamespacedName]expectedRevision{}}
+	return &secretExpectations{state: newStateByObject[expectedRevision]()}
 }
 
-func (e *secretExpectations) expect(key types.NamespacedName, revision int64, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.expected[key] = expectedRevision{revision: revision, until: now.Add(expectationTimeout)}
+func (e *secretExpectations) expect(obj metav1.Object, revision int64, now time.Time) {
+	e.state.put(obj, expectedRevision{revision: revision, until: now.Add(expectationTimeout)})
 }
 
 // satisfied reports whether the cache has caught up with the last write (or
 // the wait timed out); it forgets the expectation once satisfied.
-func (e *secretExpectations) satisfied(key types.NamespacedName, cachedRevision int64, now time.Time) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	exp, ok := e.expected[key]
+func (e *secretExpectations) satisfied(obj metav1.Object, cachedRevision int64, now time.Time) bool {
+	exp, ok := e.state.get(obj)
 	if !ok {
 		return true
 	}
 	if cachedRevision >= exp.revision || now.After(exp.until) {
-		delete(e.expected, key)
+		e.state.forget(keyOf(obj))
 		return true
 	}
 	return false
@@ -122,10 +161,7 @@ func (e *secretExpectations) satisfied(key types.NamespacedName, cachedRevision 
 // writtenStatuses remembers the last status written for each
 // ServiceCertificate, so that a reconcile working from a cache that has not
 // seen that write does not write the same status again.
-type writtenStatuses struct {
-	mu       sync.Mutex
-	statuses map[types.NamespacedName]writtenStatus
-}
+type writtenStatuses struct{ state *stateByObject[writtenStatus] }
 
 type writtenStatus struct {
 	generation int64
@@ -133,37 +169,27 @@ type writtenStatus struct {
 }
 
 func newWrittenStatuses() *writtenStatuses {
-	return &writtenStatuses{statuses: map[types.NamespacedName]writtenStatus{}}
+	return &writtenStatuses{state: newStateByObject[writtenStatus]()}
 }
 
-func (w *writtenStatuses) record(key types.NamespacedName, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.statuses[key] = writtenStatus{generation: generation, status: status.DeepCopy()}
+func (w *writtenStatuses) record(obj metav1.Object, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) {
+	w.state.put(obj, writtenStatus{generation: generation, status: status.DeepCopy()})
 }
 
-func (w *writtenStatuses) matches(key types.NamespacedName, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	last, ok := w.statuses[key]
+func (w *writtenStatuses) matches(obj metav1.Object, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) bool {
+	last, ok := w.state.get(obj)
 	return ok && last.generation == generation && equality.Semantic.DeepEqual(last.status, status)
 }
 
-// last returns a copy of the last status written, or nil.
-func (w *writtenStatuses) last(key types.NamespacedName) *certsmithv1alpha1.ServiceCertificateStatus {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if last, ok := w.statuses[key]; ok {
+// last returns a copy of the last status written for obj, or nil.
+func (w *writtenStatuses) last(obj metav1.Object) *certsmithv1alpha1.ServiceCertificateStatus {
+	if last, ok := w.state.get(obj); ok {
 		return last.status.DeepCopy()
 	}
 	return nil
 }
 
-func (w *writtenStatuses) forget(key types.NamespacedName) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.statuses, key)
-}
+func (w *writtenStatuses) forget(key types.NamespacedName) { w.state.forget(key) }
 
 // recentlyFinished remembers the CSRs this process signed, failed or denied
 // in the last moments, until the cache has seen the write.

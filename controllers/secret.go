@@ -239,12 +239,11 @@ func isCertsmithKey(key string) bool {
 // into the Secret in one write, then updates status.
 func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest,
 	ca *signingCA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
-	key := client.ObjectKeyFromObject(sc)
 	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
 	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
 		// A signer wrote something that is not a certificate for our key:
 		// never store a pair that does not match.
-		r.keys.forget(key)
+		r.keys.forget(sc)
 		if delErr := r.Delete(ctx, csr); delErr != nil && !apierrors.IsNotFound(delErr) {
 			return ctrl.Result{}, delErr
 		}
@@ -275,12 +274,13 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	if err := r.writeSecret(ctx, base, desired); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.expectations.expect(key, revision, r.Clock.Now())
-	r.keys.forget(key)
+	r.expectations.expect(sc, revision, r.Clock.Now())
+	r.keys.forget(sc)
 	observeIssuance(request.issuerName, time.Since(pending.createdWall))
 
+	sc.Status.RecentIssuances = recordIssuance(sc.Status.RecentIssuances, issuanceKey(sc, request, ca.CA), r.Clock.Now())
 	renewal := r.renewalTime(sc, request, chain[0])
-	r.setIssued(sc, &issuedCertificate{secret: desired, chain: chain, key: pending.key}, renewal)
+	r.setIssued(sc, &issuedCertificate{secret: desired, chain: chain, key: pending.key}, renewal, ca.bundle)
 	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",
 		"Issued certificate %x (revision %d) into Secret %s, valid until %s, renewal at %s", chain[0].SerialNumber, revision,
 		sc.Status.SecretName, chain[0].NotAfter.UTC().Format(time.RFC3339), renewal.UTC().Format(time.RFC3339))

@@ -95,7 +95,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	sc := &certsmithv1alpha1.ServiceCertificate{}
 	if err := r.Get(ctx, req.NamespacedName, sc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.keys.forget(req.NamespacedName)
+			r.keys.forgetName(req.NamespacedName)
 			r.written.forget(req.NamespacedName)
 			forgetCertificateMetrics(req.NamespacedName)
 			return ctrl.Result{}, r.deleteRequests(ctx, req.NamespacedName, nil)
@@ -103,7 +103,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, err
 	}
 	original := sc.DeepCopy()
-	if last := r.written.last(req.NamespacedName); last != nil {
+	if last := r.written.last(sc); last != nil {
 		// Only certsmith writes this status: the last one written is newer
 		// than or equal to the cached one, and keeps condition times stable.
 		sc.Status = *last
@@ -122,7 +122,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		result, err = ctrl.Result{RequeueAfter: terminalRecheck}, nil
 	}
 	r.warnOnNewProblem(original, sc)
-	if err == nil && r.holdPendingStatus(req.NamespacedName) {
+	if err == nil && r.holdPendingStatus(sc) {
 		// A fresh CSR is usually signed within milliseconds; its outcome is
 		// written in one status write instead of "pending" then "issued".
 		// If it is still pending after the grace period, pending is written.
@@ -146,13 +146,14 @@ const terminalRecheck = 5 * time.Minute
 const pendingStatusGrace = 5 * time.Second
 
 // holdPendingStatus reports whether an issuance is in flight and younger than the grace period.
-func (r *ServiceCertificateReconciler) holdPendingStatus(key types.NamespacedName) bool {
-	pending := r.keys.get(key)
-	return pending != nil && time.Since(pending.createdWall) < pendingStatusGrace
+func (r *ServiceCertificateReconciler) holdPendingStatus(sc *certsmithv1alpha1.ServiceCertificate) bool {
+	pending := r.keys.get(sc)
+	return pending != nil && r.Clock.Since(pending.createdAt) < pendingStatusGrace
 }
 
-// reconcileCertificate runs the phases: issuer, request, policy, Secret,
-// then either "ready until renewal" or one step of issuance.
+// reconcileCertificate runs the phases: issuer, request, Secret, the
+// re-issue policies, the issuer's policy, then either "ready until renewal"
+// or one step of issuance.
 func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (ctrl.Result, error) {
 	issuer, ca, err := r.issuerCA(ctx, sc)
 	if err != nil {
@@ -160,19 +161,18 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 	}
 	request, namespaceIPs, err := r.certificateRequest(ctx, sc, issuer)
 	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.checkPolicy(ctx, sc, issuer, request, namespaceIPs); err != nil {
-		return ctrl.Result{}, err
+		// The certificate cannot be issued, but the Secret it already has
+		// keeps trusting the issuer's current bundle: a CA rotation waits
+		// for every ca.crt certsmith can write.
+		return ctrl.Result{}, r.keepTrust(ctx, sc, ca, err)
 	}
 	secret, err := r.currentSecret(ctx, sc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	key := client.ObjectKeyFromObject(sc)
 	issued := decodeSecret(secret)
 	now := r.Clock.Now()
-	if !r.expectations.satisfied(key, issued.revision(), now) {
+	if !r.expectations.satisfied(sc, issued.revision(), now) {
 		// Our own last write has not reached the cache yet; its event will.
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
@@ -196,18 +196,38 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 			input.renewalTime = due
 		}
 	}
+	policyErr := r.checkPolicy(ctx, sc, issuer, request, namespaceIPs)
+	if policyErr != nil && (needed || !usable(issued, now)) {
+		return ctrl.Result{}, r.keepTrust(ctx, sc, ca, policyErr)
+	}
 	if !needed {
-		r.keys.forget(key)
+		r.keys.forget(sc)
 		if err := r.repairSecret(ctx, sc, issued, ca); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.setIssued(sc, issued, input.renewalTime)
+		r.setIssued(sc, issued, input.renewalTime, ca.bundle)
+		if policyErr != nil {
+			// Issued before the policy (or certsmith) changed: it stays in
+			// use, and is not renewed unless the policy allows it again.
+			var te *terminalError
+			errors.As(policyErr, &te)
+			setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, te.reason,
+				fmt.Sprintf("the certificate in the Secret stays in use until %s but will not be renewed: %s",
+					input.renewalTime.UTC().Format(time.RFC3339), te.message))
+		}
 		if err := r.pruneRequests(ctx, sc, ""); err != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{RequeueAfter: input.renewalTime.Sub(now)}, nil
 	}
-	if issued == nil && r.keys.get(key) == nil {
+	if r.keys.get(sc) == nil {
+		// Defence in depth against any loop the re-issue policies may still
+		// have: a new CSR only while the hourly budget lasts.
+		if wait := issuanceWait(sc.Status.RecentIssuances, issuanceKey(sc, request, ca.CA), now); wait > 0 {
+			return r.rateLimited(sc, issued, reason, message, wait)
+		}
+	}
+	if issued == nil && r.keys.get(sc) == nil {
 		// Not in the cache: it may exist without certsmith's label.
 		adopted, err := r.adoptUnlabelled(ctx, sc)
 		if err != nil {
@@ -220,6 +240,60 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 	}
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionTrue, reason, message)
 	return r.issue(ctx, sc, request, ca, issued)
+}
+
+// rateLimited reports that a certificate has used up its hourly issuances
+// and schedules the next attempt. Ready stays True while the Secret holds a
+// usable certificate; a Warning Event says what keeps triggering.
+func (r *ServiceCertificateReconciler) rateLimited(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, reason, message string, wait time.Duration) (ctrl.Result, error) {
+	next := r.Clock.Now().Add(wait).UTC().Format(time.RFC3339)
+	note := fmt.Sprintf("%d certificates were issued in the last hour for the same spec, issuer CA and renew request; the next may be issued at %s. "+
+		"It keeps being re-issued because %s (%s): fix what causes that (a spec that asks for renewal right after issuance, something that deletes or edits the Secret)",
+		maxIssuancesPerHour, next, message, reason)
+	previous := meta.FindStatusCondition(sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
+	if usable(issued, r.Clock.Now()) && (previous == nil || previous.Reason != certsmithv1alpha1.ReasonIssuanceRateLimited) {
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuanceRateLimited, "Issue", "%s", note)
+	}
+	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssuanceRateLimited, note)
+	if !usable(issued, r.Clock.Now()) {
+		// warnOnNewProblem emits the Event for this one.
+		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssuanceRateLimited, note)
+	}
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// keepTrust refreshes the Secret's ca.crt (refreshTrust) before a problem
+// is reported; a transient failure to do so is returned instead, so the
+// refresh is retried with backoff and the problem reported once it worked.
+func (r *ServiceCertificateReconciler) keepTrust(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, ca *signingCA, problem error) error {
+	if err := r.refreshTrust(ctx, sc, ca); err != nil {
+		return err
+	}
+	return problem
+}
+
+// refreshTrust keeps the ca.crt of a Secret that certsmith issued equal to
+// the issuer's trust bundle while the certificate itself cannot be
+// (re-)issued. A Secret that is missing, not certsmith's or unreadable is
+// left alone.
+func (r *ServiceCertificateReconciler) refreshTrust(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, ca *signingCA) error {
+	secret, err := r.currentSecret(ctx, sc)
+	if err != nil || secret == nil {
+		var te *terminalError
+		if errors.As(err, &te) {
+			return nil
+		}
+		return err
+	}
+	issued := decodeSecret(secret)
+	if issued.decodeErr != nil || !pki.KeyMatchesCertificate(issued.key, issued.leaf()) {
+		return nil
+	}
+	if err := r.repairSecret(ctx, sc, issued, ca); err != nil {
+		return err
+	}
+	sc.Status.CAFingerprintsSHA256 = fingerprints(ca.bundle)
+	return nil
 }
 
 // issuerCA returns the issuer and its CA, or a terminal error when it cannot sign.
@@ -396,7 +470,7 @@ func (r *ServiceCertificateReconciler) renewalTime(sc *certsmithv1alpha1.Service
 }
 
 // setIssued sets Ready and the certificate's times in status.
-func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, renewalTime time.Time) {
+func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, renewalTime time.Time, bundle []byte) {
 	leaf := issued.leaf()
 	sc.Status.NotBefore = &metav1.Time{Time: leaf.NotBefore}
 	sc.Status.NotAfter = &metav1.Time{Time: leaf.NotAfter}
@@ -407,6 +481,7 @@ func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCe
 	sc.Status.CertificateSigningRequest = ""
 	sc.Status.FailedIssuanceAttempts = 0
 	sc.Status.LastFailureTime = nil
+	sc.Status.CAFingerprintsSHA256 = fingerprints(bundle)
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue, certsmithv1alpha1.ReasonIssued,
 		fmt.Sprintf("Secret %s holds a certificate valid until %s", sc.Status.SecretName, leaf.NotAfter.UTC().Format(time.RFC3339)))
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssued,
@@ -430,8 +505,7 @@ func (r *ServiceCertificateReconciler) warnOnNewProblem(original, sc *certsmithv
 // the cached object and with the last status written, since the cache may
 // not have seen that write yet.
 func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original, sc *certsmithv1alpha1.ServiceCertificate) error {
-	key := client.ObjectKeyFromObject(sc)
-	if equality.Semantic.DeepEqual(original.Status, sc.Status) || r.written.matches(key, sc.Generation, &sc.Status) {
+	if equality.Semantic.DeepEqual(original.Status, sc.Status) || r.written.matches(sc, sc.Generation, &sc.Status) {
 		return nil
 	}
 	patch := client.MergeFrom(original)
@@ -445,7 +519,7 @@ func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original
 		}
 		return fmt.Errorf("patching status of ServiceCertificate %s/%s: %w", sc.Namespace, sc.Name, err)
 	}
-	r.written.record(key, sc.Generation, &sc.Status)
+	r.written.record(sc, sc.Generation, &sc.Status)
 	return nil
 }
 

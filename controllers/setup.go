@@ -59,7 +59,7 @@ type Options struct {
 
 // SetupWithManager adds every certsmith controller to the manager.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	recorder := mgr.GetEventRecorder("certsmith")
+	recorder := boundedRecorder{mgr.GetEventRecorder("certsmith")}
 	if err := (&ClusterIssuerReconciler{
 		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 	}).SetupWithManager(mgr); err != nil {

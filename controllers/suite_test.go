@@ -88,6 +88,8 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// A loaded 2-core machine can take longer than the default 20 s.
+		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
 	adminConfig, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())

@@ -122,6 +122,21 @@ type RotationSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="must be between 0s and 720h"
 	ReissueWindow *metav1.Duration `json:"reissueWindow,omitempty"`
+
+	// PublishDeadline bounds how long, after a rotation starts, the switch
+	// to the next CA waits for trust paths that certsmith cannot write or
+	// cannot confirm: a ConfigMap or ClusterTrustBundle of that name that is
+	// not certsmith's, immutable or rejected by the API server, a
+	// certificate Secret whose ca.crt has not taken the next CA, an injected
+	// caBundle that does not hold it. Past the deadline they no longer block
+	// the switch; the Rotating condition names them. Paths that certsmith can
+	// write but whose write failed for a transient reason keep blocking.
+	// Defaults to 10m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="must be between 0s and 720h"
+	PublishDeadline *metav1.Duration `json:"publishDeadline,omitempty"`
 }
 
 // ApprovalMode says how CSRs that certsmith did not create are approved.
@@ -384,6 +399,26 @@ type RotationStatus struct {
 	// LastRequest is the last value of certsmith.io/rotate-requested-at acted on.
 	// +optional
 	LastRequest string `json:"lastRequest,omitempty"`
+	// PublishDeadline is when trust paths that certsmith cannot write or
+	// confirm stop blocking the switch: startedAt plus
+	// spec.rotation.publishDeadline.
+	// +optional
+	PublishDeadline *metav1.Time `json:"publishDeadline,omitempty"`
+	// Unpublished counts the trust paths (bundle ConfigMaps, the
+	// ClusterTrustBundle, ca.crt of certificate Secrets, injected caBundles,
+	// of this issuer and of the issuers below it) that did not hold the next
+	// CA at the last look while Publishing; after the switch, those skipped.
+	// +optional
+	Unpublished int32 `json:"unpublished,omitempty"`
+	// Conflicts counts those of them that certsmith cannot write.
+	// +optional
+	Conflicts int32 `json:"conflicts,omitempty"`
+	// UnpublishedPaths names up to 10 of them, as "Kind namespace/name".
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=600
+	UnpublishedPaths []string `json:"unpublishedPaths,omitempty"`
 }
 
 // BundleStatus reports the distribution of a trust bundle.
@@ -393,17 +428,64 @@ type BundleStatus struct {
 	// +listType=atomic
 	FingerprintsSHA256 []string `json:"fingerprintsSHA256,omitempty"`
 	// Namespaces is how many namespaces should hold the ConfigMap.
+	// +optional
 	Namespaces int32 `json:"namespaces"`
 	// UpToDate is how many of them hold the current bundle.
+	// +optional
 	UpToDate int32 `json:"upToDate"`
-	// Conflicts is how many of them hold a ConfigMap of the same name that
-	// is not this issuer's bundle; certsmith leaves those alone (and a CA
-	// rotation does not wait for them).
+	// Conflicts is how many of them have a ConfigMap of that name that
+	// certsmith cannot write: one it did not create (a user's, another
+	// issuer's, whatever its labels say), one made immutable, or one whose
+	// write the API server rejected. certsmith never writes or deletes what
+	// it did not create; a CA rotation waits for these only until
+	// spec.rotation.publishDeadline.
 	// +optional
 	Conflicts int32 `json:"conflicts,omitempty"`
-	// ClusterTrustBundle is the name of the ClusterTrustBundle, if one is published.
+	// ConflictNamespaces names up to 16 of those namespaces, alphabetically.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	ConflictNamespaces []string `json:"conflictNamespaces,omitempty"`
+	// ClusterTrustBundle is the name of the signer-linked ClusterTrustBundle
+	// certsmith keeps, when one is wanted and the API server serves them.
 	// +optional
 	ClusterTrustBundle string `json:"clusterTrustBundle,omitempty"`
+	// ClusterTrustBundleUpToDate says whether it holds the current bundle.
+	// +optional
+	ClusterTrustBundleUpToDate bool `json:"clusterTrustBundleUpToDate,omitempty"`
+	// ClusterTrustBundleConflict says why certsmith cannot write it: one of
+	// that name that it did not create, or a write the API server rejected.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	ClusterTrustBundleConflict string `json:"clusterTrustBundleConflict,omitempty"`
+	// Injection reports the caBundle fields that the CA injector keeps for
+	// this issuer (written by the injector, absent when it does not run).
+	// +optional
+	Injection *InjectionStatus `json:"injection,omitempty"`
+}
+
+// InjectionStatus reports the caBundle fields that name an issuer in their
+// certsmith.io/inject-ca-from annotation.
+type InjectionStatus struct {
+	// FingerprintsSHA256 lists the certificates of the bundle the counts refer to.
+	// +optional
+	// +listType=atomic
+	FingerprintsSHA256 []string `json:"fingerprintsSHA256,omitempty"`
+	// Targets is how many objects ask for the issuer's bundle.
+	Targets int32 `json:"targets"`
+	// UpToDate is how many of them hold it in every caBundle field.
+	UpToDate int32 `json:"upToDate"`
+	// Rejected is how many of them the API server refused to take it
+	// (an Event CABundleRejected on the object says why).
+	// +optional
+	Rejected int32 `json:"rejected,omitempty"`
+	// NotUpToDate names up to 10 of the objects that do not hold it, as "Kind name".
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=300
+	NotUpToDate []string `json:"notUpToDate,omitempty"`
 }
 
 // ClusterIssuer is a certificate authority and the signer of every

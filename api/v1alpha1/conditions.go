@@ -93,6 +93,10 @@ const (
 	ReasonManuallyTriggered = "ManuallyTriggered"
 	// ReasonExpired triggers issuance: the certificate has expired.
 	ReasonExpired = "Expired"
+	// ReasonIssuanceRateLimited means the certificate was issued as often as
+	// allowed in the last hour for the same spec, issuer CA and manual
+	// trigger; issuance waits until the oldest of those is an hour old.
+	ReasonIssuanceRateLimited = "IssuanceRateLimited"
 )
 
 // Reasons certsmith sets on CertificateSigningRequest conditions.

@@ -278,6 +278,33 @@ type ServiceCertificateStatus struct {
 	// annotation that was acted on.
 	// +optional
 	LastRenewRequest string `json:"lastRenewRequest,omitempty"`
+
+	// CAFingerprintsSHA256 lists the certificates in the ca.crt that
+	// certsmith last wrote into the Secret (SHA-256 fingerprints). A CA
+	// rotation waits until the next CA is listed here, for every
+	// ServiceCertificate of the issuer whose Secret certsmith can write.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	CAFingerprintsSHA256 []string `json:"caFingerprintsSHA256,omitempty"`
+
+	// RecentIssuances records the issuances of the last hour made for the
+	// same spec, issuer CA and manual trigger; past the limit, issuance waits
+	// (condition reason IssuanceRateLimited).
+	// +optional
+	RecentIssuances *IssuanceHistory `json:"recentIssuances,omitempty"`
+}
+
+// IssuanceHistory is the recent issuances of a ServiceCertificate for one
+// spec, issuer CA and manual trigger.
+type IssuanceHistory struct {
+	// Key identifies the spec, the issuer's CA and the manual trigger the
+	// issuances were made for; when any of them changes, the history starts over.
+	Key string `json:"key"`
+	// Times of the issuances, oldest first.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Times []metav1.Time `json:"times"`
 }
 
 // ServiceCertificate is a certificate that a workload needs, kept valid and
