@@ -155,12 +155,12 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		DeferCleanup(stopVolume)
 
 		By("handshaking once a second, trusting only the bundle in the ConfigMap, re-read before every handshake")
-		client := &bundleClient{address: server.address(), host: rotationHost}
+		client := &bundleClient{address: server.address(), host: rotationHost, namespace: rotationNamespace, configMap: rotationBundle}
 		stopClient := every(time.Second, client.handshake)
 		DeferCleanup(stopClient)
 
 		By("watching the issuer's rotation status twice a second")
-		watch := &issuerWatch{firstSeen: map[string]time.Time{}}
+		watch := &issuerWatch{issuer: rotationIssuer, firstSeen: map[string]time.Time{}}
 		stopWatch := every(500*time.Millisecond, watch.poll)
 		DeferCleanup(stopWatch)
 
@@ -408,9 +408,17 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 	})
 })
 
-// rotatingIssuerObject is the part of a ClusterIssuer that the rotation spec reads.
+// rotatingIssuerObject is the part of a ClusterIssuer that the rotation specs read.
 type rotatingIssuerObject struct {
 	Status struct {
+		// CA is the active CA.
+		CA *struct {
+			SerialNumber      string     `json:"serialNumber"`
+			NotBefore         *time.Time `json:"notBefore"`
+			NotAfter          *time.Time `json:"notAfter"`
+			RenewalTime       *time.Time `json:"renewalTime"`
+			FingerprintSHA256 string     `json:"fingerprintSHA256"`
+		} `json:"ca"`
 		TrustedCAs []trustedCAObject `json:"trustedCAs"`
 		Rotation   *struct {
 			Phase       string     `json:"phase"`
@@ -460,7 +468,12 @@ func kubectlQuiet(args ...string) (string, error) {
 
 // getRotatingIssuer reads the ClusterIssuer under test.
 func getRotatingIssuer() (*rotatingIssuerObject, error) {
-	out, err := kubectlQuiet("get", "clusterissuer", rotationIssuer, "-o", "json")
+	return getIssuer(rotationIssuer)
+}
+
+// getIssuer reads a ClusterIssuer's rotation status.
+func getIssuer(name string) (*rotatingIssuerObject, error) {
+	out, err := kubectlQuiet("get", "clusterissuer", name, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +487,12 @@ func getRotatingIssuer() (*rotatingIssuerObject, error) {
 // readBundle reads the certificates of the trust bundle ConfigMap in the
 // test's namespace.
 func readBundle() ([]*x509.Certificate, error) {
-	out, err := kubectlQuiet("get", "configmap", rotationBundle, "-n", rotationNamespace, "-o", "json")
+	return readBundleIn(rotationNamespace, rotationBundle)
+}
+
+// readBundleIn reads the certificates of a trust bundle ConfigMap.
+func readBundleIn(namespace, configMap string) ([]*x509.Certificate, error) {
+	out, err := kubectlQuiet("get", "configmap", configMap, "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -800,9 +818,10 @@ type handshakeResult struct {
 }
 
 // bundleClient handshakes with a server, trusting only the bundle in the
-// ConfigMap, which it re-reads before every handshake.
+// ConfigMap namespace/configMap, which it re-reads before every handshake.
 type bundleClient struct {
-	address, host string
+	address, host        string
+	namespace, configMap string
 
 	mu      sync.Mutex
 	bundle  []*x509.Certificate
@@ -811,7 +830,7 @@ type bundleClient struct {
 
 func (c *bundleClient) handshake() {
 	var r handshakeResult
-	bundle, err := readBundle()
+	bundle, err := readBundleIn(c.namespace, c.configMap)
 	c.mu.Lock()
 	if err != nil {
 		r.bundleErr = err.Error()
@@ -943,8 +962,10 @@ func describeResults(results []handshakeResult, n int) string {
 	return b.String()
 }
 
-// issuerWatch records when each rotation phase of the issuer was first seen.
+// issuerWatch records when each rotation phase of a ClusterIssuer was first seen.
 type issuerWatch struct {
+	issuer string
+
 	mu        sync.Mutex
 	firstSeen map[string]time.Time
 	order     []string
@@ -952,7 +973,7 @@ type issuerWatch struct {
 }
 
 func (w *issuerWatch) poll() {
-	issuer, err := getRotatingIssuer()
+	issuer, err := getIssuer(w.issuer)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
