@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -49,39 +50,55 @@ const BundleControllerName = "bundle"
 // defaultBundleKey is the ConfigMap key of a bundle.
 const defaultBundleKey = "ca.crt"
 
+// maxConflictNamespaces bounds status.bundle.conflictNamespaces.
+const maxConflictNamespaces = 16
+
 // BundleReconciler distributes each ClusterIssuer's trust bundle: a
 // ConfigMap in every selected namespace and a ClusterTrustBundle linked to
 // the signerName. It repairs edits, follows new and relabelled namespaces,
 // removes what is no longer wanted, and reports coverage in status.bundle.
+//
+// It writes and deletes only objects whose UID it recorded when it created
+// them (bundle_record.go); any other object of the bundle's name is a
+// conflict, reported and left alone.
 type BundleReconciler struct {
 	client.Client
-	// APIReader reads ConfigMaps that lost certsmith's label (not cached).
+	// APIReader reads bundle objects that are not cached (without
+	// certsmith's label), one at a time.
 	APIReader client.Reader
 	// Recorder emits Events.
 	Recorder events.EventRecorder
-	// Namespace is the operator's namespace, where CA Secrets live.
+	// Namespace is the operator's namespace, where CA Secrets and the
+	// ownership records live.
 	Namespace string
 	// ClusterTrustBundles says whether the API server serves certificates.k8s.io/v1 ClusterTrustBundles.
 	ClusterTrustBundles bool
 
 	warnOnce sync.Once
+	records  bundleRecords
 }
 
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
-// +kubebuilder:rbac:groups=certificates.k8s.io,resources=clustertrustbundles,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",namespace=certsmith-system,resources=secrets,verbs=delete
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=clustertrustbundles,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=clusterissuers.certsmith.io/*,verbs=attest
 
 // Reconcile distributes one issuer's bundle.
 func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	record, err := loadBundleRecord(ctx, r.Client, &r.records, r.Namespace, req.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	issuer := &certsmithv1alpha1.ClusterIssuer{}
 	if err := r.Get(ctx, req.NamespacedName, issuer); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, r.removeAll(ctx, req.Name, "", nil)
+			return ctrl.Result{}, r.forget(ctx, record)
 		}
 		return ctrl.Result{}, err
 	}
 	if issuer.Spec.Bundle == nil {
-		return ctrl.Result{}, r.removeAll(ctx, issuer.Name, "", nil)
+		err := r.withdraw(ctx, record, func(string, ownedObject) bool { return true })
+		return ctrl.Result{}, errors.Join(err, record.save(ctx, r.Client, &r.records), r.patchStatus(ctx, issuer, nil))
 	}
 	bundle, err := issuerBundle(ctx, r.Client, r.Namespace, issuer)
 	if err != nil {
@@ -90,24 +107,68 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	// A namespace that fails (a quota, an admission policy) does not stop
 	// the others; the coverage is written either way and the error retried.
-	status, distributeErr := r.distribute(ctx, issuer, bundle)
-	if status == nil || equality.Semantic.DeepEqual(issuer.Status.Bundle, status) {
+	d := &distribution{r: r, issuer: issuer, record: record, bundle: bundle}
+	status, distributeErr := d.run(ctx)
+	if status == nil {
 		return ctrl.Result{}, distributeErr
+	}
+	r.reportConflicts(issuer, status, d.conflicts)
+	return ctrl.Result{}, errors.Join(distributeErr, r.patchStatus(ctx, issuer, status))
+}
+
+// patchStatus writes the bundle controller's part of status.bundle (all but
+// injection, which the CA injector writes) when it changed.
+func (r *BundleReconciler) patchStatus(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus) error {
+	var injection *certsmithv1alpha1.InjectionStatus
+	if issuer.Status.Bundle != nil {
+		injection = issuer.Status.Bundle.Injection
+	}
+	if status == nil && injection != nil {
+		status = &certsmithv1alpha1.BundleStatus{}
+	}
+	if status != nil {
+		status.Injection = injection
+	}
+	if equality.Semantic.DeepEqual(issuer.Status.Bundle, status) {
+		return nil
 	}
 	patch := client.MergeFrom(issuer.DeepCopy())
 	issuer.Status.Bundle = status
 	if err := r.Status().Patch(ctx, issuer, patch); err != nil {
 		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
+			return nil
 		}
-		return ctrl.Result{}, fmt.Errorf("patching bundle status of ClusterIssuer %s: %w", issuer.Name, err)
+		return fmt.Errorf("patching bundle status of ClusterIssuer %s: %w", issuer.Name, err)
 	}
-	return ctrl.Result{}, distributeErr
+	return nil
+}
+
+// reportConflicts emits one Warning Event when the set of objects certsmith
+// cannot write changed, naming them (bounded).
+func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus, conflicts []string) {
+	before := issuer.Status.Bundle
+	if before == nil {
+		before = &certsmithv1alpha1.BundleStatus{}
+	}
+	name, _ := bundleTarget(issuer)
+	if status.Conflicts > 0 && (status.Conflicts != before.Conflicts || !equality.Semantic.DeepEqual(status.ConflictNamespaces, before.ConflictNamespaces)) {
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonBundleConflict, "Distribute",
+			"%d namespaces have a ConfigMap %s that certsmith cannot write, so the bundle does not reach them (a CA rotation waits for them only until "+
+				"spec.rotation.publishDeadline): %s. certsmith never writes or deletes a ConfigMap it did not create: rename or delete them, or set spec.bundle.configMap.name",
+			status.Conflicts, name, namedList(conflicts, int(status.Conflicts), 640))
+	}
+	if status.ClusterTrustBundleConflict != "" && status.ClusterTrustBundleConflict != before.ClusterTrustBundleConflict {
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonClusterTrustBundleConflict, "Distribute",
+			"cannot publish ClusterTrustBundle %s: %s", status.ClusterTrustBundle, status.ClusterTrustBundleConflict)
+	}
 }
 
 // bundleTarget returns the ConfigMap name and key of an issuer's bundle.
 func bundleTarget(issuer *certsmithv1alpha1.ClusterIssuer) (string, string) {
 	name, key := issuer.Name+"-ca", defaultBundleKey
+	if issuer.Spec.Bundle == nil {
+		return name, key
+	}
 	if t := issuer.Spec.Bundle.ConfigMap; t != nil {
 		if t.Name != "" {
 			name = t.Name
@@ -125,9 +186,94 @@ func clusterTrustBundleName(signerName string) string {
 	return strings.ReplaceAll(signerName, "/", ":") + ":bundle"
 }
 
-// distribute writes the bundle everywhere it belongs and returns the coverage.
-func (r *BundleReconciler) distribute(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, bundle []byte) (*certsmithv1alpha1.BundleStatus, error) {
-	name, key := bundleTarget(issuer)
+// distribution is one pass of distributing an issuer's bundle.
+type distribution struct {
+	r      *BundleReconciler
+	issuer *certsmithv1alpha1.ClusterIssuer
+	record *bundleRecord
+	bundle []byte
+	// name and key of the ConfigMaps, and their wanted content.
+	name, key string
+	wantHash  string
+	// conflicts describes each conflicting namespace, "namespace (why)".
+	conflicts []string
+}
+
+// bundleOutcome is what one write left behind.
+type bundleOutcome int
+
+const (
+	outcomeUpToDate bundleOutcome = iota
+	outcomePending
+	outcomeConflict
+)
+
+// run writes the bundle everywhere it belongs and returns the coverage.
+func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus, error) {
+	d.name, d.key = bundleTarget(d.issuer)
+	d.wantHash = configMapContentHash(map[string]string{d.key: string(d.bundle)}, nil)
+	wanted, err := d.r.wantedNamespaces(ctx, d.issuer)
+	if err != nil {
+		return nil, err
+	}
+	if !d.record.migrated() {
+		if err := d.adoptPrevious(ctx, wanted); err != nil {
+			return nil, err
+		}
+	}
+	isWanted := map[string]bool{}
+	for _, ns := range wanted {
+		isWanted[ns] = true
+	}
+	// Removals first, so that a renamed ConfigMap's old copy goes before the new one is made.
+	errs := []error{d.r.withdraw(ctx, d.record, func(key string, entry ownedObject) bool {
+		return key != recordKeyClusterTrustBundle && (!isWanted[key] || entry.Name != d.name)
+	})}
+
+	plans := make([]bundlePlan, len(wanted))
+	for i, ns := range wanted {
+		plans[i], err = d.plan(ctx, ns)
+		if err != nil {
+			errs = append(errs, err)
+			plans[i] = bundlePlan{action: bundleSkip}
+			continue
+		}
+		if plans[i].action == bundleCreate {
+			// The intent is recorded before the create (crash safety).
+			d.record.set(ns, *plans[i].entry)
+		}
+	}
+	if err := d.record.save(ctx, d.r.Client, &d.r.records); err != nil {
+		return nil, err
+	}
+
+	status := &certsmithv1alpha1.BundleStatus{FingerprintsSHA256: fingerprints(d.bundle), Namespaces: int32(len(wanted))}
+	var conflictNamespaces []string
+	for i, ns := range wanted {
+		outcome, why, err := d.act(ctx, ns, plans[i])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		switch outcome {
+		case outcomeUpToDate:
+			status.UpToDate++
+		case outcomeConflict:
+			status.Conflicts++
+			conflictNamespaces = append(conflictNamespaces, ns)
+			d.conflicts = append(d.conflicts, ns+" ("+why+")")
+		}
+	}
+	sort.Strings(conflictNamespaces)
+	status.ConflictNamespaces = conflictNamespaces[:min(len(conflictNamespaces), maxConflictNamespaces)]
+	if err := d.ensureClusterTrustBundle(ctx, status); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, d.record.save(ctx, d.r.Client, &d.r.records))
+	return status, errors.Join(errs...)
+}
+
+// wantedNamespaces lists the namespaces that should hold the bundle, sorted.
+func (r *BundleReconciler) wantedNamespaces(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) ([]string, error) {
 	selector := labels.Everything()
 	if s := issuer.Spec.Bundle.NamespaceSelector; s != nil {
 		parsed, err := metav1.LabelSelectorAsSelector(s)
@@ -140,79 +286,308 @@ func (r *BundleReconciler) distribute(ctx context.Context, issuer *certsmithv1al
 	if err := r.List(ctx, &namespaces, client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return nil, err
 	}
-	status := &certsmithv1alpha1.BundleStatus{FingerprintsSHA256: fingerprints(bundle)}
-	wanted := map[string]bool{}
-	var errs []error
+	var out []string
 	for i := range namespaces.Items {
-		ns := &namespaces.Items[i]
-		if ns.DeletionTimestamp != nil {
-			continue
-		}
-		wanted[ns.Name] = true
-		status.Namespaces++
-		switch upToDate, err := r.ensureConfigMap(ctx, issuer, ns.Name, name, key, bundle); {
-		case err != nil:
-			errs = append(errs, err)
-		case upToDate:
-			status.UpToDate++
-		default:
-			status.Conflicts++
+		if namespaces.Items[i].DeletionTimestamp == nil {
+			out = append(out, namespaces.Items[i].Name)
 		}
 	}
-	if err := r.removeAll(ctx, issuer.Name, name, wanted); err != nil {
-		errs = append(errs, err)
-	}
-	ctbName, err := r.ensureClusterTrustBundle(ctx, issuer, bundle)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	status.ClusterTrustBundle = ctbName
-	return status, errors.Join(errs...)
+	sort.Strings(out)
+	return out, nil
 }
 
-// ensureConfigMap makes one namespace's ConfigMap hold exactly the bundle
-// and reports whether it does. A ConfigMap of the same name that is not this
-// issuer's bundle (a user's, or another issuer's) is never overwritten.
-func (r *BundleReconciler) ensureConfigMap(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, namespace, name, key string, bundle []byte) (bool, error) {
-	want := map[string]string{key: string(bundle)}
-	objectKey := types.NamespacedName{Namespace: namespace, Name: name}
-	current := &corev1.ConfigMap{}
-	err := r.Get(ctx, objectKey, current)
-	if apierrors.IsNotFound(err) {
-		// Not cached: absent, or present without certsmith's label.
-		err = r.APIReader.Get(ctx, objectKey, current)
-		if apierrors.IsNotFound(err) {
-			cm := &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: bundleLabels(issuer.Name)},
-				Data:       want,
+// plan observes one namespace's ConfigMap and decides what to do.
+func (d *distribution) plan(ctx context.Context, namespace string) (bundlePlan, error) {
+	var entry *ownedObject
+	if e, ok := d.record.get(namespace); ok {
+		entry = &e
+	}
+	observed, err := d.r.observe(ctx, &corev1.ConfigMap{}, types.NamespacedName{Namespace: namespace, Name: d.name}, entry != nil)
+	if err != nil {
+		return bundlePlan{}, err
+	}
+	return planBundleObject(entry, observed, d.name, d.wantHash, bundleLabels(d.issuer.Name), newClaimToken()), nil
+}
+
+// act carries out one namespace's plan and records what it learnt.
+func (d *distribution) act(ctx context.Context, namespace string, plan bundlePlan) (bundleOutcome, string, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: d.name}
+	if plan.dropEntry {
+		d.record.drop(namespace)
+	}
+	switch plan.action {
+	case bundleSkip:
+		return outcomePending, "", nil
+	case bundleConflict:
+		if plan.entry != nil {
+			d.record.set(namespace, *plan.entry)
+		}
+		return outcomeConflict, plan.why, nil
+	case bundleUpToDate:
+		d.record.set(namespace, *plan.entry)
+		return outcomeUpToDate, "", nil
+	case bundleCreate:
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: namespace, Labels: bundleLabels(d.issuer.Name),
+				Annotations: map[string]string{annotationBundleClaim: plan.entry.Token}},
+			Data: map[string]string{d.key: string(d.bundle)},
+		}
+		err := d.r.Create(ctx, cm)
+		if err == nil {
+			d.record.set(namespace, ownedObject{Name: d.name, UID: cm.UID})
+			return outcomeUpToDate, "", nil
+		}
+		if why, rejected := rejection(err); rejected {
+			// Nothing was made: someone else's object came first, or the API server refused.
+			d.record.drop(namespace)
+			return outcomeConflict, why, nil
+		}
+		return outcomePending, "", fmt.Errorf("creating ConfigMap %s: %w", key, err)
+	}
+	// bundlePatch
+	d.record.set(namespace, *plan.entry)
+	ops := []jsonPatchOp{
+		{Op: "test", Path: "/metadata/uid", Value: plan.entry.UID},
+		{Op: "add", Path: "/data", Value: map[string]string{d.key: string(d.bundle)}},
+		{Op: "add", Path: "/binaryData", Value: map[string]string{}},
+	}
+	err := d.r.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: namespace}},
+		client.RawPatch(types.JSONPatchType, encodePatch(append(ops, labelOps(plan.observedLabels, plan.labelsSet, bundleLabels(d.issuer.Name))...))))
+	switch why, rejected := rejection(err); {
+	case err == nil:
+		return outcomeUpToDate, "", nil
+	case apierrors.IsNotFound(err):
+		// Deleted meanwhile: its delete event brings the issuer back to recreate it.
+		return outcomePending, "", nil
+	case rejected:
+		return outcomeConflict, why, nil
+	}
+	return outcomePending, "", fmt.Errorf("updating ConfigMap %s: %w", key, err)
+}
+
+// ensureClusterTrustBundle keeps the signer-linked ClusterTrustBundle, or
+// removes certsmith's when the issuer does not want one, and reports it.
+func (d *distribution) ensureClusterTrustBundle(ctx context.Context, status *certsmithv1alpha1.BundleStatus) error {
+	wanted := d.issuer.Spec.Bundle.ClusterTrustBundle == nil || *d.issuer.Spec.Bundle.ClusterTrustBundle
+	if !d.r.ClusterTrustBundles {
+		if wanted {
+			d.r.warnOnce.Do(func() {
+				logf.FromContext(ctx).Info("the API server does not serve certificates.k8s.io/v1 ClusterTrustBundles; trust bundles are distributed as ConfigMaps only")
+			})
+		}
+		return nil
+	}
+	signerName := d.issuer.EffectiveSignerName()
+	name := clusterTrustBundleName(signerName)
+	if err := d.r.withdraw(ctx, d.record, func(key string, entry ownedObject) bool {
+		return key == recordKeyClusterTrustBundle && (!wanted || entry.Name != name)
+	}); err != nil || !wanted {
+		return err
+	}
+	status.ClusterTrustBundle = name
+	var entry *ownedObject
+	if e, ok := d.record.get(recordKeyClusterTrustBundle); ok {
+		entry = &e
+	}
+	observed, err := d.r.observe(ctx, &certificatesv1.ClusterTrustBundle{}, types.NamespacedName{Name: name}, entry != nil)
+	if err != nil {
+		return err
+	}
+	plan := planBundleObject(entry, observed, name, clusterTrustBundleContentHash(signerName, string(d.bundle)), bundleLabels(d.issuer.Name), newClaimToken())
+	if plan.dropEntry {
+		d.record.drop(recordKeyClusterTrustBundle)
+	}
+	if plan.entry != nil {
+		d.record.set(recordKeyClusterTrustBundle, *plan.entry)
+	}
+	var writeErr error
+	switch plan.action {
+	case bundleUpToDate:
+		status.ClusterTrustBundleUpToDate = true
+		return nil
+	case bundleConflict:
+		status.ClusterTrustBundleConflict = "a ClusterTrustBundle of that name exists that certsmith did not create (" + plan.why + "); delete it"
+		return nil
+	case bundleCreate:
+		if err := d.record.save(ctx, d.r.Client, &d.r.records); err != nil {
+			return err
+		}
+		ctb := &certificatesv1.ClusterTrustBundle{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bundleLabels(d.issuer.Name), Annotations: map[string]string{annotationBundleClaim: plan.entry.Token}},
+			Spec:       certificatesv1.ClusterTrustBundleSpec{SignerName: signerName, TrustBundle: string(d.bundle)},
+		}
+		if writeErr = d.r.Create(ctx, ctb); writeErr == nil {
+			d.record.set(recordKeyClusterTrustBundle, ownedObject{Name: name, UID: ctb.UID})
+		}
+	default:
+		ops := []jsonPatchOp{
+			{Op: "test", Path: "/metadata/uid", Value: plan.entry.UID},
+			{Op: "add", Path: "/spec/trustBundle", Value: string(d.bundle)},
+		}
+		writeErr = d.r.Patch(ctx, &certificatesv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: name}},
+			client.RawPatch(types.JSONPatchType, encodePatch(append(ops, labelOps(plan.observedLabels, plan.labelsSet, bundleLabels(d.issuer.Name))...))))
+	}
+	if why, rejected := rejection(writeErr); rejected {
+		if plan.action == bundleCreate {
+			d.record.drop(recordKeyClusterTrustBundle)
+		}
+		if apierrors.IsForbidden(writeErr) {
+			why = fmt.Sprintf("grant certsmith the attest verb on signers/%s (%s)", signerName, why)
+		}
+		status.ClusterTrustBundleConflict = why
+		return nil
+	}
+	if writeErr != nil && !apierrors.IsNotFound(writeErr) {
+		return fmt.Errorf("writing ClusterTrustBundle %s: %w", name, writeErr)
+	}
+	status.ClusterTrustBundleUpToDate = writeErr == nil
+	return nil
+}
+
+// withdraw deletes the recorded objects that match, and drops their
+// entries. It never deletes an object whose UID is not the recorded one.
+func (r *BundleReconciler) withdraw(ctx context.Context, record *bundleRecord, match func(key string, entry ownedObject) bool) error {
+	var errs []error
+	for _, key := range record.keys() {
+		entry, _ := record.get(key)
+		if !match(key, entry) {
+			continue
+		}
+		var obj client.Object = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key, Name: entry.Name}}
+		if key == recordKeyClusterTrustBundle {
+			obj = &certificatesv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: entry.Name}}
+		}
+		uid := entry.UID
+		if uid == "" {
+			// Only intended: the object is certsmith's if it carries the token.
+			observed, err := r.observe(ctx, obj.DeepCopyObject().(client.Object), client.ObjectKeyFromObject(obj), false)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
-			if err := r.Create(ctx, cm); err != nil {
-				return false, fmt.Errorf("creating ConfigMap %s: %w", objectKey, err)
+			if observed == nil || observed.claim != entry.Token {
+				record.drop(key)
+				continue
 			}
-			return true, nil
+			uid = observed.uid
+		}
+		// A UID precondition that fails (409) means the object is no longer ours.
+		if err := r.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, client.ObjectKeyFromObject(obj), err))
+			continue
+		}
+		record.drop(key)
+	}
+	return errors.Join(errs...)
+}
+
+// forget removes everything an issuer that no longer exists had
+// distributed, then its record.
+func (r *BundleReconciler) forget(ctx context.Context, record *bundleRecord) error {
+	if !record.exists() {
+		return nil
+	}
+	if err := r.withdraw(ctx, record, func(string, ownedObject) bool { return true }); err != nil {
+		return errors.Join(err, record.save(ctx, r.Client, &r.records))
+	}
+	return record.remove(ctx, r.Client, &r.records)
+}
+
+// adoptPrevious runs once per issuer, on the first pass after an upgrade
+// from a release without ownership records: it records as certsmith's own
+// the bundle objects that release made, recognised by all of: certsmith's
+// labels for this issuer, the bundle's name, not immutable, and content
+// that is exactly one key holding certificates of the issuer's current
+// bundle (what certsmith wrote, and keeps writing until a CA retires). A
+// labelled object that differs in any way is not adopted: it is a conflict,
+// and the Event says to delete it so that certsmith recreates it. An issuer
+// without status.bundle.fingerprintsSHA256 never distributed anything, so
+// nothing is adopted for it.
+func (d *distribution) adoptPrevious(ctx context.Context, wanted []string) error {
+	d.record.markMigrated()
+	if d.issuer.Status.Bundle == nil || len(d.issuer.Status.Bundle.FingerprintsSHA256) == 0 {
+		return nil
+	}
+	anchors := map[string]bool{}
+	for _, fp := range fingerprints(d.bundle) {
+		anchors[fp] = true
+	}
+	adopted := 0
+	for _, ns := range wanted {
+		if _, ok := d.record.get(ns); ok {
+			continue
+		}
+		cm := &corev1.ConfigMap{}
+		key := types.NamespacedName{Namespace: ns, Name: d.name}
+		if err := d.r.Get(ctx, key, cm); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if !hasLabels(cm.Labels, bundleLabels(d.issuer.Name)) || (cm.Immutable != nil && *cm.Immutable) {
+			continue
+		}
+		// The cache holds no content: read this one whole, once.
+		full := &corev1.ConfigMap{}
+		if err := d.r.APIReader.Get(ctx, key, full); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if adoptableConfigMap(full, d.issuer.Name, d.key, anchors) {
+			d.record.set(ns, ownedObject{Name: d.name, UID: full.UID})
+			adopted++
 		}
 	}
-	if err != nil {
-		return false, fmt.Errorf("reading ConfigMap %s: %w", objectKey, err)
+	if adopted > 0 {
+		d.r.Recorder.Eventf(d.issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonBundleAdopted, "Distribute",
+			"Recorded %d bundle ConfigMaps %s made by an earlier release of certsmith as its own (labelled, holding exactly this issuer's bundle)", adopted, d.name)
 	}
-	if current.Labels[certsmithv1alpha1.LabelBundleIssuer] != issuer.Name {
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, "BundleConflict", "Distribute",
-			"ConfigMap %s exists and is not this issuer's bundle; certsmith leaves it alone, so the bundle does not reach namespace %s "+
-				"(and a CA rotation waits for it): rename or delete it, or set spec.bundle.configMap.name", objectKey, namespace)
-		return false, nil
+	if d.r.ClusterTrustBundles && d.issuer.Status.Bundle.ClusterTrustBundle != "" {
+		name := clusterTrustBundleName(d.issuer.EffectiveSignerName())
+		ctb := &certificatesv1.ClusterTrustBundle{}
+		err := d.r.APIReader.Get(ctx, types.NamespacedName{Name: name}, ctb)
+		switch {
+		case err == nil && d.issuer.Status.Bundle.ClusterTrustBundle == name && adoptableClusterTrustBundle(ctb, d.issuer, anchors):
+			d.record.set(recordKeyClusterTrustBundle, ownedObject{Name: name, UID: ctb.UID})
+		case err != nil && !apierrors.IsNotFound(err):
+			return err
+		}
 	}
-	if equality.Semantic.DeepEqual(current.Data, want) && len(current.BinaryData) == 0 && hasLabels(current.Labels, bundleLabels(issuer.Name)) {
-		return true, nil
+	return nil
+}
+
+// adoptableConfigMap reports whether a ConfigMap is exactly what an earlier
+// release wrote for an issuer.
+func adoptableConfigMap(cm *corev1.ConfigMap, issuer, key string, anchors map[string]bool) bool {
+	if !hasLabels(cm.Labels, bundleLabels(issuer)) || (cm.Immutable != nil && *cm.Immutable) || len(cm.BinaryData) > 0 || len(cm.Data) != 1 {
+		return false
 	}
-	updated := current.DeepCopy()
-	updated.Data, updated.BinaryData = want, nil
-	for k, v := range bundleLabels(issuer.Name) {
-		updated.Labels[k] = v
+	content, ok := cm.Data[key]
+	return ok && onlyAnchors([]byte(content), anchors)
+}
+
+// adoptableClusterTrustBundle reports whether a ClusterTrustBundle is
+// exactly what an earlier release wrote for an issuer.
+func adoptableClusterTrustBundle(ctb *certificatesv1.ClusterTrustBundle, issuer *certsmithv1alpha1.ClusterIssuer, anchors map[string]bool) bool {
+	return hasLabels(ctb.Labels, bundleLabels(issuer.Name)) && ctb.Spec.SignerName == issuer.EffectiveSignerName() &&
+		onlyAnchors([]byte(ctb.Spec.TrustBundle), anchors)
+}
+
+// onlyAnchors reports whether a PEM bundle holds certificates, all of them in anchors.
+func onlyAnchors(bundle []byte, anchors map[string]bool) bool {
+	certs, err := pki.ParseCertificatesPEM(bundle)
+	if err != nil || len(certs) == 0 {
+		return false
 	}
-	if err := r.Update(ctx, updated); err != nil {
-		return false, fmt.Errorf("updating ConfigMap %s: %w", objectKey, err)
+	for _, c := range certs {
+		if !anchors[pki.FingerprintSHA256(c)] {
+			return false
+		}
 	}
-	return true, nil
+	return true
 }
 
 func bundleLabels(issuer string) map[string]string {
@@ -228,96 +603,28 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-// removeAll deletes an issuer's bundle ConfigMaps outside keep (all when
-// keep is nil or the name differs), and its ClusterTrustBundle when keep is nil.
-func (r *BundleReconciler) removeAll(ctx context.Context, issuerName, name string, keep map[string]bool) error {
-	var list corev1.ConfigMapList
-	if err := r.List(ctx, &list, client.MatchingLabels{certsmithv1alpha1.LabelBundleIssuer: issuerName}); err != nil {
-		return err
+// namedList joins names to fit in room bytes, ending in "… and N more"
+// when not all of total fit (or were named).
+func namedList(names []string, total, room int) string {
+	var b strings.Builder
+	shown := 0
+	for _, n := range names {
+		if b.Len()+len(n)+2 > room {
+			break
+		}
+		if shown > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+		shown++
 	}
-	for i := range list.Items {
-		cm := &list.Items[i]
-		if keep != nil && keep[cm.Namespace] && cm.Name == name {
-			continue
+	if rest := total - shown; rest > 0 {
+		if shown > 0 {
+			b.WriteString(" ")
 		}
-		if err := r.Delete(ctx, cm, client.Preconditions{UID: &cm.UID}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
-		}
+		fmt.Fprintf(&b, "… and %d more", rest)
 	}
-	if keep == nil && r.ClusterTrustBundles {
-		var ctbs certificatesv1.ClusterTrustBundleList
-		if err := r.List(ctx, &ctbs, client.MatchingLabels{certsmithv1alpha1.LabelBundleIssuer: issuerName}); err != nil {
-			return err
-		}
-		for i := range ctbs.Items {
-			if err := r.Delete(ctx, &ctbs.Items[i]); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting ClusterTrustBundle %s: %w", ctbs.Items[i].Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// ensureClusterTrustBundle publishes the signer-linked ClusterTrustBundle,
-// or removes it when the issuer does not want one.
-func (r *BundleReconciler) ensureClusterTrustBundle(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, bundle []byte) (string, error) {
-	wanted := issuer.Spec.Bundle.ClusterTrustBundle == nil || *issuer.Spec.Bundle.ClusterTrustBundle
-	if !r.ClusterTrustBundles {
-		if wanted {
-			r.warnOnce.Do(func() {
-				logf.FromContext(ctx).Info("the API server does not serve certificates.k8s.io/v1 ClusterTrustBundles; trust bundles are distributed as ConfigMaps only")
-			})
-		}
-		return "", nil
-	}
-	signerName := issuer.EffectiveSignerName()
-	name := clusterTrustBundleName(signerName)
-	var list certificatesv1.ClusterTrustBundleList
-	if err := r.List(ctx, &list, client.MatchingLabels{certsmithv1alpha1.LabelBundleIssuer: issuer.Name}); err != nil {
-		return "", err
-	}
-	for i := range list.Items {
-		if !wanted || list.Items[i].Name != name {
-			if err := r.Delete(ctx, &list.Items[i]); client.IgnoreNotFound(err) != nil {
-				return "", err
-			}
-		}
-	}
-	if !wanted {
-		return "", nil
-	}
-	current := &certificatesv1.ClusterTrustBundle{}
-	err := r.Get(ctx, types.NamespacedName{Name: name}, current)
-	switch {
-	case apierrors.IsNotFound(err):
-		ctb := &certificatesv1.ClusterTrustBundle{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bundleLabels(issuer.Name)},
-			Spec:       certificatesv1.ClusterTrustBundleSpec{SignerName: signerName, TrustBundle: string(bundle)},
-		}
-		if err := r.Create(ctx, ctb); err != nil {
-			if apierrors.IsForbidden(err) {
-				r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, "ClusterTrustBundleForbidden", "Distribute",
-					"cannot publish ClusterTrustBundle %s: grant certsmith the attest verb on signers/%s (%v)", name, signerName, err)
-				return "", nil
-			}
-			return "", fmt.Errorf("creating ClusterTrustBundle %s: %w", name, err)
-		}
-	case err != nil:
-		return "", err
-	case current.Spec.TrustBundle != string(bundle) || !hasLabels(current.Labels, bundleLabels(issuer.Name)):
-		updated := current.DeepCopy()
-		updated.Spec.TrustBundle = string(bundle)
-		if updated.Labels == nil {
-			updated.Labels = map[string]string{}
-		}
-		for k, v := range bundleLabels(issuer.Name) {
-			updated.Labels[k] = v
-		}
-		if err := r.Update(ctx, updated); err != nil {
-			return "", fmt.Errorf("updating ClusterTrustBundle %s: %w", name, err)
-		}
-	}
-	return name, nil
+	return b.String()
 }
 
 // fingerprints lists the SHA-256 fingerprints of the certificates in a PEM bundle.
@@ -399,9 +706,26 @@ func bundleOwner(_ context.Context, obj client.Object) []reconcile.Request {
 	return nil
 }
 
-// issuersOfCASecret maps a CA Secret to its issuers (a new bundle to distribute).
+// issuersOfCASecret maps a CA Secret to its issuers (a new bundle to
+// distribute), and the ownership record of an issuer that no longer exists
+// to that issuer, so that what it distributed is removed (also after a
+// restart, when the cache lists the record again).
 func (r *BundleReconciler) issuersOfCASecret(ctx context.Context, obj client.Object) []reconcile.Request {
 	if obj.GetNamespace() != r.Namespace {
+		return nil
+	}
+	if name := recordIssuer(obj); name != "" {
+		// Its own writes need no pass; a record that is gone (deleted by
+		// hand) or whose issuer is gone does.
+		issuerErr := r.Get(ctx, types.NamespacedName{Name: name}, &certsmithv1alpha1.ClusterIssuer{})
+		recordErr := r.Get(ctx, client.ObjectKeyFromObject(obj), &corev1.Secret{})
+		if apierrors.IsNotFound(recordErr) {
+			// Deleted: this process's copy of it is stale now.
+			r.records.forget(name, r.Namespace)
+		}
+		if apierrors.IsNotFound(issuerErr) || apierrors.IsNotFound(recordErr) {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+		}
 		return nil
 	}
 	var list certsmithv1alpha1.ClusterIssuerList

@@ -19,13 +19,16 @@ package controllers
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,8 +38,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 )
@@ -123,6 +130,12 @@ type CAInjectorReconciler struct {
 	Recorder events.EventRecorder
 	// Namespace is the operator's namespace, where CA Secrets live.
 	Namespace string
+
+	// rejected remembers the targets whose caBundle the API server refused,
+	// for the coverage the status reconciler reports.
+	rejected rejectedTargets
+	// pokes asks the status reconciler to look at an issuer again.
+	pokes chan event.GenericEvent
 }
 
 // Reconcile brings one object's caBundle fields up to date.
@@ -145,8 +158,10 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 	if err != nil || bundle == nil {
 		return ctrl.Result{}, err
 	}
-	apply, changed := kind.inject(obj, base64.StdEncoding.EncodeToString(bundle))
+	encoded := base64.StdEncoding.EncodeToString(bundle)
+	apply, changed := kind.inject(obj, encoded)
 	if apply == nil || !changed {
+		r.noteRejected(target, issuerName, "")
 		return ctrl.Result{}, nil
 	}
 	err = r.Apply(ctx, client.ApplyConfigurationFromUnstructured(apply), client.FieldOwner(CAInjectorFieldManager), client.ForceOwnership)
@@ -157,10 +172,12 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reasonCABundleRejected, "InjectCABundle",
 			"the API server rejected the CA bundle of ClusterIssuer %s: %v; fix the object or remove the %s annotation",
 			issuerName, err, certsmithv1alpha1.AnnotationInjectCABundleFrom)
+		r.noteRejected(target, issuerName, encoded)
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("applying caBundle to %s %s: %w", target.Kind, target.Name, err)
 	}
+	r.noteRejected(target, issuerName, "")
 	log.Info("injected CA bundle", "clusterIssuer", issuerName)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reasonCABundleInjected, "InjectCABundle",
 		"caBundle set to the trust bundle of ClusterIssuer %s", issuerName)
@@ -269,6 +286,10 @@ func (r *CAInjectorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := checkInjectorAccess(mgr.GetClient()); err != nil {
 		return err
 	}
+	r.pokes = make(chan event.GenericEvent, 256)
+	if err := r.setupStatusReporter(mgr); err != nil {
+		return err
+	}
 	b := builder.TypedControllerManagedBy[injectionTarget](mgr).
 		Named(CAInjectorControllerName).
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfIssuer)).
@@ -367,4 +388,188 @@ func checkInjectorAccess(c client.Client) error {
 			strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// CAInjectorStatusControllerName names the controller that reports, in each
+// issuer's status.bundle.injection, how many injected caBundles hold its
+// trust bundle (a CA rotation waits for them).
+const CAInjectorStatusControllerName = "cainjector-status"
+
+// maxNamedTargets bounds status.bundle.injection.notUpToDate.
+const maxNamedTargets = 10
+
+// rejectedTargets remembers, per target, the caBundle (base64) the API
+// server refused. It is in memory only: after a restart the injector's first
+// pass over every target finds the rejections again.
+type rejectedTargets struct {
+	mu       sync.Mutex
+	byTarget map[injectionTarget]string
+}
+
+// noteRejected records (caBundle != "") or clears a rejection, and has the
+// status reconciler look at the issuer again when that changed anything.
+func (r *CAInjectorReconciler) noteRejected(target injectionTarget, issuerName, caBundle string) {
+	r.rejected.mu.Lock()
+	before := r.rejected.byTarget[target]
+	if caBundle == "" {
+		delete(r.rejected.byTarget, target)
+	} else {
+		if r.rejected.byTarget == nil {
+			r.rejected.byTarget = map[injectionTarget]string{}
+		}
+		r.rejected.byTarget[target] = caBundle
+	}
+	r.rejected.mu.Unlock()
+	if before == caBundle || r.pokes == nil {
+		return
+	}
+	issuer := &certsmithv1alpha1.ClusterIssuer{}
+	issuer.SetName(issuerName)
+	select {
+	case r.pokes <- event.GenericEvent{Object: issuer}:
+	default:
+		// Full: the status reconciler is behind and will look at every issuer anyway.
+	}
+}
+
+func (r *CAInjectorReconciler) rejectedWith(target injectionTarget) string {
+	r.rejected.mu.Lock()
+	defer r.rejected.mu.Unlock()
+	return r.rejected.byTarget[target]
+}
+
+// injectionStatusReconciler writes status.bundle.injection of each issuer:
+// the one writer of that field. It reconciles per issuer, so a burst of
+// target changes makes one status write.
+type injectionStatusReconciler struct {
+	injector *CAInjectorReconciler
+	// written remembers the last status written per issuer, since the
+	// cache may not have seen it yet.
+	mu      sync.Mutex
+	written map[string]*certsmithv1alpha1.InjectionStatus
+}
+
+// Reconcile reports one issuer's injection coverage.
+func (s *injectionStatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r := s.injector
+	issuer := &certsmithv1alpha1.ClusterIssuer{}
+	if err := r.Get(ctx, req.NamespacedName, issuer); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	targets := r.targetsOfIssuer(ctx, issuer)
+	var status *certsmithv1alpha1.InjectionStatus
+	if len(targets) > 0 {
+		bundle, err := issuerBundle(ctx, r.Client, r.Namespace, issuer)
+		if err != nil {
+			// No bundle yet: nothing to compare with; the CA Secret's watch brings the issuer back.
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if status, err = r.coverage(ctx, targets, bundle); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	var current *certsmithv1alpha1.InjectionStatus
+	if issuer.Status.Bundle != nil {
+		current = issuer.Status.Bundle.Injection
+	}
+	s.mu.Lock()
+	last, wrote := s.written[issuer.Name]
+	s.mu.Unlock()
+	if equality.Semantic.DeepEqual(current, status) || (wrote && equality.Semantic.DeepEqual(last, status)) {
+		return ctrl.Result{}, nil
+	}
+	if current == nil && status == nil {
+		return ctrl.Result{}, nil
+	}
+	raw, err := json.Marshal(map[string]any{"status": map[string]any{"bundle": map[string]any{"injection": status}}})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Status().Patch(ctx, issuer, client.RawPatch(types.MergePatchType, raw)); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	s.mu.Lock()
+	if s.written == nil {
+		s.written = map[string]*certsmithv1alpha1.InjectionStatus{}
+	}
+	s.written[issuer.Name] = status
+	s.mu.Unlock()
+	return ctrl.Result{}, nil
+}
+
+// coverage compares every target's caBundle fields with the bundle.
+func (r *CAInjectorReconciler) coverage(ctx context.Context, targets []injectionTarget, bundle []byte) (*certsmithv1alpha1.InjectionStatus, error) {
+	encoded := base64.StdEncoding.EncodeToString(bundle)
+	status := &certsmithv1alpha1.InjectionStatus{FingerprintsSHA256: fingerprints(bundle)}
+	slices.SortFunc(targets, func(a, b injectionTarget) int { return strings.Compare(a.Kind+"/"+a.Name, b.Kind+"/"+b.Name) })
+	for _, target := range targets {
+		kind := injectables[target.Kind]
+		obj := newUnstructured(kind.gvk)
+		if err := r.Cache.Get(ctx, types.NamespacedName{Name: target.Name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		apply, changed := kind.inject(obj, encoded)
+		if apply == nil || obj.GetDeletionTimestamp() != nil {
+			continue
+		}
+		status.Targets++
+		if !changed {
+			status.UpToDate++
+			continue
+		}
+		if r.rejectedWith(target) == encoded {
+			status.Rejected++
+		}
+		if len(status.NotUpToDate) < maxNamedTargets {
+			status.NotUpToDate = append(status.NotUpToDate, truncate(target.Kind+" "+target.Name, 300))
+		}
+	}
+	if status.Targets == 0 {
+		return nil, nil
+	}
+	return status, nil
+}
+
+// setupStatusReporter registers the injection status reconciler.
+func (r *CAInjectorReconciler) setupStatusReporter(mgr ctrl.Manager) error {
+	reporter := &injectionStatusReconciler{injector: r}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named(CAInjectorStatusControllerName).
+		For(&certsmithv1alpha1.ClusterIssuer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfCASecret)).
+		WatchesRawSource(source.Channel(r.pokes, &handler.EnqueueRequestForObject{}))
+	for _, kind := range injectables {
+		b = b.Watches(newUnstructured(kind.gvk), handler.EnqueueRequestsFromMapFunc(issuerOfTarget))
+	}
+	return b.Complete(reporter)
+}
+
+// issuerOfTarget maps an injection target to the issuer it names (an
+// update that changes the annotation maps through both objects).
+func issuerOfTarget(_ context.Context, obj client.Object) []reconcile.Request {
+	if names := injectCAFrom(obj); len(names) > 0 {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: names[0]}}}
+	}
+	return nil
+}
+
+// issuersOfCASecret maps a CA Secret (a new bundle) to its issuers.
+func (r *CAInjectorReconciler) issuersOfCASecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	if secret.GetNamespace() != r.Namespace {
+		return nil
+	}
+	var issuers certsmithv1alpha1.ClusterIssuerList
+	if err := r.List(ctx, &issuers); err != nil {
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range issuers.Items {
+		if caSecretKey(&issuers.Items[i], r.Namespace).Name == secret.GetName() {
+			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: issuers.Items[i].Name}})
+		}
+	}
+	return requests
 }

@@ -366,6 +366,52 @@ spec:
 		Eventually(func() []string { return webhookCABundles(vwc.Name) }, timeout, interval).Should(Equal([]string{after, after}))
 	})
 
+	It("reports in status.bundle.injection which objects hold the bundle, counting one the API server rejects", func() {
+		vwc := newInjectedVWC(issuer.Name)
+		group := uniqueName("refused") + ".certsmith.example"
+		// insecureSkipTLSVerify and a caBundle cannot go together: the API server refuses the bundle.
+		apiService := createUnstructured(fmt.Sprintf(`
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1.%[1]s
+  annotations:
+    %[2]s: %[3]s
+spec:
+  group: %[1]s
+  version: v1
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  insecureSkipTLSVerify: true
+  service: {namespace: default, name: no-such-apiserver, port: 443}
+`, group, certsmithv1alpha1.AnnotationInjectCABundleFrom, issuer.Name))
+		Eventually(func(g Gomega) {
+			got := &certsmithv1alpha1.ClusterIssuer{}
+			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Name: issuer.Name}, got)).To(Succeed())
+			g.Expect(got.Status.Bundle).NotTo(BeNil())
+			injection := got.Status.Bundle.Injection
+			g.Expect(injection).NotTo(BeNil())
+			g.Expect(injection.Targets).To(Equal(int32(2)))
+			g.Expect(injection.UpToDate).To(Equal(int32(1)))
+			g.Expect(injection.Rejected).To(Equal(int32(1)))
+			g.Expect(injection.NotUpToDate).To(Equal([]string{"APIService " + apiService.GetName()}))
+			g.Expect(injection.FingerprintsSHA256).To(Equal(bundleFingerprints(injectionBundle(issuer.Name))))
+		}, timeout, interval).Should(Succeed())
+		Expect(injectorEvents("APIService", apiService.GetName(), corev1.EventTypeWarning)).To(ContainElement(reasonCABundleRejected))
+
+		By("objects that stop asking leave the count")
+		Expect(k8sClient.Delete(ctx, apiService)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, vwc)).To(Succeed())
+		Eventually(func() *certsmithv1alpha1.InjectionStatus {
+			got := &certsmithv1alpha1.ClusterIssuer{}
+			Expect(k8sClient.Get(ctx, types.NamespacedName{Name: issuer.Name}, got)).To(Succeed())
+			if got.Status.Bundle == nil {
+				return nil
+			}
+			return got.Status.Bundle.Injection
+		}, timeout, interval).Should(BeNil())
+	})
+
 	It("stops injecting when the annotation is removed, leaving caBundle as it is", func() {
 		bundle := string(injectionBundle(issuer.Name))
 		vwc := newInjectedVWC(issuer.Name)

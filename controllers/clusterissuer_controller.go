@@ -143,8 +143,12 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 			"the CA certificate is valid from %s to %s; replace it (or delete the CA Secret of a generated CA to make a new one)",
 			ca.Certificate.NotBefore.UTC().Format(time.RFC3339), ca.Certificate.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue,
-		certsmithv1alpha1.ReasonCAReady, fmt.Sprintf("signing %s with CA %q", issuer.Status.SignerName, ca.Certificate.Subject))
+	reason, message := certsmithv1alpha1.ReasonCAReady, fmt.Sprintf("signing %s with CA %q", issuer.Status.SignerName, ca.Certificate.Subject)
+	if inactive := autoApprovalInactive(issuer); inactive != "" {
+		// Ready (it signs), but not silently broken: say why nothing is approved.
+		reason, message = certsmithv1alpha1.ReasonAutoApprovalInactive, message+"; "+inactive
+	}
+	setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue, reason, message)
 	// Come back for the next rotation step, or when the CA expires, so Ready turns False on time.
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

@@ -22,7 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
+	"strings"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -47,8 +48,15 @@ import (
 // CertificateSigningRequests of certsmith's signer names.
 const CSRControllerName = "certificatesigningrequest"
 
-// defaultCSRDuration is the lifetime of a certificate whose CSR sets no expirationSeconds.
-const defaultCSRDuration = 90 * 24 * time.Hour
+// Limits on CSRs that certsmith did not create.
+const (
+	// defaultCSRDuration is the lifetime of a certificate whose CSR sets no
+	// expirationSeconds, and the longest a hand-made CSR gets unless the
+	// issuer's policy.maxDuration says otherwise.
+	defaultCSRDuration = 90 * 24 * time.Hour
+	// MaxCSRBytes bounds spec.request: a PEM CSR with 100 names is a few KiB.
+	MaxCSRBytes = 64 << 10
+)
 
 // CSRReconciler approves the CSRs that certsmith makes for
 // ServiceCertificates, after checking them against the ServiceCertificate
@@ -116,6 +124,14 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	if !csrApproved(csr) {
 		switch {
+		case owner == nil && issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto && !autoApproves(issuer, csr):
+			// Auto approval approves only the requesters the policy names;
+			// the rest wait for a person.
+			r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, "AutoApprovalSkipped", "Approve",
+				"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
+					"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
+				csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
+			return ctrl.Result{}, nil
 		case owner != nil, issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto:
 			approved, err := r.decide(ctx, csr, owner, issuer)
 			if err != nil || !approved {
@@ -225,7 +241,10 @@ func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 // namespace default when certsmith made it for a ServiceCertificate, with
 // the explicit rules alone otherwise. A refusal is returned as a
 // terminalError; err is for transient failures.
-func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*x509.CertificateRequest, *terminalError, error) {
+func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*checkedRequest, *terminalError, error) {
+	if n := len(csr.Spec.Request); n > MaxCSRBytes {
+		return nil, &terminalError{certsmithv1alpha1.ReasonCSRMalformed, fmt.Sprintf("the request is %d bytes, more than the %d certsmith reads", n, MaxCSRBytes)}, nil
+	}
 	request, err := pki.ParseCSR(csr.Spec.Request)
 	if err != nil {
 		reason := certsmithv1alpha1.ReasonCSRMalformed
@@ -258,11 +277,20 @@ func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.Certifica
 			return nil, nil, err
 		}
 	}
-	if err := policy.Check(policyRequest(namespace, request, csrUsages(csr)),
-		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
+	policyCtx, err := policyContext(ctx, r.Client, issuer, rules, r.ClusterDomain, ips)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := policy.Check(policyRequest(namespace, request, csrUsages(csr)), policyCtx); err != nil {
 		return nil, &terminalError{certsmithv1alpha1.ReasonCSRNotAllowed, err.Error()}, nil
 	}
-	return request, nil, nil
+	return &checkedRequest{csr: request, policy: policyCtx}, nil, nil
+}
+
+// checkedRequest is a CSR that the policy allows, and what it was checked against.
+type checkedRequest struct {
+	csr    *x509.CertificateRequest
+	policy policy.Context
 }
 
 // csrUsages returns a CSR's usages as strings.
@@ -296,14 +324,27 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	if csr.Spec.ExpirationSeconds != nil {
 		duration = time.Duration(*csr.Spec.ExpirationSeconds) * time.Second
 	}
+	duration = maxDuration(issuer, duration)
+	if owner == nil && (issuer.Spec.Policy == nil || issuer.Spec.Policy.MaxDuration == nil) {
+		duration = min(duration, defaultCSRDuration)
+	}
 	usages := csrUsages(csr)
-	cert, err := ca.Sign(pki.SignRequest{
-		CSR:      request,
+	signRequest := pki.SignRequest{
+		CSR:      request.csr,
 		Usages:   usages,
-		Duration: maxDuration(issuer, duration),
-		IsCA:     slices.Contains(usages, string(certsmithv1alpha1.UsageCertSign)),
-		Now:      r.Clock.Now(),
-	})
+		Duration: duration,
+		IsCA:     policy.IsCARequest(usages),
+		// What was checked is what is issued: one CN, and only the
+		// attributes the policy looked at, in certsmith's own encoding.
+		Subject: ptr.To(subjectFromPolicy(subjectOf(request.csr.Subject))),
+		Now:     r.Clock.Now(),
+	}
+	if signRequest.IsCA {
+		// A CA the policy allows can sign no more than the issuer would.
+		signRequest.MaxPathLen = 0
+		signRequest.NameConstraints = policy.NameConstraintsFor(request.policy.Rules, request.policy.Reserved)
+	}
+	cert, err := ca.Sign(signRequest)
 	if err != nil {
 		reason := certsmithv1alpha1.ReasonCSRSigningFailed
 		if errors.Is(err, pki.ErrUnsupportedKey) {

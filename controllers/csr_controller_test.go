@@ -47,6 +47,8 @@ var (
 	docPolicy   = &certsmithv1alpha1.IssuerPolicy{
 		DNSNames: []string{"*.*.svc.cluster.local", "*.*.pod.cluster.local"},
 		IPRanges: []string{"192.0.2.0/24", "10.0.0.0/16"},
+		// The suite's admin, who makes the hand-made CSRs, is in system:masters.
+		AutoApprove: &certsmithv1alpha1.AutoApprovePolicy{Groups: []string{"system:masters"}},
 	}
 )
 
@@ -278,7 +280,7 @@ var _ = Describe("Signing CSRs that certsmith did not create", func() {
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        uniqueName("forged"),
 				Labels:      map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
-				Annotations: map[string]string{certsmithv1alpha1.LabelServiceCertificate: namespace + "/victim"},
+				Annotations: map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: namespace + "/victim"},
 			},
 			Spec: certificatesv1.CertificateSigningRequestSpec{Request: csrPEM, SignerName: issuer.Status.SignerName, Usages: docUsages},
 		}

@@ -75,7 +75,7 @@ func csrOwnerValue(key types.NamespacedName) string { return key.Namespace + "/"
 
 // csrOwnerKey returns the ServiceCertificate a CSR was made for.
 func csrOwnerKey(obj client.Object) (types.NamespacedName, bool) {
-	ns, name, ok := strings.Cut(obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate], "/")
+	ns, name, ok := strings.Cut(obj.GetAnnotations()[certsmithv1alpha1.AnnotationServiceCertificate], "/")
 	if !ok || ns == "" || name == "" {
 		return types.NamespacedName{}, false
 	}
@@ -246,9 +246,9 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 			GenerateName: csrNamePrefix(key),
 			Labels:       map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
 			Annotations: map[string]string{
-				certsmithv1alpha1.LabelServiceCertificate:    csrOwnerValue(key),
-				certsmithv1alpha1.AnnotationCertificateHash:  request.hash(),
-				certsmithv1alpha1.AnnotationRenewRequestedAt: sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt],
+				certsmithv1alpha1.AnnotationServiceCertificate: csrOwnerValue(key),
+				certsmithv1alpha1.AnnotationCertificateHash:    request.hash(),
+				certsmithv1alpha1.AnnotationRenewRequestedAt:   sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt],
 			},
 		},
 		Spec: certificatesv1.CertificateSigningRequestSpec{

@@ -44,7 +44,7 @@ func requestsFor(namespace, name string) []certificatesv1.CertificateSigningRequ
 	Expect(k8sClient.List(ctx, &csrs)).To(Succeed())
 	var out []certificatesv1.CertificateSigningRequest
 	for _, csr := range csrs.Items {
-		if csr.Annotations[certsmithv1alpha1.LabelServiceCertificate] == namespace+"/"+name {
+		if csr.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == namespace+"/"+name {
 			out = append(out, csr)
 		}
 	}

@@ -375,16 +375,35 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 	return state.active, requeue, nil
 }
 
-// setRotatingCondition reports a rotation in progress as the Rotating condition.
+// setRotatingCondition reports a rotation in progress as the Rotating
+// condition, naming (bounded) the trust paths it waits for or skipped.
 func setRotatingCondition(issuer *certsmithv1alpha1.ClusterIssuer, rotation *certsmithv1alpha1.RotationStatus) {
 	if rotation == nil || rotation.Phase == certsmithv1alpha1.RotationComplete {
 		setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionRotating, metav1.ConditionFalse,
 			certsmithv1alpha1.ReasonNotRotating, "no CA rotation in progress")
 		return
 	}
-	message := "the next CA is in the trust bundles; waiting until it has propagated before it signs"
-	if rotation.Phase == certsmithv1alpha1.RotationRetiring {
+	// The condition message holds MaxMessageBytes; the names get what the prose leaves.
+	const room = MaxMessageBytes - 320
+	var message string
+	switch {
+	case rotation.Phase == certsmithv1alpha1.RotationRetiring && rotation.Unpublished > 0:
+		message = "signing with the new CA; the old CA stays trusted until everything it signed has expired. " +
+			"The switch came at the publish deadline and skipped " + unpublishedSummary(rotation, room)
+	case rotation.Phase == certsmithv1alpha1.RotationRetiring:
 		message = "signing with the new CA; the old CA stays trusted until everything it signed has expired"
+	case rotation.PublishedAt != nil && rotation.Unpublished > 0:
+		message = "the publish deadline passed: the next CA signs after the propagation delay, skipping " + unpublishedSummary(rotation, room)
+	case rotation.PublishedAt != nil:
+		message = "the next CA is in every trust path; waiting until it has propagated before it signs"
+	case rotation.Unpublished > 0:
+		deadline := ""
+		if rotation.PublishDeadline != nil {
+			deadline = "; those certsmith cannot write stop blocking the switch at " + rotation.PublishDeadline.UTC().Format(time.RFC3339)
+		}
+		message = "the next CA is being published; the switch waits for " + unpublishedSummary(rotation, room) + deadline
+	default:
+		message = "the next CA is being published to every trust path; it signs once they all hold it and it has propagated"
 	}
 	setCondition(&issuer.Status.Conditions, issuer.Generation, certsmithv1alpha1.ConditionRotating, metav1.ConditionTrue, string(rotation.Phase), message)
 }
@@ -418,16 +437,9 @@ func (r *ClusterIssuerReconciler) rotateRoot(ctx context.Context, issuer *certsm
 		}
 		rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, StartedAt: &metav1.Time{Time: now}, LastRequest: last}
 	}
-	if rotation.PublishedAt == nil && r.publishedEverywhere(ctx, issuer, state.next.Certificate, 0) {
-		rotation.PublishedAt = &metav1.Time{Time: now}
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "BundlePublished", "Rotate",
-			"The next CA is in every trust bundle; switching after the propagation delay (%s)", propagationDelay(issuer))
-	}
-	if rotation.PublishedAt == nil {
-		return rotation, publishingPoll, nil
-	}
-	if wait := rotation.PublishedAt.Add(propagationDelay(issuer)).Sub(now); wait > 0 {
-		return rotation, min(wait, publishingPoll*5), nil
+	switchNow, wait, err := r.publishStep(ctx, issuer, state, rotation)
+	if err != nil || !switchNow {
+		return rotation, wait, err
 	}
 	old := state.active.Certificate
 	state.retire(now)
@@ -439,44 +451,40 @@ func (r *ClusterIssuerReconciler) rotateRoot(ctx context.Context, issuer *certsm
 	return rotation, min(requeue, publishingPoll*5), nil
 }
 
-// publishedEverywhere reports whether cert is in the distributed bundle of
-// the issuer and of every issuer below it (intermediates republish their
-// root's bundle), wherever those bundles go.
-func (r *ClusterIssuerReconciler) publishedEverywhere(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate, depth int) bool {
-	if !bundlePublished(issuer, cert) || depth > maxIssuerDepth {
-		return false
+// publishStep runs one step of the Publishing phase: it counts the trust
+// paths (of this issuer and those below it) that lack the next CA, records
+// the count in status, and decides whether signing switches now.
+func (r *ClusterIssuerReconciler) publishStep(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, state *caState,
+	rotation *certsmithv1alpha1.RotationStatus) (bool, time.Duration, error) {
+	now := r.Clock.Now()
+	startedAt := now
+	if rotation.StartedAt != nil {
+		startedAt = rotation.StartedAt.Time
 	}
-	var children certsmithv1alpha1.ClusterIssuerList
-	if err := r.List(ctx, &children, client.MatchingFields{indexIssuerParent: issuer.Name}); err != nil {
-		return false
+	rotation.PublishDeadline = &metav1.Time{Time: startedAt.Add(publishDeadline(issuer)).Truncate(time.Second)}
+	in := publishInput{now: now, startedAt: startedAt, deadline: publishDeadline(issuer), delay: propagationDelay(issuer)}
+	if rotation.PublishedAt != nil {
+		in.publishedAt = &rotation.PublishedAt.Time
+	} else {
+		if err := r.observeTrust(ctx, issuer, pki.FingerprintSHA256(state.next.Certificate), 0, map[string]bool{}, &in.coverage); err != nil {
+			return false, 0, err
+		}
+		rotation.Unpublished, rotation.Conflicts = int32(in.coverage.unpublished), int32(in.coverage.conflicts)
+		rotation.UnpublishedPaths = in.coverage.names
 	}
-	for i := range children.Items {
-		if !r.publishedEverywhere(ctx, &children.Items[i], cert, depth+1) {
-			return false
+	step := planPublish(in)
+	if step.publish {
+		rotation.PublishedAt = &metav1.Time{Time: now}
+		if step.skipping {
+			r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonTrustPathsSkipped, "Rotate",
+				"The publish deadline (%s) passed: the next CA signs after the propagation delay (%s) although these do not hold it: %s",
+				publishDeadline(issuer), propagationDelay(issuer), unpublishedSummary(rotation, MaxMessageBytes-200))
+		} else {
+			r.Recorder.Eventf(issuer, nil, corev1.EventTypeNormal, "BundlePublished", "Rotate",
+				"The next CA is in every trust path; switching after the propagation delay (%s)", propagationDelay(issuer))
 		}
 	}
-	return true
-}
-
-// bundlePublished reports whether the issuer's distributed bundle holds
-// cert everywhere it should. Without spec.bundle there is nothing to wait
-// for; namespaces whose ConfigMap of that name is someone else's are not
-// waited for either (an Event reports them).
-func bundlePublished(issuer *certsmithv1alpha1.ClusterIssuer, cert *x509.Certificate) bool {
-	if issuer.Spec.Bundle == nil {
-		return true
-	}
-	b := issuer.Status.Bundle
-	if b == nil || b.UpToDate+b.Conflicts < b.Namespaces {
-		return false
-	}
-	fp := pki.FingerprintSHA256(cert)
-	for _, f := range b.FingerprintsSHA256 {
-		if f == fp {
-			return true
-		}
-	}
-	return false
+	return step.switchNow, step.requeue, nil
 }
 
 func propagationDelay(issuer *certsmithv1alpha1.ClusterIssuer) time.Duration {

@@ -252,12 +252,12 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	}
 	revision := max(sc.Status.Revision, issued.revision()) + 1
 	annotations := map[string]string{
-		certsmithv1alpha1.LabelServiceCertificate:   sc.Name,
-		certsmithv1alpha1.AnnotationIssuerName:      request.issuerName,
-		certsmithv1alpha1.AnnotationDNSNames:        strings.Join(request.dnsNames, ","),
-		certsmithv1alpha1.AnnotationIPAddresses:     joinIPs(request.ipAddresses),
-		certsmithv1alpha1.AnnotationRevision:        strconv.FormatInt(revision, 10),
-		certsmithv1alpha1.AnnotationCertificateHash: request.hash(),
+		certsmithv1alpha1.AnnotationServiceCertificate: sc.Name,
+		certsmithv1alpha1.AnnotationIssuerName:         request.issuerName,
+		certsmithv1alpha1.AnnotationDNSNames:           strings.Join(request.dnsNames, ","),
+		certsmithv1alpha1.AnnotationIPAddresses:        joinIPs(request.ipAddresses),
+		certsmithv1alpha1.AnnotationRevision:           strconv.FormatInt(revision, 10),
+		certsmithv1alpha1.AnnotationCertificateHash:    request.hash(),
 	}
 	if trigger := sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]; trigger != "" {
 		annotations[certsmithv1alpha1.AnnotationRenewRequestedAt] = trigger
@@ -354,21 +354,71 @@ func (r *ServiceCertificateReconciler) repairSecret(ctx context.Context, sc *cer
 	return r.writeSecret(ctx, issued.secret, desired)
 }
 
-// currentSecret returns the certificate's Secret from the cache, nil when
-// there is none, or a terminal error when it belongs to someone else.
+// currentSecret returns the certificate's Secret, nil when there is none,
+// or a terminal error when it belongs to someone else. The cache holds
+// Secrets outside the operator's namespace without their data (a tenant can
+// label any Secret as certsmith's), so ownership is decided from the cached
+// metadata and only a Secret of certsmith's own is read whole, past the cache.
 func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, secret)
+	key := types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}
+	cached := &corev1.Secret{}
+	err := r.Get(ctx, key, cached)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
+		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	if reason := r.foreignSecret(sc, secret); reason != "" {
+	reason := r.foreignSecret(sc, cached)
+	if reason != "" && cached.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] != sc.Name {
 		return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
 	}
+	secret := cached
+	if cached.Data == nil {
+		// Not cached whole (outside the operator's namespace): read it.
+		secret = &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, key, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+		}
+		reason = r.foreignSecret(sc, secret)
+	}
+	if reason != "" {
+		// A Secret with certsmith's marks but not the UID it recorded: its
+		// own, made after the record (a crash came between creating the
+		// Secret and recording it), only if it holds a certificate that
+		// certsmith's own CSR for this certificate received.
+		ours, err := r.holdsOwnCertificate(ctx, sc, secret)
+		if err != nil {
+			return nil, err
+		}
+		if !ours {
+			return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
+		}
+	}
 	return secret, nil
+}
+
+// holdsOwnCertificate reports whether a Secret holds a matching pair whose
+// certificate is the one a CSR that certsmith made for sc received: a
+// Secret that only certsmith, which alone held that key, can have written.
+func (r *ServiceCertificateReconciler) holdsOwnCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) (bool, error) {
+	issued := decodeSecret(secret)
+	if issued.decodeErr != nil || !pki.KeyMatchesCertificate(issued.key, issued.leaf()) {
+		return false, nil
+	}
+	requests, err := r.requestsOf(ctx, client.ObjectKeyFromObject(sc))
+	if err != nil {
+		return false, err
+	}
+	for i := range requests {
+		if chain, err := pki.ParseCertificatesPEM(requests[i].Status.Certificate); err == nil && chain[0].Equal(issued.leaf()) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // adoptUnlabelled looks, past the cache, for a Secret of ours that lost
@@ -387,7 +437,7 @@ func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *
 	if reason := r.foreignSecret(sc, found); reason != "" {
 		return false, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
 	}
-	if found.Annotations[certsmithv1alpha1.LabelServiceCertificate] != sc.Name {
+	if found.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] != sc.Name && !ownedByUID(sc, found) {
 		// An empty Secret made for us by someone (or a leftover): issue into it.
 		return false, nil
 	}
@@ -402,15 +452,27 @@ func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *
 	return true, nil
 }
 
-// foreignSecret says why a Secret may not be written for sc, or "" when it may.
+// foreignSecret says why a Secret may not be written for sc, or "" when it
+// may. Once certsmith has recorded the Secret it created (status.ownedSecret),
+// only that Secret, by UID, is its own. Before — a Secret made by an earlier
+// release, or a crash between creating the Secret and recording it — the
+// marks certsmith puts on its Secrets are taken once, and the UID is
+// recorded with the next status write.
 func (r *ServiceCertificateReconciler) foreignSecret(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) string {
+	if owned := sc.Status.OwnedSecret; owned != nil && owned.Name == secret.Name {
+		if owned.UID == secret.UID {
+			return ""
+		}
+		return fmt.Sprintf("Secret %s is not the one certsmith created for this certificate (UID %s, now %s): certsmith will not overwrite it, "+
+			"whatever its labels or owner references say; delete it to have a new one issued, or choose another spec.secretName", secret.Name, owned.UID, secret.UID)
+	}
 	if owner := metav1.GetControllerOf(secret); owner != nil {
 		if owner.UID == sc.UID {
 			return ""
 		}
 		return fmt.Sprintf("Secret %s is managed by %s %s; choose another spec.secretName", secret.Name, owner.Kind, owner.Name)
 	}
-	if secret.Annotations[certsmithv1alpha1.LabelServiceCertificate] == sc.Name {
+	if secret.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == sc.Name {
 		// Ours, with the owner reference removed (or Retain); restored on the next write.
 		return ""
 	}
@@ -418,4 +480,10 @@ func (r *ServiceCertificateReconciler) foreignSecret(sc *certsmithv1alpha1.Servi
 		return fmt.Sprintf("Secret %s is managed by certsmith for another certificate; choose another spec.secretName", secret.Name)
 	}
 	return fmt.Sprintf("Secret %s already exists and is not managed by certsmith; certsmith will not overwrite it: delete it or choose another spec.secretName", secret.Name)
+}
+
+// ownedByUID reports whether secret is the one certsmith recorded creating for sc.
+func ownedByUID(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) bool {
+	owned := sc.Status.OwnedSecret
+	return owned != nil && owned.Name == secret.Name && owned.UID == secret.UID
 }

@@ -122,7 +122,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		result, err = ctrl.Result{RequeueAfter: terminalRecheck}, nil
 	}
 	r.warnOnNewProblem(original, sc)
-	if err == nil && r.holdPendingStatus(sc) {
+	if err == nil && te == nil && r.holdPendingStatus(sc) {
 		// A fresh CSR is usually signed within milliseconds; its outcome is
 		// written in one status write instead of "pending" then "issued".
 		// If it is still pending after the grace period, pending is written.
@@ -197,6 +197,10 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 		}
 	}
 	policyErr := r.checkPolicy(ctx, sc, issuer, request, namespaceIPs)
+	var refusal *terminalError
+	if policyErr != nil && !errors.As(policyErr, &refusal) {
+		return ctrl.Result{}, policyErr
+	}
 	if policyErr != nil && (needed || !usable(issued, now)) {
 		return ctrl.Result{}, r.keepTrust(ctx, sc, ca, policyErr)
 	}
@@ -206,14 +210,12 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 			return ctrl.Result{}, err
 		}
 		r.setIssued(sc, issued, input.renewalTime, ca.bundle)
-		if policyErr != nil {
+		if refusal != nil {
 			// Issued before the policy (or certsmith) changed: it stays in
 			// use, and is not renewed unless the policy allows it again.
-			var te *terminalError
-			errors.As(policyErr, &te)
-			setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, te.reason,
+			setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, refusal.reason,
 				fmt.Sprintf("the certificate in the Secret stays in use until %s but will not be renewed: %s",
-					input.renewalTime.UTC().Format(time.RFC3339), te.message))
+					input.renewalTime.UTC().Format(time.RFC3339), refusal.message))
 		}
 		if err := r.pruneRequests(ctx, sc, ""); err != nil {
 			return ctrl.Result{}, err
@@ -361,9 +363,12 @@ func (r *ServiceCertificateReconciler) checkPolicy(ctx context.Context, sc *cert
 	}
 	// allowCA is for hand-made CSRs only: a workload's certificate is never a CA.
 	rules.AllowCA = false
-	if err := policy.Check(policy.Request{Namespace: sc.Namespace, CommonName: request.subject.CommonName, DNSNames: request.dnsNames,
-		IPAddresses: request.ipAddresses, URIs: request.uris, Usages: request.usages},
-		policy.Context{ClusterDomain: r.ClusterDomain, NamespaceIPs: ips, Rules: rules}); err != nil {
+	policyCtx, err := policyContext(ctx, r.Client, issuer, rules, r.ClusterDomain, ips)
+	if err != nil {
+		return err
+	}
+	if err := policy.Check(policy.Request{Namespace: sc.Namespace, Subject: subjectOfName(request.subject), DNSNames: request.dnsNames,
+		IPAddresses: request.ipAddresses, URIs: request.uris, Usages: request.usages}, policyCtx); err != nil {
 		return terminal(certsmithv1alpha1.ReasonNotAllowedByPolicy, fmt.Sprintf("ClusterIssuer %s does not allow: %v", issuer.Name, err))
 	}
 	return nil
@@ -482,6 +487,9 @@ func (r *ServiceCertificateReconciler) setIssued(sc *certsmithv1alpha1.ServiceCe
 	sc.Status.FailedIssuanceAttempts = 0
 	sc.Status.LastFailureTime = nil
 	sc.Status.CAFingerprintsSHA256 = fingerprints(bundle)
+	if uid := issued.secret.UID; uid != "" {
+		sc.Status.OwnedSecret = &certsmithv1alpha1.OwnedObject{Name: issued.secret.Name, UID: uid}
+	}
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionTrue, certsmithv1alpha1.ReasonIssued,
 		fmt.Sprintf("Secret %s holds a certificate valid until %s", sc.Status.SecretName, leaf.NotAfter.UTC().Format(time.RFC3339)))
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssued,
@@ -544,7 +552,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		return err
 	}
 	if err := indexer.IndexField(ctx, &certificatesv1.CertificateSigningRequest{}, indexCSROwner, func(obj client.Object) []string {
-		if owner := obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate]; owner != "" {
+		if owner := obj.GetAnnotations()[certsmithv1alpha1.AnnotationServiceCertificate]; owner != "" {
 			return []string{owner}
 		}
 		return nil
@@ -570,7 +578,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 
 // secretOwner maps a certificate Secret to its ServiceCertificate.
 func secretOwner(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetAnnotations()[certsmithv1alpha1.LabelServiceCertificate]
+	name := obj.GetAnnotations()[certsmithv1alpha1.AnnotationServiceCertificate]
 	if owner := metav1.GetControllerOfNoCopy(obj); owner != nil && owner.Kind == "ServiceCertificate" {
 		name = owner.Name
 	}

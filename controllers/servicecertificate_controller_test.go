@@ -157,7 +157,7 @@ var _ = Describe("ServiceCertificate", func() {
 			raw, err := json.Marshal(csr)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(containsPrivateKey(string(raw))).To(BeFalse(), "CSR %s carries key material", csr.Name)
-			if csr.Annotations[certsmithv1alpha1.LabelServiceCertificate] == namespace+"/secretive" {
+			if csr.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == namespace+"/secretive" {
 				found++
 			}
 		}
@@ -186,7 +186,7 @@ var _ = Describe("ServiceCertificate", func() {
 			var csrs certificatesv1.CertificateSigningRequestList
 			g.Expect(k8sClient.List(ctx, &csrs)).To(Succeed())
 			for _, csr := range csrs.Items {
-				g.Expect(csr.Annotations[certsmithv1alpha1.LabelServiceCertificate]).NotTo(Equal(namespace + "/intruder"))
+				g.Expect(csr.Annotations[certsmithv1alpha1.AnnotationServiceCertificate]).NotTo(Equal(namespace + "/intruder"))
 			}
 			secret := &corev1.Secret{}
 			err := k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "intruder-tls"}, secret)
@@ -311,7 +311,7 @@ var _ = Describe("ServiceCertificate", func() {
 			Expect(k8sClient.List(ctx, &csrs)).To(Succeed())
 			n := 0
 			for _, csr := range csrs.Items {
-				if csr.Annotations[certsmithv1alpha1.LabelServiceCertificate] == namespace+"/doomed" {
+				if csr.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == namespace+"/doomed" {
 					n++
 				}
 			}

@@ -31,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -105,14 +106,37 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue})
 	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+		// Secrets: those of the operator's namespace whole (CA Secrets), and
+		// elsewhere those with certsmith's label, which anyone can set, so
+		// without their data: a tenant's labelled 1 MiB Secret costs only its
+		// metadata, and certsmith reads its own past the cache (currentSecret).
 		&corev1.Secret{}: {Namespaces: map[string]cache.Config{
 			namespace:           {},
 			cache.AllNamespaces: {LabelSelector: managed},
-		}},
-		// Bundle ConfigMaps and ClusterTrustBundles: only certsmith's.
-		&corev1.ConfigMap{}:                  {Label: managed},
-		&certificatesv1.ClusterTrustBundle{}: {Label: managed},
+		}, Transform: stripSecretDataOutside(namespace)},
+		// Bundle ConfigMaps and ClusterTrustBundles: those with certsmith's
+		// label, which anyone can set, so without their content (a hash of
+		// it stands in): a tenant's labelled 1 MiB ConfigMap costs only its
+		// bounded metadata (bundle_cache.go).
+		&corev1.ConfigMap{}:                  {Label: managed, Transform: stripConfigMapContent},
+		&certificatesv1.ClusterTrustBundle{}: {Label: managed, Transform: stripClusterTrustBundleContent},
 	}}
+}
+
+// stripSecretDataOutside is the cache transform of Secrets: managed fields
+// go, and so does the data of every Secret outside the operator's namespace.
+func stripSecretDataOutside(namespace string) toolscache.TransformFunc {
+	stripManagedFields := cache.TransformStripManagedFields()
+	return func(obj any) (any, error) {
+		obj, err := stripManagedFields(obj)
+		if err != nil {
+			return obj, err
+		}
+		if secret, ok := obj.(*corev1.Secret); ok && secret.Namespace != namespace {
+			secret.Data, secret.StringData = nil, nil
+		}
+		return obj, nil
+	}
 }
 
 // WhoAmI asks the API server who the operator is (a SelfSubjectReview).

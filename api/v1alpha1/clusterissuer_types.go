@@ -158,7 +158,12 @@ type IssuerPolicy struct {
 	// "my-svc.my-namespace.svc.cluster.local"; "*.example.com" allows
 	// "a.example.com" but not "a.b.example.com". A requested wildcard name
 	// ("*.example.com") is allowed only by a pattern that allows it literally
-	// or by a "*" in the same place.
+	// or by a "*" in the same place. The Kubernetes API server's names
+	// (kubernetes, kubernetes.default, kubernetes.default.svc and
+	// kubernetes.default.svc.<clusterDomain>) are allowed only by an entry
+	// that is exactly that name, never by a wildcard or the namespace
+	// default; the same holds for the cluster IPs of the "kubernetes"
+	// Service in ipRanges (an exact /32 or /128).
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
@@ -190,7 +195,9 @@ type IssuerPolicy struct {
 	Usages []KeyUsage `json:"usages,omitempty"`
 
 	// MaxDuration caps the lifetime of signed certificates; longer requests
-	// are shortened, not refused. Unset means no cap beyond the CA's own expiry.
+	// are shortened, not refused. Unset means no cap beyond the CA's own
+	// expiry for ServiceCertificates, and 2160h (90 days) for CSRs that
+	// certsmith did not create.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
@@ -203,9 +210,100 @@ type IssuerPolicy struct {
 
 	// AllowCA lets CSRs that certsmith did not create ask for a CA
 	// certificate (usage "cert sign"). Off by default. ServiceCertificates
-	// never get a CA certificate.
+	// never get a CA certificate. A CA certificate signed under this policy
+	// carries name constraints derived from dnsNames, ipRanges and uris
+	// (the domain after each pattern's last wildcard; a kind of name with no
+	// entry is excluded) and a path length of 0, so it can sign no more than
+	// this issuer would.
 	// +optional
 	AllowCA bool `json:"allowCA,omitempty"`
+
+	// Subject restricts the subject attributes (other than the common name)
+	// that certificates may carry. Unset allows any value except those that
+	// Kubernetes gives meaning to: organizations and organizational units
+	// starting with "system:" (such as system:masters or system:nodes) are
+	// refused unless listed here exactly.
+	// +optional
+	Subject *SubjectPolicy `json:"subject,omitempty"`
+
+	// AutoApprove names who may have CSRs approved by approval: Auto. A
+	// hand-made CSR is approved automatically only when its requester — as
+	// the API server recorded it in spec.username and spec.groups — is
+	// listed here; other CSRs wait for a person. With approval: Auto and no
+	// list, Auto approval approves nothing (the Ready condition says so).
+	// +optional
+	AutoApprove *AutoApprovePolicy `json:"autoApprove,omitempty"`
+
+	// MaxNames caps the subject alternative names (DNS names, IPs and URIs
+	// together) of one certificate. Defaults to 100.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	MaxNames *int32 `json:"maxNames,omitempty"`
+}
+
+// SubjectPolicy lists the values each subject attribute may take. A list
+// that is set allows exactly its values; "*" allows any value that is not
+// reserved; an attribute whose list is unset allows none once subject is
+// set. Reserved values ("system:…" organizations and organizational units)
+// are allowed only when listed exactly, never by "*".
+type SubjectPolicy struct {
+	// Organizations (O) allowed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	Organizations []string `json:"organizations,omitempty"`
+	// OrganizationalUnits (OU) allowed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	OrganizationalUnits []string `json:"organizationalUnits,omitempty"`
+	// Countries (C) allowed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	Countries []string `json:"countries,omitempty"`
+	// Provinces (ST) allowed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	Provinces []string `json:"provinces,omitempty"`
+	// Localities (L) allowed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	Localities []string `json:"localities,omitempty"`
+}
+
+// AutoApprovePolicy names the requesters whose CSRs Auto approval approves.
+type AutoApprovePolicy struct {
+	// Users, matched against the CSR's spec.username.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Users []string `json:"users,omitempty"`
+	// Groups, matched against the CSR's spec.groups.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Groups []string `json:"groups,omitempty"`
+	// ServiceAccounts as "<namespace>/<name>", matched against the user
+	// name the API server gives them (system:serviceaccount:<namespace>:<name>).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=317
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
 }
 
 // CASource says where a ClusterIssuer's CA comes from. Exactly one field is set.

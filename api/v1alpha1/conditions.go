@@ -52,6 +52,9 @@ const (
 	ReasonNotRotating = "NotRotating"
 	// ReasonSignerNameConflict means another ClusterIssuer already serves this signerName.
 	ReasonSignerNameConflict = "SignerNameConflict"
+	// ReasonAutoApprovalInactive means the issuer can sign, but its
+	// approval: Auto approves nothing because policy.autoApprove names no one.
+	ReasonAutoApprovalInactive = "AutoApprovalInactive"
 )
 
 // Reasons used on ServiceCertificate conditions.

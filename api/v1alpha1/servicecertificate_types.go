@@ -18,6 +18,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // ServiceCertificateSpec is the desired state of a ServiceCertificate.
@@ -288,11 +289,27 @@ type ServiceCertificateStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	CAFingerprintsSHA256 []string `json:"caFingerprintsSHA256,omitempty"`
 
+	// OwnedSecret is the Secret certsmith created for this certificate,
+	// by name and UID: the only Secret certsmith writes for it. A Secret of
+	// that name with another UID (say, one a tenant made after deleting
+	// certsmith's) is a conflict, whatever its labels, annotations or owner
+	// references say.
+	// +optional
+	OwnedSecret *OwnedObject `json:"ownedSecret,omitempty"`
+
 	// RecentIssuances records the issuances of the last hour made for the
 	// same spec, issuer CA and manual trigger; past the limit, issuance waits
 	// (condition reason IssuanceRateLimited).
 	// +optional
 	RecentIssuances *IssuanceHistory `json:"recentIssuances,omitempty"`
+}
+
+// OwnedObject names an object certsmith created, and its UID.
+type OwnedObject struct {
+	// Name of the object.
+	Name string `json:"name"`
+	// UID of the object, as the API server assigned it at creation.
+	UID types.UID `json:"uid"`
 }
 
 // IssuanceHistory is the recent issuances of a ServiceCertificate for one

@@ -27,10 +27,11 @@ const (
 	// ManagedByValue is the value of LabelManagedBy.
 	ManagedByValue = "certsmith"
 
-	// LabelServiceCertificate names the ServiceCertificate that a Secret or CSR belongs to.
-	LabelServiceCertificate = "certsmith.io/service-certificate"
-	// LabelServiceCertificateNamespace names the namespace of the ServiceCertificate that a CSR belongs to.
-	LabelServiceCertificateNamespace = "certsmith.io/service-certificate-namespace"
+	// AnnotationServiceCertificate names the ServiceCertificate that a Secret
+	// (its name) or a CSR ("<namespace>/<name>") belongs to. It is an
+	// annotation, which anyone may write: certsmith takes a CSR as its own only
+	// by spec.username, and a Secret only by the UID in status.ownedSecret.
+	AnnotationServiceCertificate = "certsmith.io/service-certificate"
 	// LabelClusterIssuer names the ClusterIssuer whose CA a Secret holds.
 	LabelClusterIssuer = "certsmith.io/cluster-issuer"
 

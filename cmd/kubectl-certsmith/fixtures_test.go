@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"strconv"
 	"time"
 
 	. "github.com/onsi/gomega"
@@ -81,6 +82,21 @@ var leafNames = pki.CSRRequest{
 	DNSNames:    []string{"web.shop.svc", "web.shop.svc.cluster.local"},
 	IPAddresses: []net.IP{net.ParseIP("10.96.0.10"), net.ParseIP("2001:db8::10")},
 	URIs:        []*url.URL{{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/shop/sa/web"}},
+}
+
+// operatorSecretMetadata returns the labels and annotations that the
+// operator writes on the Secret of a ServiceCertificate (storeCertificate
+// and desiredSecret in controllers/secret.go): the only label is
+// app.kubernetes.io/managed-by; the owning ServiceCertificate, the issuer
+// and the revision are annotations.
+func operatorSecretMetadata(owner, issuer string, revision int) (labels, annotations map[string]string) {
+	labels = map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue}
+	annotations = map[string]string{
+		certsmithv1alpha1.AnnotationServiceCertificate: owner,
+		certsmithv1alpha1.AnnotationIssuerName:         issuer,
+		certsmithv1alpha1.AnnotationRevision:           strconv.Itoa(revision),
+	}
+	return labels, annotations
 }
 
 // pemKey encodes key as tls.key does.

@@ -113,7 +113,10 @@ func describeTLSSecret(w io.Writer, secret *corev1.Secret, now time.Time) error 
 	t := newTable(w)
 	fmt.Fprintf(t, "Secret:\t%s/%s\n", secret.Namespace, secret.Name)
 	fmt.Fprintf(t, "Type:\t%s\n", secret.Type)
-	if owner := secret.Labels[certsmithv1alpha1.LabelServiceCertificate]; owner != "" {
+	// The operator writes the owner as an annotation (storeCertificate in
+	// controllers/secret.go), whatever the constant's name says; a label of
+	// that key is not certsmith's and is not shown.
+	if owner := secret.Annotations[certsmithv1alpha1.AnnotationServiceCertificate]; owner != "" {
 		fmt.Fprintf(t, "ServiceCertificate:\t%s\n", owner)
 	}
 	if issuer := secret.Annotations[certsmithv1alpha1.AnnotationIssuerName]; issuer != "" {

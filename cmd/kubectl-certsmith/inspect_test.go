@@ -49,21 +49,25 @@ var _ = Describe("inspect secret", func() {
 			90*24*time.Hour, false)
 	})
 
-	// createSecret stores a Secret with the given keys.
-	createSecret := func(name string, secretType corev1.SecretType, data map[string][]byte) {
+	// createSecretWithMetadata stores a Secret with the given keys, labels
+	// and annotations.
+	createSecretWithMetadata := func(name string, secretType corev1.SecretType, data map[string][]byte, labels, annotations map[string]string) {
 		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels, Annotations: annotations},
 			Type:       secretType,
 			Data:       data,
 		}
-		if secretType == corev1.SecretTypeTLS {
-			secret.Labels = map[string]string{certsmithv1alpha1.LabelServiceCertificate: "web"}
-			secret.Annotations = map[string]string{
-				certsmithv1alpha1.AnnotationIssuerName: "inspect-issuer",
-				certsmithv1alpha1.AnnotationRevision:   "4",
-			}
-		}
 		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+	}
+
+	// createSecret stores a Secret with the given keys; a TLS Secret gets
+	// the metadata the operator writes for the ServiceCertificate "web".
+	createSecret := func(name string, secretType corev1.SecretType, data map[string][]byte) {
+		var labels, annotations map[string]string
+		if secretType == corev1.SecretTypeTLS {
+			labels, annotations = operatorSecretMetadata("web", "inspect-issuer", 4)
+		}
+		createSecretWithMetadata(name, secretType, data, labels, annotations)
 	}
 
 	// goodData is a TLS Secret's data as certsmith writes it.
@@ -120,6 +124,26 @@ var _ = Describe("inspect secret", func() {
 
 		// No key material, ever.
 		Expect(out).NotTo(ContainSubstring("PRIVATE KEY"))
+	})
+
+	It("names the ServiceCertificate from the owner annotation, which the operator writes without a label", func() {
+		_, annotations := operatorSecretMetadata("shop-web", "inspect-issuer", 1)
+		createSecretWithMetadata("annotated-only", corev1.SecretTypeTLS, goodData(), nil, annotations)
+
+		result := runPlugin("inspect", "secret", "annotated-only", "-n", namespace)
+		Expect(result.Err).NotTo(HaveOccurred())
+		Expect(result.Out).To(MatchRegexp(`ServiceCertificate:\s+shop-web\n`))
+		Expect(result.Out).To(MatchRegexp(`Issuer \(annotation\):\s+inspect-issuer\n`))
+	})
+
+	It("takes no owner from a label of the owner key, which the operator never writes", func() {
+		createSecretWithMetadata("labelled-only", corev1.SecretTypeTLS, goodData(),
+			map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: "web"}, nil)
+
+		result := runPlugin("inspect", "secret", "labelled-only", "-n", namespace)
+		Expect(result.Err).NotTo(HaveOccurred())
+		Expect(result.Out).NotTo(ContainSubstring("ServiceCertificate:"))
+		Expect(result.Out).To(ContainSubstring("key matches certificate: yes\n"))
 	})
 
 	It("says no when tls.key belongs to another certificate", func() {

@@ -19,6 +19,7 @@ package pki
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -104,6 +105,10 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	}
 	if _, err := KeySpecOf(csr.PublicKey); err != nil {
 		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > MaxRSAKeySize {
+		// Before the signature check, which a huge key makes expensive.
+		return nil, fmt.Errorf("certificate request: %w", checkRSASize(k))
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSRSignature, err)

@@ -51,6 +51,10 @@ const (
 	// MinRSAKeySize is the smallest RSA modulus that certsmith signs
 	// certificates for.
 	MinRSAKeySize = 2048
+	// MaxRSAKeySize is the largest RSA modulus that certsmith signs
+	// certificates for, the largest it generates: verifying a CSR signed by
+	// a much larger key costs the signer far more CPU for nothing.
+	MaxRSAKeySize = 4096
 )
 
 // ErrUnsupportedKey reports a key whose algorithm, curve or size certsmith

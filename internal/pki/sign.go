@@ -20,8 +20,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -150,6 +152,12 @@ type SignRequest struct {
 	// MaxPathLen is the path length constraint of a CA certificate (-1
 	// unlimited, 0 leaves only, n > 0); it is ignored unless IsCA.
 	MaxPathLen int
+	// NameConstraints, for a CA certificate, bound the names it may sign;
+	// nil means none. Ignored unless IsCA.
+	NameConstraints *NameConstraints
+	// Subject, when set, is the certificate's subject instead of the CSR's
+	// (the caller checked these values; the CSR's encoding is not copied).
+	Subject *pkix.Name
 	// Now is the current time.
 	Now time.Time
 }
@@ -240,6 +248,10 @@ func (ca *CA) Sign(req SignRequest) (*x509.Certificate, error) {
 		if err := setMaxPathLen(template, req.MaxPathLen); err != nil {
 			return nil, fmt.Errorf("signing: %w", err)
 		}
+		req.NameConstraints.apply(template)
+	}
+	if req.Subject != nil {
+		template.RawSubject, template.Subject = nil, *req.Subject
 	}
 
 	der, err := x509.CreateCertificate(rand.Reader, template, ca.Certificate, csr.PublicKey, normalizeSigner(ca.Key))
@@ -318,10 +330,23 @@ func checkSignablePublicKey(pub any) (KeySpec, error) {
 	if err != nil {
 		return KeySpec{}, err
 	}
-	if k, ok := pub.(*rsa.PublicKey); ok && k.N.BitLen() < MinRSAKeySize {
-		return KeySpec{}, fmt.Errorf("%w: RSA key of %d bits is below the minimum of %d", ErrUnsupportedKey, k.N.BitLen(), MinRSAKeySize)
+	if k, ok := pub.(*rsa.PublicKey); ok {
+		if err := checkRSASize(k); err != nil {
+			return KeySpec{}, err
+		}
 	}
 	return spec, nil
+}
+
+// checkRSASize refuses RSA keys outside [MinRSAKeySize, MaxRSAKeySize].
+func checkRSASize(k *rsa.PublicKey) error {
+	switch bits := k.N.BitLen(); {
+	case bits < MinRSAKeySize:
+		return fmt.Errorf("%w: RSA key of %d bits is below the minimum of %d", ErrUnsupportedKey, bits, MinRSAKeySize)
+	case bits > MaxRSAKeySize:
+		return fmt.Errorf("%w: RSA key of %d bits is above the maximum of %d", ErrUnsupportedKey, bits, MaxRSAKeySize)
+	}
+	return nil
 }
 
 // dropInconsistentKeyUsages removes the key usages that a key of algorithm
@@ -338,4 +363,29 @@ func dropInconsistentKeyUsages(keyUsage x509.KeyUsage, alg KeyAlgorithm) x509.Ke
 	default:
 		return keyUsage
 	}
+}
+
+// NameConstraints are the X.509 name constraints of a CA certificate
+// (RFC 5280, section 4.2.1.10): names it may and may not sign. An empty
+// string in an excluded list excludes every name of that type.
+type NameConstraints struct {
+	PermittedDNSDomains    []string
+	ExcludedDNSDomains     []string
+	PermittedIPRanges      []*net.IPNet
+	ExcludedIPRanges       []*net.IPNet
+	PermittedURIDomains    []string
+	ExcludedURIDomains     []string
+	ExcludedEmailAddresses []string
+}
+
+// apply puts the constraints, marked critical, into a CA template.
+func (c *NameConstraints) apply(template *x509.Certificate) {
+	if c == nil {
+		return
+	}
+	template.PermittedDNSDomainsCritical = true
+	template.PermittedDNSDomains, template.ExcludedDNSDomains = c.PermittedDNSDomains, c.ExcludedDNSDomains
+	template.PermittedIPRanges, template.ExcludedIPRanges = c.PermittedIPRanges, c.ExcludedIPRanges
+	template.PermittedURIDomains, template.ExcludedURIDomains = c.PermittedURIDomains, c.ExcludedURIDomains
+	template.ExcludedEmailAddresses = c.ExcludedEmailAddresses
 }
