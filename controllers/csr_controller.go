@@ -48,6 +48,10 @@ import (
 // CertificateSigningRequests of certsmith's signer names.
 const CSRControllerName = "certificatesigningrequest"
 
+// reasonAutoApprovalSkipped is the reason of the Event on a CSR that Auto
+// approval leaves to a person, because its requester is not named.
+const reasonAutoApprovalSkipped = "AutoApprovalSkipped"
+
 // Limits on CSRs that certsmith did not create.
 const (
 	// defaultCSRDuration is the lifetime of a certificate whose CSR sets no
@@ -127,7 +131,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		case owner == nil && issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto && !autoApproves(issuer, csr):
 			// Auto approval approves only the requesters the policy names;
 			// the rest wait for a person.
-			r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, "AutoApprovalSkipped", "Approve",
+			r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, reasonAutoApprovalSkipped, "Approve",
 				"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
 					"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
 				csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)

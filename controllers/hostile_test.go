@@ -174,13 +174,13 @@ func rawCSR(signerName string, template *x509.CertificateRequest, key crypto.Sig
 	return csr
 }
 
-// issuerEventReasons lists the reasons of the Events about a ClusterIssuer.
-func issuerEventReasons(name string) []string {
+// csrEventReasons lists the reasons of the Events about a CSR.
+func csrEventReasons(name string) []string {
 	var events eventsv1.EventList
 	Expect(k8sClient.List(ctx, &events)).To(Succeed())
 	var reasons []string
 	for _, e := range events.Items {
-		if e.Regarding.Kind == "ClusterIssuer" && e.Regarding.Name == name {
+		if e.Regarding.Kind == "CertificateSigningRequest" && e.Regarding.Name == name {
 			reasons = append(reasons, e.Reason)
 		}
 	}
@@ -376,7 +376,7 @@ var _ = Describe("Auto approval knows who is asking", func() {
 
 		csr := handMadeCSR(issuer.Status.SignerName, newKey(pki.KeyAlgorithmECDSA), pki.CSRRequest{DNSNames: []string{"a.example.com"}},
 			[]certificatesv1.KeyUsage{"digital signature", "server auth"}, nil)
-		Eventually(func() []string { return issuerEventReasons(issuer.Name) }, timeout, interval).Should(ContainElement("AutoApprovalSkipped"))
+		Eventually(func() []string { return csrEventReasons(csr.Name) }, timeout, interval).Should(ContainElement(reasonAutoApprovalSkipped))
 		Consistently(func(g Gomega) {
 			g.Expect(getCSR(csr.Name).Status.Conditions).To(BeEmpty(), "not approved, not denied: it waits for a person")
 		}, 2*time.Second, 200*time.Millisecond).Should(Succeed())

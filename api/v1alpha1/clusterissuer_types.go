@@ -49,7 +49,9 @@ type ClusterIssuerSpec struct {
 
 	// Approval decides CSRs of this signerName that certsmith did not create:
 	// Manual (default) waits for a person ("kubectl certificate approve");
-	// Auto approves what the policy allows and denies the rest. CSRs that
+	// Auto approves what the policy allows and denies the rest, for the
+	// requesters that spec.policy.autoApprove names (others wait for a
+	// person, with a Warning Event on their CSR). CSRs that
 	// certsmith creates for ServiceCertificates are always approved by
 	// certsmith after checking them.
 	// +optional
@@ -146,7 +148,8 @@ type ApprovalMode string
 const (
 	// ApprovalManual leaves approval to a person.
 	ApprovalManual ApprovalMode = "Manual"
-	// ApprovalAuto approves what the policy allows and denies the rest.
+	// ApprovalAuto approves what the policy allows and denies the rest, for
+	// the requesters that the policy's autoApprove names.
 	ApprovalAuto ApprovalMode = "Auto"
 )
 
