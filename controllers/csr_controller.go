@@ -226,7 +226,7 @@ func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 		Type:           conditionType,
 		Status:         corev1.ConditionTrue,
 		Reason:         reason,
-		Message:        message,
+		Message:        limitMessage(message),
 		LastUpdateTime: metav1.NewTime(r.Clock.Now()),
 	})
 	if err := r.SubResource("approval").Update(ctx, csr); err != nil {
@@ -377,7 +377,7 @@ func (r *CSRReconciler) fail(ctx context.Context, csr *certificatesv1.Certificat
 		Type:               certificatesv1.CertificateFailed,
 		Status:             corev1.ConditionTrue,
 		Reason:             reason,
-		Message:            message,
+		Message:            limitMessage(message),
 		LastUpdateTime:     now,
 		LastTransitionTime: now,
 	})
