@@ -112,7 +112,7 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if status == nil {
 		return ctrl.Result{}, distributeErr
 	}
-	r.reportConflicts(issuer, status, d.conflicts)
+	r.reportConflicts(issuer, status, d.conflicts, d.ctbForbidden)
 	return ctrl.Result{}, errors.Join(distributeErr, r.patchStatus(ctx, issuer, status))
 }
 
@@ -145,7 +145,7 @@ func (r *BundleReconciler) patchStatus(ctx context.Context, issuer *certsmithv1a
 
 // reportConflicts emits one Warning Event when the set of objects certsmith
 // cannot write changed, naming them (bounded).
-func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus, conflicts []string) {
+func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus, conflicts []string, ctbForbidden bool) {
 	before := issuer.Status.Bundle
 	if before == nil {
 		before = &certsmithv1alpha1.BundleStatus{}
@@ -158,7 +158,11 @@ func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssu
 			status.Conflicts, name, namedList(conflicts, int(status.Conflicts), 640))
 	}
 	if status.ClusterTrustBundleConflict != "" && status.ClusterTrustBundleConflict != before.ClusterTrustBundleConflict {
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonClusterTrustBundleConflict, "Distribute",
+		reason := certsmithv1alpha1.ReasonClusterTrustBundleConflict
+		if ctbForbidden {
+			reason = "ClusterTrustBundleForbidden"
+		}
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, reason, "Distribute",
 			"cannot publish ClusterTrustBundle %s: %s", status.ClusterTrustBundle, status.ClusterTrustBundleConflict)
 	}
 }
@@ -197,6 +201,8 @@ type distribution struct {
 	wantHash  string
 	// conflicts describes each conflicting namespace, "namespace (why)".
 	conflicts []string
+	// ctbForbidden: certsmith may not publish the ClusterTrustBundle (no attest).
+	ctbForbidden bool
 }
 
 // bundleOutcome is what one write left behind.
@@ -432,9 +438,10 @@ func (d *distribution) ensureClusterTrustBundle(ctx context.Context, status *cer
 			d.record.drop(recordKeyClusterTrustBundle)
 		}
 		if apierrors.IsForbidden(writeErr) {
+			d.ctbForbidden = true
 			why = fmt.Sprintf("grant certsmith the attest verb on signers/%s (%s)", signerName, why)
 		}
-		status.ClusterTrustBundleConflict = why
+		status.ClusterTrustBundleConflict = truncate(why, 1024)
 		return nil
 	}
 	if writeErr != nil && !apierrors.IsNotFound(writeErr) {

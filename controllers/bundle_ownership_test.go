@@ -146,7 +146,9 @@ var _ = Describe("Bundle ownership", func() {
 			g.Expect(b.Conflicts).To(Equal(int32(1)))
 			g.Expect(b.ConflictNamespaces).To(Equal([]string{squatted}))
 		}, timeout, interval).Should(Succeed())
-		Eventually(func() string { return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonBundleConflict), "\n") }, timeout, interval).
+		Eventually(func() string {
+			return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonBundleConflict), "\n")
+		}, timeout, interval).
 			Should(ContainSubstring(squatted + " (certsmith did not create it)"))
 		unchanged := func(g Gomega) {
 			got := getConfigMap(squatted, name)
@@ -193,12 +195,19 @@ var _ = Describe("Bundle ownership", func() {
 			cm.Annotations = map[string]string{annotationBundleClaim: claim}
 			Expect(k8sClient.Update(ctx, cm)).To(Succeed())
 		}
-		writeRecordEntry(issuer.Name, ours, ownedObject{Name: name, Token: token})
 		oursUID := getConfigMap(ours, name).UID
-
 		setNamespaceLabel(ours, selector, "yes")
 		setNamespaceLabel(copied, selector, "yes")
-		Eventually(func() []string { return configMapBundle(ours, name, "ca.crt") }, timeout, interval).Should(Equal([]string{fp}))
+		// Seen, and not recorded: conflicts, both left alone.
+		Eventually(func() []string { return bundleStatusOf(issuer.Name).ConflictNamespaces }, timeout, interval).Should(ConsistOf(ours, copied))
+		// (The intent is written while the namespace is wanted: an intent for
+		// an unwanted namespace makes certsmith delete its object.)
+		writeRecordEntry(issuer.Name, ours, ownedObject{Name: name, Token: token})
+
+		Eventually(func() []string {
+			nudgeIssuer(issuer.Name) // the record is only read on a pass
+			return configMapBundle(ours, name, "ca.crt")
+		}, timeout, time.Second).Should(Equal([]string{fp}))
 		Expect(getConfigMap(ours, name).UID).To(Equal(oursUID), "recovered in place, not recreated")
 		Eventually(func(g Gomega) {
 			shard := &corev1.Secret{}

@@ -67,6 +67,23 @@ func newSelfSignedIssuer() *certsmithv1alpha1.ClusterIssuer {
 	return waitIssuerReady(issuer.Name)
 }
 
+// createCertificate creates a ServiceCertificate of an issuer for
+// "<name>.<namespace>.svc", changed by mutate.
+func createCertificate(namespace, issuerName, name string, mutate func(*certsmithv1alpha1.ServiceCertificateSpec)) *certsmithv1alpha1.ServiceCertificate {
+	sc := &certsmithv1alpha1.ServiceCertificate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: certsmithv1alpha1.ServiceCertificateSpec{
+			IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuerName},
+			DNSNames:  []string{name + "." + namespace + ".svc"},
+		},
+	}
+	if mutate != nil {
+		mutate(&sc.Spec)
+	}
+	Expect(k8sClient.Create(ctx, sc)).To(Succeed())
+	return sc
+}
+
 // waitIssuerReady waits for Ready=True and returns the issuer.
 func waitIssuerReady(name string) *certsmithv1alpha1.ClusterIssuer {
 	issuer := &certsmithv1alpha1.ClusterIssuer{}

@@ -67,17 +67,7 @@ var _ = Describe("Renewal can never loop", func() {
 		namespace = newNamespace()
 	})
 	create := func(name string, mutate func(*certsmithv1alpha1.ServiceCertificateSpec)) {
-		sc := &certsmithv1alpha1.ServiceCertificate{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-			Spec: certsmithv1alpha1.ServiceCertificateSpec{
-				IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuer.Name},
-				DNSNames:  []string{name + "." + namespace + ".svc"},
-			},
-		}
-		if mutate != nil {
-			mutate(&sc.Spec)
-		}
-		Expect(k8sClient.Create(ctx, sc)).To(Succeed())
+		createCertificate(namespace, issuer.Name, name, mutate)
 	}
 
 	It("renews a 10m certificate asking for renewal at 95% no sooner than the floor after issuance", func() {
@@ -519,15 +509,7 @@ var _ = Describe("Secrets: ownership is proved, not claimed, and foreign data is
 		issuer = newSelfSignedIssuer()
 		namespace = newNamespace()
 	})
-	create := func(name string) {
-		Expect(k8sClient.Create(ctx, &certsmithv1alpha1.ServiceCertificate{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-			Spec: certsmithv1alpha1.ServiceCertificateSpec{
-				IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuer.Name},
-				DNSNames:  []string{name + "." + namespace + ".svc"},
-			},
-		})).To(Succeed())
-	}
+	create := func(name string) { createCertificate(namespace, issuer.Name, name, nil) }
 	// replaceSecret deletes certsmith's Secret and creates another under
 	// the same name, with every mark certsmith puts on its own.
 	replaceSecret := func(name string, data map[string][]byte) *corev1.Secret {

@@ -116,17 +116,7 @@ var _ = Describe("ServiceCertificate lifecycle", func() {
 		namespace = newNamespace()
 	})
 	create := func(name string, mutate func(*certsmithv1alpha1.ServiceCertificateSpec)) {
-		sc := &certsmithv1alpha1.ServiceCertificate{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-			Spec: certsmithv1alpha1.ServiceCertificateSpec{
-				IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuer.Name},
-				DNSNames:  []string{name + "." + namespace + ".svc"},
-			},
-		}
-		if mutate != nil {
-			mutate(&sc.Spec)
-		}
-		Expect(k8sClient.Create(ctx, sc)).To(Succeed())
+		createCertificate(namespace, issuer.Name, name, mutate)
 	}
 
 	Context("spec fields", func() {

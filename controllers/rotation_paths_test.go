@@ -174,7 +174,9 @@ var _ = Describe("CA rotation and the trust paths it waits for", func() {
 		})).To(Succeed())
 		waitCertificateReady(clean, "user")
 		Eventually(func() []string { return bundleStatusOf(issuerName).ConflictNamespaces }, timeout, interval).Should(Equal([]string{squatted}))
-		Eventually(func() string { return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonBundleConflict), "\n") }, timeout, interval).
+		Eventually(func() string {
+			return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonBundleConflict), "\n")
+		}, timeout, interval).
 			Should(ContainSubstring(squatted))
 
 		requestRotation(issuerName)
@@ -194,7 +196,9 @@ var _ = Describe("CA rotation and the trust paths it waits for", func() {
 		By("past the deadline, it no longer blocks: published, then switched, and named as skipped")
 		stepClock(5*time.Minute + time.Second)
 		waitPublished(issuerName)
-		Eventually(func() string { return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonTrustPathsSkipped), "\n") }, timeout, interval).
+		Eventually(func() string {
+			return strings.Join(issuerEventNotes(issuerName, certsmithv1alpha1.ReasonTrustPathsSkipped), "\n")
+		}, timeout, interval).
 			Should(ContainSubstring(squatted))
 		stepClock(2 * time.Second)
 		waitRotationPhase(issuerName, certsmithv1alpha1.RotationRetiring)

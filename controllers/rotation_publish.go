@@ -61,7 +61,8 @@ func (c *trustCoverage) add(n int, name string, conflict, blocking bool) {
 		c.blocking += n
 	}
 	if name != "" && len(c.names) < maxNamedPaths {
-		c.names = append(c.names, name)
+		// status.rotation.unpublishedPaths holds at most 600 bytes an item.
+		c.names = append(c.names, truncate(name, 600))
 	}
 }
 
