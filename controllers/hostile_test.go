@@ -567,6 +567,21 @@ var _ = Describe("Secrets: ownership is proved, not claimed, and foreign data is
 		Expect(getCertificate(namespace, "copied").Status.Revision).To(Equal(int64(1)), "not re-issued")
 	})
 
+	It("reports a Secret made immutable as a conflict, and stops listing its ca.crt for rotations", func() {
+		create("frozen")
+		sc := waitRevision(namespace, "frozen", 1)
+		Expect(sc.Status.CAFingerprintsSHA256).NotTo(BeEmpty())
+		secret := getSecret(namespace, "frozen-tls")
+		secret.Immutable = ptr.To(true)
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		update(namespace, "frozen", func(sc *certsmithv1alpha1.ServiceCertificate) {
+			sc.Spec.AdditionalOutputFormats = []certsmithv1alpha1.AdditionalOutputFormat{{Type: certsmithv1alpha1.CombinedPEMOutput}}
+		})
+		sc = waitCertificateCondition(namespace, "frozen", metav1.ConditionFalse, certsmithv1alpha1.ReasonSecretConflict)
+		Expect(meta.FindStatusCondition(sc.Status.Conditions, certsmithv1alpha1.ConditionReady).Message).To(ContainSubstring("cannot be updated"))
+		Expect(sc.Status.CAFingerprintsSHA256).To(BeEmpty())
+	})
+
 	It("caches a tenant's Secrets labelled as certsmith's without their data", func() {
 		big := make([]byte, 512<<10)
 		for i := range 4 {

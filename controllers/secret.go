@@ -329,6 +329,12 @@ func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, base, de
 	// The optimistic lock makes a concurrent edit fail the write instead of
 	// mixing its tls.key with our tls.crt.
 	if err := r.Patch(ctx, desired, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			// Made immutable, or refused by an admission policy: retrying
+			// changes nothing until someone acts.
+			return terminal(certsmithv1alpha1.ReasonSecretConflict, fmt.Sprintf(
+				"Secret %s cannot be updated (%v); certsmith leaves it as it is: delete it to have a new one issued", base.Name, err))
+		}
 		return fmt.Errorf("updating Secret %s/%s: %w", base.Namespace, base.Name, err)
 	}
 	return nil
