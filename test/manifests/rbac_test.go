@@ -89,27 +89,39 @@ func TestRolesHaveNoWildcards(t *testing.T) {
 }
 
 // TestSecretPermissions checks that the manager may do exactly what it
-// needs with Secrets, and never delete one.
+// needs with Secrets, and never delete one outside its own namespace: the
+// only Secrets it deletes are its records of bundle objects there.
 func TestSecretPermissions(t *testing.T) {
 	for source, objects := range map[string][]*unstructured.Unstructured{
 		"config/rbac/role.yaml": readObjects(t, "config/rbac/role.yaml"),
 		"config/default":        decodeAll(t, kustomize(t, "config/default")),
 	} {
-		verbs := sets.New[string]()
-		for _, obj := range append(objectsOfKind(objects, "ClusterRole"), objectsOfKind(objects, "Role")...) {
-			for _, rule := range rulesOf(t, obj) {
-				if slices.Contains(rule.APIGroups, "") && slices.Contains(rule.Resources, "secrets") {
+		verbs, clusterVerbs := sets.New[string](), sets.New[string]()
+		for _, kind := range []string{"ClusterRole", "Role"} {
+			for _, obj := range objectsOfKind(objects, kind) {
+				for _, rule := range rulesOf(t, obj) {
+					if !slices.Contains(rule.APIGroups, "") || !slices.Contains(rule.Resources, "secrets") {
+						continue
+					}
 					verbs.Insert(rule.Verbs...)
+					if kind == "ClusterRole" {
+						clusterVerbs.Insert(rule.Verbs...)
+					} else if slices.Contains(rule.Verbs, "delete") && obj.GetNamespace() != "certsmith-system" {
+						t.Errorf("%s: Role %s/%s may delete Secrets outside certsmith-system", source, obj.GetNamespace(), obj.GetName())
+					}
 				}
 			}
 		}
 		if missing := requiredSecretVerbs.Difference(verbs); missing.Len() > 0 {
 			t.Errorf("%s: the manager lacks Secret verbs %v", source, sets.List(missing))
 		}
-		if extra := verbs.Difference(allowedSecretVerbs); extra.Len() > 0 {
-			t.Errorf("%s: the manager may %v Secrets; it needs only %v", source, sets.List(extra), sets.List(allowedSecretVerbs))
+		if extra := clusterVerbs.Difference(allowedSecretVerbs); extra.Len() > 0 {
+			t.Errorf("%s: the manager may %v Secrets in every namespace; it needs only %v", source, sets.List(extra), sets.List(allowedSecretVerbs))
 		}
-		t.Logf("%s: Secret verbs %v", source, sets.List(verbs))
+		if extra := verbs.Difference(allowedSecretVerbs.Clone().Insert("delete")); extra.Len() > 0 {
+			t.Errorf("%s: the manager may %v Secrets", source, sets.List(extra))
+		}
+		t.Logf("%s: Secret verbs %v (in every namespace: %v)", source, sets.List(verbs), sets.List(clusterVerbs))
 	}
 }
 
