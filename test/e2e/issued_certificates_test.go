@@ -53,7 +53,9 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
 
 	It("generates CA certificates that verify: every root against itself, the intermediate against its root", func() {
 		dir := GinkgoT().TempDir()
-		out, err := kubectl("get", "secrets", "-n", operatorNamespace, "-l", "app.kubernetes.io/managed-by=certsmith", "-o", "json")
+		// The CA Secrets: those labelled with their issuer (the bundle
+		// ownership records there carry certsmith's label, not this one).
+		out, err := kubectl("get", "secrets", "-n", operatorNamespace, "-l", "app.kubernetes.io/managed-by=certsmith,certsmith.io/cluster-issuer", "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var list struct {
 			Items []struct {
