@@ -116,10 +116,6 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if errors.As(err, &te) {
 		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, te.reason, te.message)
 		meta.RemoveStatusCondition(&sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
-		if te.reason == certsmithv1alpha1.ReasonSecretConflict {
-			// certsmith cannot write its ca.crt: a CA rotation must not wait for it.
-			sc.Status.CAFingerprintsSHA256 = nil
-		}
 		// Not a hot loop: a slow recheck, for fixes no watch sees (a
 		// conflicting Secret deleted, a namespace relabelled, a password
 		// Secret created).
