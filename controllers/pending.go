@@ -158,6 +158,8 @@ func (e *secretExpectations) satisfied(obj metav1.Object, cachedRevision int64, 
 	return false
 }
 
+func (e *secretExpectations) forget(key types.NamespacedName) { e.state.forget(key) }
+
 // writtenStatuses remembers the last status written for each
 // ServiceCertificate, so that a reconcile working from a cache that has not
 // seen that write does not write the same status again.

@@ -97,6 +97,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if apierrors.IsNotFound(err) {
 			r.keys.forgetName(req.NamespacedName)
 			r.written.forget(req.NamespacedName)
+			r.expectations.forget(req.NamespacedName)
 			forgetCertificateMetrics(req.NamespacedName)
 			return ctrl.Result{}, r.deleteRequests(ctx, req.NamespacedName, nil)
 		}

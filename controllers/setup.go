@@ -29,6 +29,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -114,6 +115,9 @@ func CacheOptions(namespace string) cache.Options {
 			namespace:           {},
 			cache.AllNamespaces: {LabelSelector: managed},
 		}, Transform: stripSecretDataOutside(namespace)},
+		// Services: only what names a certificate (name and cluster IPs); a
+		// tenant's annotations and labels are not kept.
+		&corev1.Service{}: {Transform: cachedServiceFields},
 		// Bundle ConfigMaps and ClusterTrustBundles: those with certsmith's
 		// label, which anyone can set, so without their content (a hash of
 		// it stands in): a tenant's labelled 1 MiB ConfigMap costs only its
@@ -124,19 +128,58 @@ func CacheOptions(namespace string) cache.Options {
 }
 
 // stripSecretDataOutside is the cache transform of Secrets: managed fields
-// go, and so does the data of every Secret outside the operator's namespace.
+// go, and a Secret outside the operator's namespace is kept only as the
+// bounded metadata the ServiceCertificate controller decides ownership from
+// (cachedSecretMetadata); certsmith reads its own Secrets past the cache.
 func stripSecretDataOutside(namespace string) toolscache.TransformFunc {
 	stripManagedFields := cache.TransformStripManagedFields()
 	return func(obj any) (any, error) {
-		obj, err := stripManagedFields(obj)
-		if err != nil {
-			return obj, err
-		}
 		if secret, ok := obj.(*corev1.Secret); ok && secret.Namespace != namespace {
-			secret.Data, secret.StringData = nil, nil
+			return cachedSecretMetadata(secret), nil
 		}
+		return stripManagedFields(obj)
+	}
+}
+
+// maxCachedValue bounds the label and annotation values kept in the cache.
+const maxCachedValue = 253
+
+// cachedSecretMetadata keeps of a Secret its identity, certsmith's label,
+// the owner and revision annotations certsmith writes (if of a sane size)
+// and its controller reference: at most a few hundred bytes, whatever a
+// tenant put into it. It is idempotent, as client-go may apply it twice.
+func cachedSecretMetadata(s *corev1.Secret) *corev1.Secret {
+	out := &corev1.Secret{TypeMeta: s.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion,
+		CreationTimestamp: s.CreationTimestamp, DeletionTimestamp: s.DeletionTimestamp,
+	}}
+	if v, ok := s.Labels[certsmithv1alpha1.LabelManagedBy]; ok && len(v) <= maxCachedValue {
+		out.Labels = map[string]string{certsmithv1alpha1.LabelManagedBy: v}
+	}
+	for _, key := range []string{certsmithv1alpha1.AnnotationServiceCertificate, certsmithv1alpha1.AnnotationRevision} {
+		if v, ok := s.Annotations[key]; ok && len(v) <= maxCachedValue {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[key] = v
+		}
+	}
+	if owner := metav1.GetControllerOfNoCopy(s); owner != nil {
+		out.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	return out
+}
+
+// cachedServiceFields keeps of a Service its identity and cluster IPs.
+func cachedServiceFields(obj any) (any, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
 		return obj, nil
 	}
+	return &corev1.Service{TypeMeta: svc.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: svc.Name, Namespace: svc.Namespace, UID: svc.UID, ResourceVersion: svc.ResourceVersion,
+		CreationTimestamp: svc.CreationTimestamp, DeletionTimestamp: svc.DeletionTimestamp,
+	}, Spec: corev1.ServiceSpec{ClusterIP: svc.Spec.ClusterIP, ClusterIPs: svc.Spec.ClusterIPs}}, nil
 }
 
 // WhoAmI asks the API server who the operator is (a SelfSubjectReview).

@@ -267,6 +267,10 @@ func Check(req Request, ctx Context) error {
 		}
 	}
 	for _, u := range req.URIs {
+		if covered := reservedCoveredBy(ctx.Reserved, u.Hostname()); covered != "" {
+			deny(u.String(), fmt.Sprintf("names %s, a name of the Kubernetes API server, as its host", covered))
+			continue
+		}
 		if !slices.ContainsFunc(ctx.Rules.URIs, func(p string) bool { return MatchURI(p, u) }) {
 			deny(u.String(), "is not allowed by the URI patterns of the issuer's policy")
 		}
@@ -312,8 +316,11 @@ func checkSubject(req Request, ctx Context) []Violation {
 		switch {
 		case len(cn) > MaxSubjectValueLength:
 			deny(cn, fmt.Sprintf("(common name) is longer than %d characters", MaxSubjectValueLength))
-		case caExempt:
-			// A CA's common name is a label, not a host name.
+		case caExempt && !looksLikeHost(cn):
+			// A CA's common name is a label ("Team CA"), not a host name. One
+			// that reads as a host name or an IP is checked like one: TLS
+			// clients that fall back to the CN would take the CA certificate
+			// itself for that host.
 		default:
 			if reason := commonNameRefusal(req, ctx, cn); reason != "" {
 				deny(cn, "(common name) "+reason)
@@ -492,6 +499,12 @@ func allowsIP(req Request, ctx Context, ip net.IP) bool {
 	return slices.ContainsFunc(ctx.Rules.IPRanges, func(r *net.IPNet) bool { return r.Contains(ip) })
 }
 
+// looksLikeHost reports whether a common name could be taken for a host: a
+// well-formed DNS name or an IP address.
+func looksLikeHost(cn string) bool {
+	return net.ParseIP(cn) != nil || ValidateDNSName(cn, true) == nil
+}
+
 // commonNameRefusal says why a common name does not pass the checks of a
 // subject alternative name (well formed, not reserved, allowed), or "".
 func commonNameRefusal(req Request, ctx Context, cn string) string {
@@ -612,22 +625,28 @@ func NameConstraintsFor(rules Rules, reserved Reserved) *pki.NameConstraints {
 			c.ExcludedIPRanges = append(c.ExcludedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
 		}
 	}
-	if len(rules.URIs) == 0 {
-		c.PermittedURIDomains = []string{permitNoName}
-	}
+	allURIs := false
 	for _, pattern := range rules.URIs {
 		u, err := url.Parse(pattern)
-		domain := ""
-		if err == nil {
-			domain = domainAfterWildcards(u.Hostname())
+		if err != nil || u.Hostname() == "" {
+			// No host to constrain by (a URN, or no authority): fail closed,
+			// the sub-CA may not sign it.
+			continue
 		}
+		domain := domainAfterWildcards(u.Hostname())
 		if domain == "" {
-			c.PermittedURIDomains = nil
+			allURIs = true
 			break
 		}
 		if !slices.Contains(c.PermittedURIDomains, domain) {
 			c.PermittedURIDomains = append(c.PermittedURIDomains, domain)
 		}
+	}
+	switch {
+	case allURIs:
+		c.PermittedURIDomains = nil
+	case len(c.PermittedURIDomains) == 0:
+		c.PermittedURIDomains = []string{permitNoName}
 	}
 	return c
 }

@@ -100,6 +100,13 @@ func TestCheckTrustRules(t *testing.T) {
 		{name: "crl sign is not a CA: its CN is checked", req: Request{Subject: Subject{CommonNames: []string{"kubernetes.default.svc"}}, Usages: []string{"crl sign", "digital signature"}},
 			rules: exampleRules, refused: []string{"kubernetes.default.svc"}},
 		{name: "a CA's CN is a label", req: Request{Subject: Subject{CommonNames: []string{"Team CA"}}, Usages: []string{"cert sign", "crl sign"}, IsCA: true}, rules: exampleRules},
+		{name: "a CA's CN that reads as the API server is checked", req: Request{Subject: Subject{CommonNames: []string{"kubernetes.default.svc"}}, Usages: []string{"cert sign", "server auth"}, IsCA: true},
+			rules: exampleRules, refused: []string{"kubernetes.default.svc"}},
+		{name: "a CA's CN that reads as another host is checked", req: Request{Subject: Subject{CommonNames: []string{"db.payments.svc"}}, Usages: []string{"cert sign"}, IsCA: true},
+			rules: exampleRules, refused: []string{"db.payments.svc"}},
+		{name: "a CA's CN within the policy", req: Request{Subject: Subject{CommonNames: []string{"ca.example.com"}}, Usages: []string{"cert sign"}, IsCA: true}, rules: exampleRules},
+		{name: "a URI whose host is the API server", req: Request{URIs: []*url.URL{mustURL(t, "https://kubernetes.default.svc/")}}, rules: Rules{URIs: []string{"https://*.default.svc/"}},
+			refused: []string{"https://kubernetes.default.svc/"}},
 
 		// URIs: a wildcard segment is one plain segment.
 		{name: "dot-dot segment", req: Request{URIs: []*url.URL{mustURL(t, "spiffe://cluster.local/ns/../sa/web")}}, rules: Rules{URIs: []string{"spiffe://cluster.local/ns/*/sa/*"}},
@@ -178,6 +185,10 @@ func TestNameConstraintsFor(t *testing.T) {
 	none := NameConstraintsFor(Rules{AllowCA: true}, reserved)
 	if !slices.Equal(none.PermittedDNSDomains, []string{permitNoName}) || !slices.Equal(none.PermittedURIDomains, []string{permitNoName}) || len(none.ExcludedIPRanges) != 3 {
 		t.Errorf("a policy with no names must exclude every name: %+v", none)
+	}
+	urn := NameConstraintsFor(Rules{URIs: []string{"urn:example:a"}}, reserved)
+	if !slices.Equal(urn.PermittedURIDomains, []string{permitNoName}) {
+		t.Errorf("a URI pattern without a host must not permit every URI: %q", urn.PermittedURIDomains)
 	}
 	exact := NameConstraintsFor(Rules{DNSNames: []string{"kubernetes.default.svc"}, IPRanges: mustRanges(t, "10.96.0.1/32")}, reserved)
 	if slices.Contains(exact.ExcludedDNSDomains, "kubernetes.default.svc") || len(exact.ExcludedIPRanges) != 0 {
