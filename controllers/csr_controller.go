@@ -344,7 +344,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		Now:     r.Clock.Now(),
 	}
 	if signRequest.IsCA {
-		// A CA the policy allows can sign no more than the issuer would.
+		// A CA the policy allows can sign no other names than the issuer would.
 		signRequest.MaxPathLen = 0
 		signRequest.NameConstraints = policy.NameConstraintsFor(request.policy.Rules, request.policy.Reserved)
 	}

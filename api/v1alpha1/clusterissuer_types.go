@@ -216,8 +216,9 @@ type IssuerPolicy struct {
 	// never get a CA certificate. A CA certificate signed under this policy
 	// carries name constraints derived from dnsNames, ipRanges and uris
 	// (the domain after each pattern's last wildcard; a kind of name with no
-	// entry is excluded) and a path length of 0, so it can sign no more than
-	// this issuer would.
+	// entry is excluded) and a path length of 0, so the names it can sign
+	// stay within this policy's subtrees; the subjects it signs are its own
+	// choice, so allow CAs only to requesters trusted with that.
 	// +optional
 	AllowCA bool `json:"allowCA,omitempty"`
 

@@ -584,7 +584,7 @@ func normalizeDNS(name string) string {
 }
 
 // NameConstraintsFor returns the name constraints of a CA certificate that
-// an issuer with these rules signs, so the CA can sign no more than the
+// an issuer with these rules signs, so the CA can sign no other names than the
 // rules allow. X.509 constraints are whole subtrees, so each pattern becomes
 // the domain after its last wildcard label ("*.example.com" → "example.com",
 // "web.*.svc.cluster.local" → "svc.cluster.local"; a pattern that is only
