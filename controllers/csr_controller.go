@@ -246,8 +246,9 @@ func (r *CSRReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 // the explicit rules alone otherwise. A refusal is returned as a
 // terminalError; err is for transient failures.
 func (r *CSRReconciler) check(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, issuer *certsmithv1alpha1.ClusterIssuer) (*checkedRequest, *terminalError, error) {
-	if n := len(csr.Spec.Request); n > MaxCSRBytes {
-		return nil, &terminalError{certsmithv1alpha1.ReasonCSRMalformed, fmt.Sprintf("the request is %d bytes, more than the %d certsmith reads", n, MaxCSRBytes)}, nil
+	if len(csr.Spec.Request) > MaxCSRBytes {
+		// The cache keeps one byte more than this of a request (boundedCSR).
+		return nil, &terminalError{certsmithv1alpha1.ReasonCSRMalformed, fmt.Sprintf("the request is larger than the %d bytes certsmith reads", MaxCSRBytes)}, nil
 	}
 	request, err := pki.ParseCSR(csr.Spec.Request)
 	if err != nil {

@@ -118,6 +118,9 @@ func CacheOptions(namespace string) cache.Options {
 		// Services: only what names a certificate (name and cluster IPs); a
 		// tenant's annotations and labels are not kept.
 		&corev1.Service{}: {Transform: cachedServiceFields},
+		// CSRs: every one is cached (certsmith signs for requesters it does
+		// not know in advance), so none may cost more than a bounded size.
+		&certificatesv1.CertificateSigningRequest{}: {Transform: boundedCSR},
 		// Bundle ConfigMaps and ClusterTrustBundles: those with certsmith's
 		// label, which anyone can set, so without their content (a hash of
 		// it stands in): a tenant's labelled 1 MiB ConfigMap costs only its
@@ -141,8 +144,9 @@ func stripSecretDataOutside(namespace string) toolscache.TransformFunc {
 	}
 }
 
-// maxCachedValue bounds the label and annotation values kept in the cache.
-const maxCachedValue = 253
+// maxCachedValue bounds the label and annotation values kept in the cache
+// (certsmith's own are shorter; a renew trigger is a timestamp).
+const maxCachedValue = 1024
 
 // cachedSecretMetadata keeps of a Secret its identity, certsmith's label,
 // the owner and revision annotations certsmith writes (if of a sane size)
@@ -153,19 +157,45 @@ func cachedSecretMetadata(s *corev1.Secret) *corev1.Secret {
 		Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion,
 		CreationTimestamp: s.CreationTimestamp, DeletionTimestamp: s.DeletionTimestamp,
 	}}
-	if v, ok := s.Labels[certsmithv1alpha1.LabelManagedBy]; ok && len(v) <= maxCachedValue {
-		out.Labels = map[string]string{certsmithv1alpha1.LabelManagedBy: v}
-	}
-	for _, key := range []string{certsmithv1alpha1.AnnotationServiceCertificate, certsmithv1alpha1.AnnotationRevision} {
-		if v, ok := s.Annotations[key]; ok && len(v) <= maxCachedValue {
-			if out.Annotations == nil {
-				out.Annotations = map[string]string{}
-			}
-			out.Annotations[key] = v
-		}
-	}
+	out.Labels = keepKeys(s.Labels, certsmithv1alpha1.LabelManagedBy)
+	out.Annotations = keepKeys(s.Annotations, certsmithv1alpha1.AnnotationServiceCertificate, certsmithv1alpha1.AnnotationRevision)
 	if owner := metav1.GetControllerOfNoCopy(s); owner != nil {
 		out.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	return out
+}
+
+// boundedCSR bounds what the cache keeps of a CSR: spec.request beyond
+// MaxCSRBytes (which certsmith refuses unread) is cut to one byte more than
+// that, labels and annotations other than certsmith's own, and spec.extra,
+// which certsmith does not read, are dropped. It is idempotent.
+func boundedCSR(obj any) (any, error) {
+	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+	if !ok {
+		return obj, nil
+	}
+	csr.ManagedFields = nil
+	if len(csr.Spec.Request) > MaxCSRBytes+1 {
+		csr.Spec.Request = csr.Spec.Request[:MaxCSRBytes+1:MaxCSRBytes+1]
+	}
+	csr.Spec.Extra = nil
+	csr.Labels = keepKeys(csr.Labels, certsmithv1alpha1.LabelManagedBy)
+	csr.Annotations = keepKeys(csr.Annotations, certsmithv1alpha1.AnnotationServiceCertificate,
+		certsmithv1alpha1.AnnotationCertificateHash, certsmithv1alpha1.AnnotationRenewRequestedAt)
+	return csr, nil
+}
+
+// keepKeys returns the entries of m with the given keys and values of at
+// most maxCachedValue bytes, or nil.
+func keepKeys(m map[string]string, keys ...string) map[string]string {
+	var out map[string]string
+	for _, key := range keys {
+		if v, ok := m[key]; ok && len(v) <= maxCachedValue {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[key] = v
+		}
 	}
 	return out
 }

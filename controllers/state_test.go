@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -92,5 +93,30 @@ func TestLimitMessage(t *testing.T) {
 	}
 	if !strings.Contains(got, "… and ") || !strings.HasSuffix(got, " more bytes") {
 		t.Fatalf("no count of what was left out: %q", got[len(got)-40:])
+	}
+}
+
+func TestBoundedCSRInCache(t *testing.T) {
+	huge := make([]byte, 10*MaxCSRBytes)
+	csr := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "big", Annotations: map[string]string{
+			"tenant/blob": strings.Repeat("x", 200<<10), certsmithv1alpha1.AnnotationCertificateHash: "abc",
+		}},
+		Spec: certificatesv1.CertificateSigningRequestSpec{Request: huge, Extra: map[string]certificatesv1.ExtraValue{"k": {strings.Repeat("y", 1<<20)}}},
+	}
+	out, err := boundedCSR(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*certificatesv1.CertificateSigningRequest)
+	if len(got.Spec.Request) != MaxCSRBytes+1 || got.Spec.Extra != nil {
+		t.Fatalf("request of %d bytes and extra %d kept", len(got.Spec.Request), len(got.Spec.Extra))
+	}
+	if len(got.Annotations) != 1 || got.Annotations[certsmithv1alpha1.AnnotationCertificateHash] != "abc" {
+		t.Fatalf("annotations kept: %d", len(got.Annotations))
+	}
+	again, _ := boundedCSR(got)
+	if len(again.(*certificatesv1.CertificateSigningRequest).Spec.Request) != MaxCSRBytes+1 {
+		t.Fatal("not idempotent")
 	}
 }
