@@ -176,7 +176,7 @@ func boundedCSR(obj any) (any, error) {
 	}
 	csr.ManagedFields = nil
 	if len(csr.Spec.Request) > MaxCSRBytes+1 {
-		csr.Spec.Request = csr.Spec.Request[:MaxCSRBytes+1:MaxCSRBytes+1]
+		csr.Spec.Request = csr.Spec.Request[: MaxCSRBytes+1 : MaxCSRBytes+1]
 	}
 	csr.Spec.Extra = nil
 	csr.Labels = keepKeys(csr.Labels, certsmithv1alpha1.LabelManagedBy)
