@@ -176,7 +176,8 @@ func boundedCSR(obj any) (any, error) {
 	}
 	csr.ManagedFields = nil
 	if len(csr.Spec.Request) > MaxCSRBytes+1 {
-		csr.Spec.Request = csr.Spec.Request[: MaxCSRBytes+1 : MaxCSRBytes+1]
+		// A copy: a slice of the request would keep all of it in memory.
+		csr.Spec.Request = append([]byte(nil), csr.Spec.Request[:MaxCSRBytes+1]...)
 	}
 	csr.Spec.Extra = nil
 	csr.Labels = keepKeys(csr.Labels, certsmithv1alpha1.LabelManagedBy)
