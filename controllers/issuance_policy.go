@@ -140,9 +140,13 @@ func uniqueSortedIPs(ips []net.IP) []net.IP {
 
 // Issuance rate limit: at most maxIssuancesPerHour issuances within
 // issuanceRateWindow for the same issuance key.
+// Beyond that, at most maxIssuancesPerHourInAll whatever they were for: a
+// tenant who changes the spec or the trigger in a loop does not get to spend
+// the operator's CPU on keys without end.
 const (
-	maxIssuancesPerHour = 5
-	issuanceRateWindow  = time.Hour
+	maxIssuancesPerHour      = 5
+	maxIssuancesPerHourInAll = 30
+	issuanceRateWindow       = time.Hour
 )
 
 // issuanceKey identifies what a certificate is issued for — the request
@@ -155,13 +159,10 @@ func issuanceKey(sc *certsmithv1alpha1.ServiceCertificate, request *certificateR
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// recentIssuanceTimes returns the times of history that count for key at now.
-func recentIssuanceTimes(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) []metav1.Time {
-	if history == nil || history.Key != key {
-		return nil
-	}
+// withinWindow returns the times that are less than issuanceRateWindow old at now.
+func withinWindow(times []metav1.Time, now time.Time) []metav1.Time {
 	var recent []metav1.Time
-	for _, t := range history.Times {
+	for _, t := range times {
 		if now.Sub(t.Time) < issuanceRateWindow {
 			recent = append(recent, t)
 		}
@@ -169,25 +170,49 @@ func recentIssuanceTimes(history *certsmithv1alpha1.IssuanceHistory, key string,
 	return recent
 }
 
-// issuanceWait returns how long a new issuance for key must wait: zero while
-// fewer than maxIssuancesPerHour were made in the last hour, otherwise until
-// the oldest of the last maxIssuancesPerHour is an hour old (at most an hour).
-func issuanceWait(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) time.Duration {
-	recent := recentIssuanceTimes(history, key, now)
-	if len(recent) < maxIssuancesPerHour {
-		return 0
+// recentIssuances returns the times of history that count at now: those for
+// key, and all of them.
+func recentIssuances(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) (forKey, all []metav1.Time) {
+	if history == nil {
+		return nil, nil
 	}
-	return recent[len(recent)-maxIssuancesPerHour].Add(issuanceRateWindow).Sub(now)
+	if history.Key == key {
+		forKey = withinWindow(history.Times, now)
+	}
+	return forKey, withinWindow(history.AllTimes, now)
 }
 
-// recordIssuance adds an issuance at now to the history for key, starting it
-// over when the key changed, and keeps only the ones that still count.
-func recordIssuance(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) *certsmithv1alpha1.IssuanceHistory {
-	recent := append(recentIssuanceTimes(history, key, now), metav1.Time{Time: now.Truncate(time.Second)})
-	if n := len(recent); n > maxIssuancesPerHour {
-		recent = recent[n-maxIssuancesPerHour:]
+// issuanceWait returns how long a new issuance for key must wait, and the
+// limit that makes it wait: zero while fewer than maxIssuancesPerHour were
+// made for key and fewer than maxIssuancesPerHourInAll in all in the last
+// hour, otherwise until enough of them are an hour old (at most an hour).
+func issuanceWait(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) (time.Duration, int) {
+	forKey, all := recentIssuances(history, key, now)
+	var wait time.Duration
+	limit := 0
+	for _, l := range []struct {
+		times []metav1.Time
+		max   int
+	}{{forKey, maxIssuancesPerHour}, {all, maxIssuancesPerHourInAll}} {
+		if len(l.times) < l.max {
+			continue
+		}
+		if w := l.times[len(l.times)-l.max].Add(issuanceRateWindow).Sub(now); w > wait {
+			wait, limit = w, l.max
+		}
 	}
-	return &certsmithv1alpha1.IssuanceHistory{Key: key, Times: recent}
+	return wait, limit
+}
+
+// recordIssuance adds an issuance at now to the history for key, starting
+// the per-key count over when the key changed, and keeps only the times
+// that still count.
+func recordIssuance(history *certsmithv1alpha1.IssuanceHistory, key string, now time.Time) *certsmithv1alpha1.IssuanceHistory {
+	at := metav1.Time{Time: now.Truncate(time.Second)}
+	forKey, all := recentIssuances(history, key, now)
+	last := func(times []metav1.Time, n int) []metav1.Time { return times[max(len(times)-n, 0):] }
+	return &certsmithv1alpha1.IssuanceHistory{Key: key,
+		Times: last(append(forKey, at), maxIssuancesPerHour), AllTimes: last(append(all, at), maxIssuancesPerHourInAll)}
 }
 
 // issuedCertificate is what the Secret holds, decoded.

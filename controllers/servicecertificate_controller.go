@@ -226,8 +226,8 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 	if r.keys.get(sc) == nil {
 		// Defence in depth against any loop the re-issue policies may still
 		// have: a new CSR only while the hourly budget lasts.
-		if wait := issuanceWait(sc.Status.RecentIssuances, issuanceKey(sc, request, ca.CA), now); wait > 0 {
-			return r.rateLimited(sc, issued, reason, message, wait)
+		if wait, limit := issuanceWait(sc.Status.RecentIssuances, issuanceKey(sc, request, ca.CA), now); wait > 0 {
+			return r.rateLimited(sc, issued, reason, message, wait, limit)
 		}
 	}
 	if issued == nil && r.keys.get(sc) == nil {
@@ -248,11 +248,15 @@ func (r *ServiceCertificateReconciler) reconcileCertificate(ctx context.Context,
 // rateLimited reports that a certificate has used up its hourly issuances
 // and schedules the next attempt. Ready stays True while the Secret holds a
 // usable certificate; a Warning Event says what keeps triggering.
-func (r *ServiceCertificateReconciler) rateLimited(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, reason, message string, wait time.Duration) (ctrl.Result, error) {
+func (r *ServiceCertificateReconciler) rateLimited(sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate, reason, message string, wait time.Duration, limit int) (ctrl.Result, error) {
 	next := r.Clock.Now().Add(wait).UTC().Format(time.RFC3339)
-	note := fmt.Sprintf("%d certificates were issued in the last hour for the same spec, issuer CA and renew request; the next may be issued at %s. "+
+	what := "for the same spec, issuer CA and renew request"
+	if limit == maxIssuancesPerHourInAll {
+		what = "in all (the spec or the renew request changing each time)"
+	}
+	note := fmt.Sprintf("%d certificates were issued in the last hour %s; the next may be issued at %s. "+
 		"It keeps being re-issued because %s (%s): fix what causes that (a spec that asks for renewal right after issuance, something that deletes or edits the Secret)",
-		maxIssuancesPerHour, next, message, reason)
+		limit, what, next, message, reason)
 	previous := meta.FindStatusCondition(sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
 	if usable(issued, r.Clock.Now()) && (previous == nil || previous.Reason != certsmithv1alpha1.ReasonIssuanceRateLimited) {
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuanceRateLimited, "Issue", "%s", note)

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,40 @@ func TestBoundedCSRInCache(t *testing.T) {
 	again, _ := boundedCSR(got)
 	if len(again.(*certificatesv1.CertificateSigningRequest).Spec.Request) != MaxCSRBytes+1 {
 		t.Fatal("not idempotent")
+	}
+}
+
+func TestIssuanceRateLimits(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	var history *certsmithv1alpha1.IssuanceHistory
+	for i := range maxIssuancesPerHour {
+		if wait, _ := issuanceWait(history, "k", now); wait != 0 {
+			t.Fatalf("issuance %d of the same key waits %s", i+1, wait)
+		}
+		history = recordIssuance(history, "k", now.Add(time.Duration(i)*time.Minute))
+	}
+	now = now.Add(10 * time.Minute)
+	wait, limit := issuanceWait(history, "k", now)
+	if limit != maxIssuancesPerHour || wait != 50*time.Minute {
+		t.Fatalf("the sixth of the same key: wait %s (limit %d), want 50m until the first is an hour old", wait, limit)
+	}
+	if wait, _ := issuanceWait(history, "other", now); wait != 0 {
+		t.Fatalf("a changed spec waits %s", wait)
+	}
+
+	// A new key each time: the limit in all still holds.
+	history = nil
+	for i := range maxIssuancesPerHourInAll {
+		history = recordIssuance(history, fmt.Sprintf("k%d", i), now)
+	}
+	if len(history.Times) != 1 || len(history.AllTimes) != maxIssuancesPerHourInAll {
+		t.Fatalf("kept %d times for the key and %d in all", len(history.Times), len(history.AllTimes))
+	}
+	wait, limit = issuanceWait(history, "fresh", now.Add(time.Minute))
+	if limit != maxIssuancesPerHourInAll || wait != 59*time.Minute {
+		t.Fatalf("issuance %d in all: wait %s (limit %d)", maxIssuancesPerHourInAll+1, wait, limit)
+	}
+	if wait, _ := issuanceWait(history, "fresh", now.Add(issuanceRateWindow)); wait != 0 {
+		t.Fatalf("an hour later it still waits %s", wait)
 	}
 }

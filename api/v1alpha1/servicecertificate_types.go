@@ -297,9 +297,9 @@ type ServiceCertificateStatus struct {
 	// +optional
 	OwnedSecret *OwnedObject `json:"ownedSecret,omitempty"`
 
-	// RecentIssuances records the issuances of the last hour made for the
-	// same spec, issuer CA and manual trigger; past the limit, issuance waits
-	// (condition reason IssuanceRateLimited).
+	// RecentIssuances records the issuances of the last hour: at most 5 for
+	// the same spec, issuer CA and manual trigger, and at most 30 in all;
+	// past a limit, issuance waits (condition reason IssuanceRateLimited).
 	// +optional
 	RecentIssuances *IssuanceHistory `json:"recentIssuances,omitempty"`
 }
@@ -318,10 +318,17 @@ type IssuanceHistory struct {
 	// Key identifies the spec, the issuer's CA and the manual trigger the
 	// issuances were made for; when any of them changes, the history starts over.
 	Key string `json:"key"`
-	// Times of the issuances, oldest first.
+	// Times of the issuances for Key, oldest first.
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Times []metav1.Time `json:"times"`
+	// AllTimes are the times of every issuance of the last hour, whatever
+	// it was for, oldest first: changing the spec or the trigger again and
+	// again does not buy unlimited issuances either.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	AllTimes []metav1.Time `json:"allTimes,omitempty"`
 }
 
 // ServiceCertificate is a certificate that a workload needs, kept valid and
