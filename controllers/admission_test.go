@@ -79,15 +79,19 @@ var _ = Describe("Admission", func() {
 		good := issuer(certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}})
 		good.Spec.SignerName = "example.com/immutable-" + good.Name
 		Expect(k8sClient.Create(ctx, good)).To(Succeed())
+		// A patch without a resourceVersion: the controllers' status writes
+		// cannot turn the rejection into a conflict.
+		before := good.DeepCopy()
 		good.Spec.SignerName = "example.com/changed"
-		err := k8sClient.Update(ctx, good)
+		err := k8sClient.Patch(ctx, good, client.MergeFrom(before))
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("signerName is immutable"))
 
 		unset := issuer(certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}})
 		Expect(k8sClient.Create(ctx, unset)).To(Succeed())
+		before = unset.DeepCopy()
 		unset.Spec.SignerName = "example.com/added"
-		err = k8sClient.Update(ctx, unset)
+		err = k8sClient.Patch(ctx, unset, client.MergeFrom(before))
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("signerName is immutable"))
 	})
