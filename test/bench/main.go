@@ -20,8 +20,10 @@ limitations under the License.
 //
 // For every run it starts a fresh control plane (etcd and kube-apiserver from
 // bin/k8s, through hack/cluster.sh, in its own directory and ports), applies
-// config/default, optionally fills the cluster with unrelated Secrets, starts
-// a fresh manager (so that its peak RSS is the run's own), creates a
+// config/default, optionally fills the cluster with unrelated Secrets and
+// with a tenant's Secrets and ConfigMaps that carry certsmith's labels
+// (which anyone can set) but belong to no certificate, starts a fresh
+// manager (so that its peak RSS is the run's own), creates a
 // ClusterIssuer and then N ServiceCertificates at once from many goroutines,
 // and measures:
 //
@@ -39,6 +41,7 @@ limitations under the License.
 //
 //	make bench
 //	go run ./test/bench -n 200,1000 -keys ECDSA,RSA -secrets 5000
+//	go run ./test/bench -n 200 -keys ECDSA -secrets 0 -labelled-secrets 150 -labelled-configmaps 50
 //
 // docs/benchmarks.md has the results and how to read them.
 package main
@@ -82,6 +85,10 @@ type config struct {
 	repoRoot      string
 	renewalSample int
 	repeat        int
+	// labelledSecrets and labelledConfigMaps are the tenant's objects with
+	// certsmith's labels, created before the manager starts in every run.
+	labelledSecrets, labelledSecretSize       int
+	labelledConfigMaps, labelledConfigMapSize int
 }
 
 func main() {
@@ -111,13 +118,17 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&cfg.secrets, "secrets", 5000, "Unrelated Secrets created before the manager starts, in the runs named by -secrets-n (0: none).")
 	flag.IntVar(&cfg.secretSize, "secret-size", 10*1024, "Bytes of data in each unrelated Secret.")
 	flag.StringVar(&secretsSizes, "secrets-n", "", "Numbers of ECDSA certificates that are measured again with the unrelated Secrets (default: every -n).")
-	flag.IntVar(&cfg.concurrency, "concurrency", 50, "Goroutines that create the ServiceCertificates.")
+	flag.IntVar(&cfg.labelledSecrets, "labelled-secrets", 0, "Secrets labelled "+managedByLabel+" that no ServiceCertificate refers to, created in namespace "+tenantNamespace+" before the manager starts, in every run.")
+	flag.IntVar(&cfg.labelledSecretSize, "labelled-secret-size", maxObjectData, "Bytes of data in each labelled Secret (at most 1 MiB, the API server's limit).")
+	flag.IntVar(&cfg.labelledConfigMaps, "labelled-configmaps", 0, "ConfigMaps labelled "+managedByLabel+" and "+bundleIssuerLabel+" (a bundle ConfigMap's labels) that certsmith did not write, created in namespace "+tenantNamespace+" before the manager starts, in every run.")
+	flag.IntVar(&cfg.labelledConfigMapSize, "labelled-configmap-size", maxObjectData, "Bytes of data in each labelled ConfigMap (at most 1 MiB, the API server's limit).")
+	flag.IntVar(&cfg.concurrency, "concurrency", 50, "Goroutines that create the ServiceCertificates and the objects created before the manager.")
 	flag.DurationVar(&cfg.settle, "settle", 10*time.Second, "How long after the last Ready the run goes on, to count late writes.")
 	flag.DurationVar(&cfg.runTimeout, "timeout", 10*time.Minute, "Give up a run when not every certificate is Ready after this long.")
 	flag.IntVar(&cfg.etcdPort, "etcd-port", 61379, "etcd's client port (the peer port is one above).")
 	flag.IntVar(&cfg.apiPort, "api-port", 61443, "kube-apiserver's port.")
 	flag.StringVar(&cfg.clusterDir, "cluster-dir", "bin/bench-cluster", "The control plane's directory (removed at the end), relative to the repository root.")
-	flag.StringVar(&cfg.managerPath, "manager", "bin/manager", "The manager binary, relative to the repository root.")
+	flag.StringVar(&cfg.managerPath, "manager", "bin/manager", "The manager binary: an absolute path, or relative to the repository root.")
 	flag.StringVar(&managerArgs, "manager-args", "", "Extra flags for the manager, space-separated (for example \"--workers=8 --kube-api-qps=200\").")
 	flag.StringVar(&managerEnv, "manager-env", "", "Environment variables for the manager, space-separated (for example \"GOMEMLIMIT=48MiB\"); GOGC, GOMEMLIMIT and GODEBUG are otherwise unset.")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "If set, CPU profiles of the manager and kube-apiserver during the largest ECDSA run, the manager's heap profile after it, and every manager's log go here; the profiles' top functions are printed.")
@@ -155,6 +166,16 @@ func parseFlags() (*config, error) {
 	if cfg.concurrency < 1 {
 		return nil, errors.New("-concurrency must be at least 1")
 	}
+	for name, count := range map[string]int{"-secrets": cfg.secrets, "-labelled-secrets": cfg.labelledSecrets, "-labelled-configmaps": cfg.labelledConfigMaps} {
+		if count < 0 {
+			return nil, fmt.Errorf("%s must not be negative", name)
+		}
+	}
+	for name, size := range map[string]int{"-secret-size": cfg.secretSize, "-labelled-secret-size": cfg.labelledSecretSize, "-labelled-configmap-size": cfg.labelledConfigMapSize} {
+		if size < 0 || size > maxObjectData {
+			return nil, fmt.Errorf("%s must be between 0 and %d bytes (the API server's limit)", name, maxObjectData)
+		}
+	}
 	if cfg.repoRoot, err = findRepoRoot(); err != nil {
 		return nil, err
 	}
@@ -180,7 +201,10 @@ type runSpec struct {
 	n       int
 	key     string
 	secrets int
-	profile bool
+	// labelledSecrets and labelledConfigMaps count the tenant's objects
+	// with certsmith's labels.
+	labelledSecrets, labelledConfigMaps int
+	profile                             bool
 	// rep counts the repetitions of the same measurement from 1, of repeat.
 	rep, repeat int
 }
@@ -190,6 +214,12 @@ func (s runSpec) name() string {
 	name := fmt.Sprintf("%s N=%d", s.key, s.n)
 	if s.secrets > 0 {
 		name += fmt.Sprintf(" +%d Secrets", s.secrets)
+	}
+	if s.labelledSecrets > 0 {
+		name += fmt.Sprintf(" +%d labelled Secrets", s.labelledSecrets)
+	}
+	if s.labelledConfigMaps > 0 {
+		name += fmt.Sprintf(" +%d labelled ConfigMaps", s.labelledConfigMaps)
 	}
 	return name
 }
@@ -202,7 +232,8 @@ func (s runSpec) String() string {
 }
 
 // plan lists the runs: every size for every key algorithm, then the ECDSA
-// sizes again with the unrelated Secrets.
+// sizes again with the unrelated Secrets. The tenant's labelled objects are
+// in every run.
 func plan(cfg *config) []runSpec {
 	var runs []runSpec
 	largestECDSA := -1
@@ -221,6 +252,9 @@ func plan(cfg *config) []runSpec {
 		for _, n := range cfg.secretsSizes {
 			runs = append(runs, runSpec{n: n, key: keyECDSA, secrets: cfg.secrets})
 		}
+	}
+	for i := range runs {
+		runs[i].labelledSecrets, runs[i].labelledConfigMaps = cfg.labelledSecrets, cfg.labelledConfigMaps
 	}
 	repeat := max(cfg.repeat, 1)
 	var repeated []runSpec

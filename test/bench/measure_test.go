@@ -148,6 +148,36 @@ func TestPlan(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("repeated plan = %q, want %q", names, want)
 	}
+
+	// The tenant's labelled objects are in every run, the unrelated Secrets' ones included.
+	cfg = &config{sizes: []int{200}, secretsSizes: []int{200}, keys: []string{keyECDSA}, secrets: 10, labelledSecrets: 150, labelledConfigMaps: 50}
+	names = names[:0]
+	for _, r := range plan(cfg) {
+		names = append(names, r.String())
+	}
+	want = []string{"ECDSA N=200 +150 labelled Secrets +50 labelled ConfigMaps", "ECDSA N=200 +10 Secrets +150 labelled Secrets +50 labelled ConfigMaps"}
+	if !slices.Equal(names, want) {
+		t.Errorf("plan with labelled objects = %q, want %q", names, want)
+	}
+}
+
+func TestFillers(t *testing.T) {
+	cfg := &config{secretSize: 10, labelledSecretSize: 20, labelledConfigMapSize: 30}
+	var got []string
+	for _, f := range (runSpec{secrets: 1, labelledSecrets: 2, labelledConfigMaps: 3}).fillers(cfg) {
+		got = append(got, fmt.Sprintf("%s %s %s %v", f.kind, f, f.name(0), f.labels))
+	}
+	want := []string{
+		"Secret 1 unrelated Secrets of 10 bytes in namespace unrelated unrelated-00000 map[]",
+		"Secret 2 labelled Secrets of 20 bytes in namespace tenant labelled-00000 map[app.kubernetes.io/managed-by:certsmith]",
+		"ConfigMap 3 labelled ConfigMaps of 30 bytes in namespace tenant labelled-00000 map[app.kubernetes.io/managed-by:certsmith certsmith.io/bundle-issuer:bench]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("fillers = %q, want %q", got, want)
+	}
+	if f := (runSpec{labelledConfigMaps: 1}).fillers(cfg); len(f) != 1 || f[0].kind != "ConfigMap" {
+		t.Errorf("fillers of a run with one labelled ConfigMap = %v", f)
+	}
 }
 
 func TestMedian(t *testing.T) {

@@ -52,6 +52,11 @@ func printSummary(w io.Writer, results []*runResult) {
 	fmt.Fprintln(w, "Writes: the API server's mutating requests (apiserver_request_total; Events included) less the harness's creates")
 	fmt.Fprintln(w, "and the API server's own Lease renewals, divided by N; settled is the window until the settle time after the last Ready.")
 	fmt.Fprintln(w, "409s: conflicts answered by the API server in the whole window. Manager CPU: user+system from the first create until settled.")
+	for _, r := range results {
+		for _, touched := range r.touched {
+			fmt.Fprintf(w, "\n**%s: %s** (objects created before the manager started, which it must leave alone).\n", r.spec, touched)
+		}
+	}
 }
 
 // printRepeats prints, for measurements taken more than once, the median,
@@ -74,8 +79,8 @@ func printRepeats(w io.Writer, results []*runResult) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## Repeated runs: median (minimum – maximum)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| run | runs | all Ready (s) | certs/s | p50 (s) | p99 (s) | writes/issuance until settled | 409s | manager CPU (s) | kube-apiserver CPU (s) | manager peak RSS (MiB) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| run | runs | all Ready (s) | certs/s | p50 (s) | p99 (s) | writes/issuance until settled | 409s | manager CPU (s) | kube-apiserver CPU (s) | manager peak RSS (MiB) | manager live heap after settling (MiB) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, name := range names {
 		rs := byName[name]
 		stat := func(f func(*runResult) float64, format string) string {
@@ -86,7 +91,7 @@ func printRepeats(w io.Writer, results []*runResult) {
 			slices.Sort(values)
 			return fmt.Sprintf(format+" ("+format+" – "+format+")", median(values), values[0], values[len(values)-1])
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(rs),
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(rs),
 			stat(func(r *runResult) float64 { return r.allReady.Seconds() }, "%.2f"),
 			stat(func(r *runResult) float64 { return float64(r.spec.n) / r.allReady.Seconds() }, "%.0f"),
 			stat(func(r *runResult) float64 { return percentile(r.latencies, 50).Seconds() }, "%.2f"),
@@ -95,7 +100,8 @@ func printRepeats(w io.Writer, results []*runResult) {
 			stat(func(r *runResult) float64 { return float64(r.settled.conflicts) }, "%.0f"),
 			stat(func(r *runResult) float64 { return r.cpuSettled.manager.Seconds() }, "%.2f"),
 			stat(func(r *runResult) float64 { return r.cpuSettled.apiserver.Seconds() }, "%.2f"),
-			stat(func(r *runResult) float64 { return float64(r.managerMemory.hwm) / mib }, "%.1f"))
+			stat(func(r *runResult) float64 { return float64(r.managerMemory.hwm) / mib }, "%.1f"),
+			stat(func(r *runResult) float64 { return r.managerMetrics.heapLive / mib }, "%.1f"))
 	}
 }
 
@@ -193,12 +199,23 @@ func printCPU(w io.Writer, results []*runResult) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "## Manager memory (MiB, /proc/<pid>/status)")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| run | peak RSS (VmHWM) | RSS after settling | of which anonymous (heap, stacks, runtime) | of which file (the binary's pages) |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| run | peak RSS (VmHWM) | RSS after settling | of which anonymous (heap, stacks, runtime) | of which file (the binary's pages) | Go heap in use after settling | live heap at the last GC |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		m := r.managerMemory
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f |\n", r.spec, float64(m.hwm)/mib, float64(m.rss)/mib, float64(m.anon)/mib, float64(m.file)/mib)
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f | %s | %s |\n", r.spec, float64(m.hwm)/mib, float64(m.rss)/mib, float64(m.anon)/mib, float64(m.file)/mib,
+			mebibytes(r.managerMetrics.heapInUse), mebibytes(r.managerMetrics.heapLive))
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Heap: go_memstats_heap_inuse_bytes and go_gc_heap_live_bytes from the manager's /metrics after settling (a peak heap is not exported).")
+}
+
+// mebibytes formats bytes as MiB, and a figure the manager did not export (negative) as "–".
+func mebibytes(bytes float64) string {
+	if bytes < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", bytes/mib)
 }
 
 // printRenewal prints the spread of renewal times of one run.

@@ -20,9 +20,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,7 +55,16 @@ import (
 const (
 	benchNamespace     = "bench"
 	unrelatedNamespace = "unrelated"
-	issuerName         = "bench"
+	// tenantNamespace holds a tenant's objects that carry certsmith's labels.
+	tenantNamespace = "tenant"
+	issuerName      = "bench"
+	// maxObjectData is the most data the API server takes in one Secret or ConfigMap.
+	maxObjectData = 1 << 20
+	// managedByLabel and bundleIssuerLabel are the labels of the tenant's
+	// objects: the bundle ConfigMaps claim the benchmark's own issuer, so
+	// that each one maps to a reconcile that really happens.
+	managedByLabel    = certsmithv1alpha1.LabelManagedBy + "=" + certsmithv1alpha1.ManagedByValue
+	bundleIssuerLabel = certsmithv1alpha1.LabelBundleIssuer + "=" + issuerName
 )
 
 // runResult is what one run measured.
@@ -85,6 +96,9 @@ type runResult struct {
 	profileTop string
 	// watchRestarts counts how often the harness's watch had to be re-opened.
 	watchRestarts int
+	// touched says which of the objects created before the manager it
+	// changed or deleted, which it must never do.
+	touched []string
 }
 
 var scheme = runtime.NewScheme()
@@ -130,17 +144,18 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	if err != nil {
 		return nil, err
 	}
-	for _, ns := range []string{benchNamespace, unrelatedNamespace} {
+	for _, ns := range []string{benchNamespace, unrelatedNamespace, tenantNamespace} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return nil, err
 		}
 	}
-	if spec.secrets > 0 {
+	fillers := spec.fillers(cfg)
+	for _, f := range fillers {
 		started := time.Now()
-		if err := createUnrelatedSecrets(ctx, c, spec.secrets, cfg.secretSize, cfg.concurrency); err != nil {
+		if err := f.create(ctx, c, cfg.concurrency); err != nil {
 			return nil, err
 		}
-		fmt.Printf("    created %d unrelated Secrets of %d bytes in %.1fs\n", spec.secrets, cfg.secretSize, time.Since(started).Seconds())
+		fmt.Printf("    created %s in %.1fs\n", f, time.Since(started).Seconds())
 	}
 
 	metricsAddr, err := harness.FreeLoopbackAddress()
@@ -261,6 +276,18 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	if err := result.inspect(ctx, c); err != nil {
 		return nil, err
 	}
+	for _, f := range fillers {
+		touched, err := f.touched(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if touched != "" {
+			// A finding about the manager, not a failed measurement: the
+			// figures stand, and the report shows it.
+			result.touched = append(result.touched, touched)
+			fmt.Printf("    WARNING: %s\n", touched)
+		}
+	}
 	if profiles != nil {
 		result.profileTop = profiles.wait()
 		result.profileTop += "\n" + heapProfile(ctx, cfg, spec, mgr.pprofAddr)
@@ -360,20 +387,100 @@ func createCertificates(ctx context.Context, c client.Client, spec runSpec, conc
 	})
 }
 
-// createUnrelatedSecrets creates n Opaque Secrets of size bytes each, which
-// certsmith must neither cache nor otherwise pay for.
-func createUnrelatedSecrets(ctx context.Context, c client.Client, n, size, concurrency int) error {
-	payload := make([]byte, size)
-	if _, err := rand.Read(payload); err != nil {
+// filler is a set of objects created before the manager starts that
+// certsmith must neither pay for nor touch: unrelated Secrets, or a
+// tenant's Secrets and ConfigMaps that carry certsmith's labels (which
+// anyone can set) but belong to no certificate and no bundle.
+type filler struct {
+	// kind is "Secret" or "ConfigMap".
+	kind              string
+	description       string
+	namespace, prefix string
+	labels            map[string]string
+	n, size           int
+	// resourceVersions are those the API server returned on create, by index.
+	resourceVersions []string
+}
+
+// fillers lists the objects a run creates before the manager starts.
+func (s runSpec) fillers(cfg *config) []*filler {
+	managed := map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue}
+	bundle := map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue, certsmithv1alpha1.LabelBundleIssuer: issuerName}
+	var out []*filler
+	for _, f := range []*filler{
+		{kind: "Secret", description: "unrelated Secrets", namespace: unrelatedNamespace, prefix: "unrelated", n: s.secrets, size: cfg.secretSize},
+		{kind: "Secret", description: "labelled Secrets", namespace: tenantNamespace, prefix: "labelled", labels: managed, n: s.labelledSecrets, size: cfg.labelledSecretSize},
+		{kind: "ConfigMap", description: "labelled ConfigMaps", namespace: tenantNamespace, prefix: "labelled", labels: bundle, n: s.labelledConfigMaps, size: cfg.labelledConfigMapSize},
+	} {
+		if f.n > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (f *filler) String() string {
+	return fmt.Sprintf("%d %s of %d bytes in namespace %s", f.n, f.description, f.size, f.namespace)
+}
+
+func (f *filler) name(i int) string { return fmt.Sprintf("%s-%05d", f.prefix, i) }
+
+// create creates the objects from concurrency goroutines, each with the
+// same random content of f.size bytes (text in a ConfigMap), and keeps
+// their resourceVersions.
+func (f *filler) create(ctx context.Context, c client.Client, concurrency int) error {
+	random := make([]byte, f.size)
+	if _, err := rand.Read(random); err != nil {
 		return err
 	}
-	return parallel(ctx, n, concurrency, func(ctx context.Context, i int) error {
-		return c.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%05d", i), Namespace: unrelatedNamespace},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{"data": payload},
-		})
+	text := base64.StdEncoding.EncodeToString(random)[:f.size]
+	f.resourceVersions = make([]string, f.n)
+	return parallel(ctx, f.n, concurrency, func(ctx context.Context, i int) error {
+		// Each object its own labels: the client decodes the answer into them.
+		objectMeta := metav1.ObjectMeta{Name: f.name(i), Namespace: f.namespace, Labels: maps.Clone(f.labels)}
+		var obj client.Object
+		switch f.kind {
+		case "Secret":
+			obj = &corev1.Secret{ObjectMeta: objectMeta, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"data": random}}
+		case "ConfigMap":
+			obj = &corev1.ConfigMap{ObjectMeta: objectMeta, Data: map[string]string{"data": text}}
+		default:
+			return fmt.Errorf("filler of unknown kind %q", f.kind)
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating %s %s/%s: %w", f.kind, f.namespace, obj.GetName(), err)
+		}
+		f.resourceVersions[i] = obj.GetResourceVersion()
+		return nil
 	})
+}
+
+// touched checks, by their metadata only, that the objects are all there
+// with the resourceVersions they were created with, and otherwise says how
+// many the manager changed or deleted.
+func (f *filler) touched(ctx context.Context, c client.Client) (string, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(f.kind + "List"))
+	if err := c.List(ctx, list, client.InNamespace(f.namespace)); err != nil {
+		return "", err
+	}
+	found := make(map[string]string, len(list.Items))
+	for _, item := range list.Items {
+		found[item.Name] = item.ResourceVersion
+	}
+	var changed, deleted int
+	for i, created := range f.resourceVersions {
+		switch now, ok := found[f.name(i)]; {
+		case !ok:
+			deleted++
+		case now != created:
+			changed++
+		}
+	}
+	if changed == 0 && deleted == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("of the %d %s, the manager changed %d and deleted %d", f.n, f.description, changed, deleted), nil
 }
 
 // parallel runs do(0..n-1) on concurrency goroutines and returns the first error.
@@ -577,10 +684,14 @@ type managerMetrics struct {
 	requests map[string]int
 	// queueWait is the mean time an item waited in each controller's work queue.
 	queueWait map[string]time.Duration
+	// heapInUse is the heap's spans in use (go_memstats_heap_inuse_bytes)
+	// and heapLive the heap the last GC found live (go_gc_heap_live_bytes),
+	// in bytes after settling; -1 when the manager does not export them.
+	heapInUse, heapLive float64
 }
 
 func scrapeManagerMetrics(ctx context.Context, addr string) (managerMetrics, error) {
-	m := managerMetrics{reconciles: map[string]int{}, requests: map[string]int{}, queueWait: map[string]time.Duration{}}
+	m := managerMetrics{reconciles: map[string]int{}, requests: map[string]int{}, queueWait: map[string]time.Duration{}, heapInUse: -1, heapLive: -1}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
@@ -611,6 +722,11 @@ func scrapeManagerMetrics(ctx context.Context, addr string) (managerMetrics, err
 		h := metric.GetHistogram()
 		if h.GetSampleCount() > 0 {
 			m.queueWait[labelValue(metric.GetLabel(), "name")] = time.Duration(h.GetSampleSum() / float64(h.GetSampleCount()) * float64(time.Second))
+		}
+	}
+	for name, target := range map[string]*float64{"go_memstats_heap_inuse_bytes": &m.heapInUse, "go_gc_heap_live_bytes": &m.heapLive} {
+		if metrics := families[name].GetMetric(); len(metrics) == 1 {
+			*target = metrics[0].GetGauge().GetValue()
 		}
 	}
 	return m, nil
