@@ -69,6 +69,25 @@ const (
 	statusSlack = time.Second
 )
 
+// deleteIssuerFixture deletes what a rotation spec made: its
+// ServiceCertificate, the CSRs of its signer, the ClusterIssuer and its CA
+// Secret, then any objects named as "<kind>/<name>" in the namespace.
+func deleteIssuerFixture(namespace, certificate, signer, issuer string, objects ...string) {
+	for _, args := range [][]string{
+		{"delete", "servicecertificate", certificate, "-n", namespace, "--ignore-not-found"},
+		{"delete", "certificatesigningrequests", "--field-selector", "spec.signerName=" + signer},
+		{"delete", "clusterissuer", issuer, "--ignore-not-found"},
+		{"delete", "secret", issuer + "-ca", "-n", operatorNamespace, "--ignore-not-found"},
+	} {
+		_, err := kubectl(append(args, "--timeout=60s")...)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	for _, object := range objects {
+		_, err := kubectl("delete", object, "-n", namespace, "--ignore-not-found", "--timeout=60s")
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
 // rotationIssuerManifest is the ClusterIssuer under test: a generated root
 // whose bundle goes only to the test's namespace, and a rotation tuned to
 // run in seconds.
@@ -103,14 +122,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			// the CA Secret, which no garbage collector removes here, or the
 			// spec that checks every CA Secret finds two roots in its ca.crt.
 			By("deleting the ServiceCertificate, its CSRs, the ClusterIssuer " + rotationIssuer + " and its CA Secret")
-			_, err := kubectl("delete", "servicecertificate", rotationCertificate, "-n", rotationNamespace, "--ignore-not-found", "--timeout=60s")
-			Expect(err).NotTo(HaveOccurred())
-			_, err = kubectl("delete", "certificatesigningrequests", "--field-selector", "spec.signerName="+rotationSigner, "--timeout=60s")
-			Expect(err).NotTo(HaveOccurred())
-			_, err = kubectl("delete", "clusterissuer", rotationIssuer, "--ignore-not-found", "--timeout=60s")
-			Expect(err).NotTo(HaveOccurred())
-			_, err = kubectl("delete", "secret", rotationIssuer+"-ca", "-n", operatorNamespace, "--ignore-not-found", "--timeout=60s")
-			Expect(err).NotTo(HaveOccurred())
+			deleteIssuerFixture(rotationNamespace, rotationCertificate, rotationSigner, rotationIssuer)
 		})
 		_, err = kubectlWithInput(rotationIssuerManifest, "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
