@@ -86,6 +86,12 @@ start() {
     return
   fi
   stop
+  for port in "$etcd_port" "$etcd_peer_port" "$api_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "cluster: port $port is already in use (a control plane left over from an earlier run?); stop it or set other ports" >&2
+      exit 1
+    fi
+  done
   make_pki
   write_kubeconfig
   "$k8s/etcd" --name local --data-dir "$dir/etcd" \
@@ -94,6 +100,20 @@ start() {
     --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" \
     --unsafe-no-fsync --log-level warn > "$dir/etcd.log" 2>&1 &
   echo $! > "$dir/etcd.pid"
+  # kube-apiserver gives etcd 20 s; wait for etcd first, so that an etcd
+  # that cannot start (its port taken by a leftover process, say) is
+  # reported as such, with its log.
+  echo -n "cluster: waiting for etcd on 127.0.0.1:$etcd_port"
+  for _ in $(seq 1 60); do
+    if ! running etcd; then
+      echo; echo "cluster: etcd exited; see $dir/etcd.log" >&2; tail -20 "$dir/etcd.log" >&2; exit 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null; then
+      echo " ready"
+      break
+    fi
+    echo -n .; sleep 0.5
+  done
   local pki=$dir/pki
   "$k8s/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
