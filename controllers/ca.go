@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
@@ -62,86 +61,21 @@ func importedSecretKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string
 	return types.NamespacedName{Namespace: namespace, Name: issuer.Spec.CA.SecretRef.Name}
 }
 
-// parseCASecret loads a CA from a kubernetes.io/tls Secret: tls.crt holds the
-// CA certificate followed by its chain, tls.key its key, and the optional
-// ca.crt the root when tls.crt does not end in one. It checks that the
-// certificate is a CA and that the key matches it; the error says what is
-// wrong without ever quoting key material.
+// parseCASecret loads a CA from a kubernetes.io/tls Secret (pki.ParseCA):
+// tls.crt holds the CA certificate followed by its chain, tls.key its key,
+// and the optional ca.crt the root when tls.crt does not end in one. The
+// error names the Secret and the key that is wrong, never key material.
 func parseCASecret(secret *corev1.Secret) (*pki.CA, error) {
-	certPEM, keyPEM := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
-	if len(certPEM) == 0 {
-		return nil, fmt.Errorf("secret %s/%s has no %s", secret.Namespace, secret.Name, corev1.TLSCertKey)
-	}
-	if len(keyPEM) == 0 {
-		return nil, fmt.Errorf("secret %s/%s has no %s", secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey)
-	}
-	certs, err := pki.ParseCertificatesPEM(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %s: %w", secret.Namespace, secret.Name, corev1.TLSCertKey, err)
-	}
-	key, err := pki.ParsePrivateKeyPEM(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("secret %s/%s: %s: %w", secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey, err)
-	}
-	ca := &pki.CA{Certificate: certs[0], Chain: certs[1:], Key: key}
-	if !ca.Certificate.IsCA || !ca.Certificate.BasicConstraintsValid {
-		return nil, fmt.Errorf("secret %s/%s: the certificate %q is not a CA (basic constraints CA:TRUE missing)",
-			secret.Namespace, secret.Name, ca.Certificate.Subject)
-	}
-	if !pki.KeyMatchesCertificate(key, ca.Certificate) {
-		return nil, fmt.Errorf("secret %s/%s: %s does not match the public key of the CA certificate in %s",
-			secret.Namespace, secret.Name, corev1.TLSPrivateKeyKey, corev1.TLSCertKey)
-	}
-	if roots := ca.Roots(); len(roots) == 0 || !pki.IsSelfSigned(roots[0]) {
-		if rootPEM := secret.Data["ca.crt"]; len(rootPEM) > 0 {
-			extra, err := pki.ParseCertificatesPEM(rootPEM)
-			if err != nil {
-				return nil, fmt.Errorf("secret %s/%s: ca.crt: %w", secret.Namespace, secret.Name, err)
-			}
-			for _, root := range extra {
-				if pki.IsSelfSigned(root) && !containsCert(certs, root) {
-					ca.Chain = append(ca.Chain, root)
-				}
-			}
+	ca, err := pki.ParseCA(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey], secret.Data[caCertKey])
+	var parseErr *pki.CAParseError
+	if errors.As(err, &parseErr) {
+		field := map[string]string{"certificate": corev1.TLSCertKey, "key": corev1.TLSPrivateKeyKey, "roots": caCertKey}[parseErr.Part]
+		if errors.Is(err, pki.ErrNoCertificate) || errors.Is(err, pki.ErrNoKey) {
+			return nil, fmt.Errorf("secret %s/%s has no %s", secret.Namespace, secret.Name, field)
 		}
+		return nil, fmt.Errorf("secret %s/%s: %s: %w", secret.Namespace, secret.Name, field, parseErr.Err)
 	}
-	return ca, nil
-}
-
-// trustAnchors returns the certificates that clients should trust for ca:
-// its root, or the last certificate of its chain when no self-signed root is
-// known (an imported intermediate without its root).
-func trustAnchors(ca *pki.CA) []*x509.Certificate {
-	if roots := ca.Roots(); len(roots) > 0 {
-		return roots
-	}
-	if n := len(ca.Chain); n > 0 {
-		return ca.Chain[n-1:]
-	}
-	return []*x509.Certificate{ca.Certificate}
-}
-
-// intermediates returns the certificates that travel with a leaf signed by
-// ca: the CA itself unless it is the anchor, and every chain certificate
-// below the anchor.
-func intermediates(ca *pki.CA) []*x509.Certificate {
-	anchors := trustAnchors(ca)
-	var out []*x509.Certificate
-	for _, cert := range append([]*x509.Certificate{ca.Certificate}, ca.Chain...) {
-		if !containsCert(anchors, cert) {
-			out = append(out, cert)
-		}
-	}
-	return out
-}
-
-func containsCert(certs []*x509.Certificate, cert *x509.Certificate) bool {
-	for _, c := range certs {
-		if c.Equal(cert) {
-			return true
-		}
-	}
-	return false
+	return ca, err
 }
 
 // loadIssuerCA reads an issuer's CA through reader. It returns errCANotReady

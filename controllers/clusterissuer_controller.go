@@ -18,9 +18,7 @@ package controllers
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"time"
@@ -40,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/ca"
 	"github.com/certsmith/certsmith/internal/pki"
 )
 
@@ -105,24 +104,22 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 		return ctrl.Result{}, r.notReady(issuer, reason, message)
 	}
 	var (
-		ca      *pki.CA
+		active  *pki.CA
 		requeue time.Duration
 		err     error
 	)
 	switch {
 	case issuer.Spec.CA.SelfSigned != nil:
-		ca, requeue, err = r.reconcileKeptCA(ctx, issuer, issuer.Spec.CA.SelfSigned, nil, nil)
+		active, requeue, err = r.reconcileKeptCA(ctx, issuer, caSource{kind: ca.KindRoot, params: issuer.Spec.CA.SelfSigned})
 	case issuer.Spec.CA.IssuerRef != nil:
-		var parent *parentCA
-		parent, err = r.parentCA(ctx, issuer)
-		if err == nil {
-			ca, requeue, err = r.reconcileKeptCA(ctx, issuer, &issuer.Spec.CA.IssuerRef.GeneratedCA, parent, nil)
+		var parent *ca.Parent
+		if parent, err = r.parentCA(ctx, issuer); err == nil {
+			active, requeue, err = r.reconcileKeptCA(ctx, issuer, caSource{kind: ca.KindIntermediate, params: &issuer.Spec.CA.IssuerRef.GeneratedCA, parent: parent})
 		}
 	case issuer.Spec.CA.SecretRef != nil:
 		var imported *pki.CA
-		imported, err = r.importedCA(ctx, issuer)
-		if err == nil {
-			ca, requeue, err = r.reconcileKeptCA(ctx, issuer, nil, nil, imported)
+		if imported, err = r.importedCA(ctx, issuer); err == nil {
+			active, requeue, err = r.reconcileKeptCA(ctx, issuer, caSource{kind: ca.KindImported, imported: imported})
 		}
 	default:
 		err = terminal(certsmithv1alpha1.ReasonCASecretInvalid, "spec.ca sets no CA source")
@@ -136,14 +133,14 @@ func (r *ClusterIssuerReconciler) reconcileCA(ctx context.Context, issuer *certs
 	}
 
 	now := r.Clock.Now()
-	issuer.Status.CA = caStatus(ca.Certificate, issuer)
-	if now.After(ca.Certificate.NotAfter) || now.Before(ca.Certificate.NotBefore) {
+	issuer.Status.CA = caStatus(active.Certificate, issuer)
+	if now.After(active.Certificate.NotAfter) || now.Before(active.Certificate.NotBefore) {
 		// Keep the requeue: a generated CA past its time is rotating.
 		return ctrl.Result{RequeueAfter: requeue}, r.notReady(issuer, certsmithv1alpha1.ReasonCAExpired, fmt.Sprintf(
 			"the CA certificate is valid from %s to %s; replace it (or delete the CA Secret of a generated CA to make a new one)",
-			ca.Certificate.NotBefore.UTC().Format(time.RFC3339), ca.Certificate.NotAfter.UTC().Format(time.RFC3339)))
+			active.Certificate.NotBefore.UTC().Format(time.RFC3339), active.Certificate.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	reason, message := certsmithv1alpha1.ReasonCAReady, fmt.Sprintf("signing %s with CA %q", issuer.Status.SignerName, ca.Certificate.Subject)
+	reason, message := certsmithv1alpha1.ReasonCAReady, fmt.Sprintf("signing %s with CA %q", issuer.Status.SignerName, active.Certificate.Subject)
 	if inactive := autoApprovalInactive(issuer); inactive != "" {
 		// Ready (it signs), but not silently broken: say why nothing is approved.
 		reason, message = certsmithv1alpha1.ReasonAutoApprovalInactive, message+"; "+inactive
@@ -178,7 +175,7 @@ func olderThan(a, b *certsmithv1alpha1.ClusterIssuer) bool {
 
 // parentCA returns the CA of the issuer's parent, or a terminal error that
 // says why the parent cannot sign.
-func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (*parentCA, error) {
+func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (*ca.Parent, error) {
 	// Walk up the chain first, so a loop is reported instead of waited on.
 	seen := map[string]bool{issuer.Name: true}
 	for current := issuer; current.Spec.CA.IssuerRef != nil; {
@@ -208,7 +205,7 @@ func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmit
 		}
 		return nil, err
 	}
-	ca, err := loadIssuerCA(ctx, r.Client, r.Namespace, parent)
+	parentCA, err := loadIssuerCA(ctx, r.Client, r.Namespace, parent)
 	if err != nil {
 		if errors.Is(err, errCANotReady) {
 			return nil, terminal(certsmithv1alpha1.ReasonParentNotReady, fmt.Sprintf("waiting for parent ClusterIssuer %s to be Ready", parent.Name))
@@ -222,37 +219,11 @@ func (r *ClusterIssuerReconciler) parentCA(ctx context.Context, issuer *certsmit
 	if err != nil {
 		return nil, err
 	}
-	return &parentCA{ca: ca, bundle: bundle}, nil
-}
-
-// chainsTo reports whether cert was signed by the CA (and chains to its roots).
-func chainsTo(cert *x509.Certificate, ca *pki.CA, now time.Time) bool {
-	if cert.CheckSignatureFrom(ca.Certificate) != nil {
-		return false
-	}
-	pool := x509.NewCertPool()
-	for _, root := range trustAnchors(ca) {
-		pool.AddCert(root)
-	}
-	inter := x509.NewCertPool()
-	for _, c := range intermediates(ca) {
-		inter.AddCert(c)
-	}
-	_, err := cert.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	return err == nil
-}
-
-// signIntermediate has parent sign a CA certificate for key.
-func signIntermediate(parent *pki.CA, key crypto.Signer, subject pkix.Name, duration time.Duration, maxPathLen int, now time.Time) (*x509.Certificate, error) {
-	csrPEM, err := pki.BuildCSR(key, pki.CSRRequest{Subject: subject})
+	anchors, err := pki.ParseCertificatesPEM(bundle)
 	if err != nil {
-		return nil, err
+		return nil, terminal(certsmithv1alpha1.ReasonParentNotReady, fmt.Sprintf("the trust bundle of parent ClusterIssuer %s is unreadable: %v", parent.Name, err))
 	}
-	csr, err := pki.ParseCSR(csrPEM)
-	if err != nil {
-		return nil, err
-	}
-	return parent.Sign(pki.SignRequest{CSR: csr, Duration: duration, IsCA: true, MaxPathLen: maxPathLen, Now: now})
+	return &ca.Parent{CA: parentCA, Bundle: anchors}, nil
 }
 
 // importedCA loads and checks the CA named by spec.ca.secretRef.

@@ -113,8 +113,10 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, err
 		}
 		if owner == nil {
-			// Its ServiceCertificate is gone: nothing can use it.
-			return ctrl.Result{}, client.IgnoreNotFound(r.Delete(ctx, csr, client.Preconditions{UID: &csr.UID}))
+			// Its ServiceCertificate is gone: nothing can use it, and it is
+			// not signed. The ServiceCertificate controller, the one that
+			// deletes certsmith's CSRs, deletes it.
+			return ctrl.Result{}, nil
 		}
 	}
 	if csrFinished(csr) || r.recent.has(csr.UID) {
@@ -361,7 +363,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	if err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter); err != nil {
 		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
 	}
-	csr.Status.Certificate = pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, intermediates(ca)...)...)
+	csr.Status.Certificate = pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, pki.Intermediates(ca)...)...)
 	if err := r.Status().Update(ctx, csr); err != nil {
 		return fmt.Errorf("writing certificate of CSR %s: %w", csr.Name, err)
 	}

@@ -331,28 +331,3 @@ spec:
 		waitSwitched(issuer.Name)
 	})
 })
-
-var _ = DescribeTable("planPublish: every path, or past the deadline every path certsmith cannot write or confirm",
-	func(coverage trustCoverage, elapsed time.Duration, published bool, want publishStep) {
-		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		in := publishInput{now: start.Add(elapsed), startedAt: start, deadline: 10 * time.Minute, delay: time.Minute, coverage: coverage}
-		if published {
-			in.publishedAt = &start
-		}
-		Expect(planPublish(in)).To(Equal(want))
-	},
-	Entry("all published: publishedAt now, then the delay", trustCoverage{}, time.Second, false,
-		publishStep{publish: true, requeue: publishingPoll}),
-	Entry("a conflict before the deadline: wait", trustCoverage{unpublished: 1, conflicts: 1}, 9*time.Minute, false,
-		publishStep{requeue: publishingPoll}),
-	Entry("a conflict past the deadline: publish, skipping it", trustCoverage{unpublished: 1, conflicts: 1}, 10*time.Minute, false,
-		publishStep{publish: true, skipping: true, requeue: publishingPoll}),
-	Entry("an unconfirmed ca.crt past the deadline: publish, skipping it", trustCoverage{unpublished: 3}, 11*time.Minute, false,
-		publishStep{publish: true, skipping: true, requeue: publishingPoll}),
-	Entry("a failed write certsmith retries, past the deadline: wait", trustCoverage{unpublished: 2, conflicts: 1, blocking: 1}, time.Hour, false,
-		publishStep{requeue: publishingPoll}),
-	Entry("published, delay not over: wait", trustCoverage{}, 30*time.Second, true,
-		publishStep{requeue: publishingPoll}),
-	Entry("published, delay over: switch", trustCoverage{unpublished: 1, conflicts: 1}, 2*time.Minute, true,
-		publishStep{switchNow: true}),
-)

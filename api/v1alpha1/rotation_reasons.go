@@ -33,4 +33,19 @@ const (
 	// past spec.rotation.publishDeadline although some trust paths did not
 	// hold it; the Event and the Rotating condition name them.
 	ReasonTrustPathsSkipped = "TrustPathsSkipped"
+	// ReasonRotationStarted means a CA rotation began: the next CA is in
+	// the trust bundle and signs once it has propagated.
+	ReasonRotationStarted = "RotationStarted"
+	// ReasonBundlePublished means every trust path holds the next CA; it
+	// signs after the propagation delay.
+	ReasonBundlePublished = "BundlePublished"
+	// ReasonCASwitched means signing moved to the new CA; the old one stays
+	// trusted until what it signed has expired.
+	ReasonCASwitched = "CASwitched"
+	// ReasonCARetired means a retired CA left the trust bundle: everything
+	// it signed has expired.
+	ReasonCARetired = "CARetired"
+	// ReasonRotationComplete means the last retired CA of a rotation left
+	// the trust bundle.
+	ReasonRotationComplete = "RotationComplete"
 )

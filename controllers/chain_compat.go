@@ -1,0 +1,30 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// Transitional names for the chain maths that moved to internal/pki.
+
+func chainsTo(cert *x509.Certificate, ca *pki.CA, at time.Time) bool { return pki.ChainsTo(cert, ca, at) }
+
+func trustAnchors(ca *pki.CA) []*x509.Certificate { return pki.TrustAnchors(ca) }
