@@ -14,8 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command manager runs the certsmith operator: the ClusterIssuer,
-// ServiceCertificate and CertificateSigningRequest controllers.
+// Command manager runs the certsmith operator: its controllers (the
+// ClusterIssuer, ServiceCertificate, CertificateSigningRequest, bundle and
+// CA-injection controllers; see docs/architecture.md) in one process.
 package main
 
 import (

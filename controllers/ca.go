@@ -49,9 +49,9 @@ func caSecretName(issuer *certsmithv1alpha1.ClusterIssuer) string {
 }
 
 // caSecretKey returns where an issuer's CA in use lives: the Secret
-// "<issuer>-ca" in the operator's namespace, which certsmith owns for every
-// kind of issuer (for an imported CA it holds a copy, so that a new CA put
-// into the user's Secret can be rotated in with an overlap).
+// caSecretName names, in the operator's namespace, which certsmith owns for
+// every kind of issuer (for an imported CA it holds a copy, so that a new CA
+// put into the user's Secret can be rotated in with an overlap).
 func caSecretKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) types.NamespacedName {
 	return types.NamespacedName{Namespace: namespace, Name: caSecretName(issuer)}
 }

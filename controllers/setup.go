@@ -15,10 +15,14 @@ limitations under the License.
 */
 
 // Package controllers holds certsmith's controllers, one per concern: the
-// ClusterIssuer controller keeps each CA, the ServiceCertificate controller
-// issues and renews certificates into Secrets, and the
-// CertificateSigningRequest controller approves and signs CSRs. They
-// coordinate through the API (status and CSRs), not through calls.
+// ClusterIssuer controller keeps each CA (deciding through internal/ca),
+// the ServiceCertificate controller issues and renews certificates into
+// Secrets, the CertificateSigningRequest controller approves and signs
+// CSRs, the bundle controller distributes trust bundles (ConfigMaps and
+// ClusterTrustBundles), and the CA injector fills caBundle fields (with a
+// second controller reporting its progress). They coordinate through the
+// API (status, Secrets and CSRs), not through calls; docs/architecture.md
+// names the one controller that writes each object.
 package controllers
 
 import (

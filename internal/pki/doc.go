@@ -20,10 +20,13 @@ limitations under the License.
 // verification and renewal-time arithmetic.
 //
 // The package is deliberately pure. It imports no Kubernetes package, uses
-// only the Go standard library, and never reads the wall clock: every
-// function that reasons about time takes the current time as an argument,
-// so controllers can drive it from an injected clock and tests can step
-// time instead of sleeping.
+// only the Go standard library (plus software.sslmate.com/src/go-pkcs12 for
+// PKCS#12 keystores, which the standard library cannot write), and never
+// reads the wall clock: every function that reasons about time takes the
+// current time as an argument, so controllers can drive it from an
+// injected clock and tests can step time instead of sleeping. Chain maths
+// (trust anchors, intermediates, "was this signed by that CA") lives here
+// too, for the CA core (internal/ca) and the controllers.
 //
 // Errors never contain private key material. Callers can classify failures
 // with errors.Is against the exported sentinel errors (ErrMalformedPEM,
