@@ -162,9 +162,10 @@ func (e *CAParseError) Error() string { return e.Part + ": " + e.Err.Error() }
 func (e *CAParseError) Unwrap() error { return e.Err }
 
 // ParseCA loads a CA from PEM: certPEM holds the CA certificate followed by
-// its chain, keyPEM its key, and the optional rootsPEM self-signed roots to
-// add when certPEM does not end in one. It checks that the certificate is a
-// CA and that the key matches it.
+// its chain, keyPEM its key, and the optional rootsPEM self-signed roots, of
+// which the one that issued the last certificate of certPEM is added when
+// certPEM does not end in a root. It checks that the certificate is a CA and
+// that the key matches it.
 func ParseCA(certPEM, keyPEM, rootsPEM []byte) (*CA, error) {
 	if len(certPEM) == 0 {
 		return nil, &CAParseError{"certificate", ErrNoCertificate}
@@ -192,9 +193,15 @@ func ParseCA(certPEM, keyPEM, rootsPEM []byte) (*CA, error) {
 		if err != nil {
 			return nil, &CAParseError{"roots", err}
 		}
+		// rootsPEM may be a bundle of several anchors (a rotation's old and
+		// new root): only the root that issued the top of the chain belongs
+		// at its end, once. Appending any other would make it the CA's trust
+		// anchor, and nothing the CA signs would chain to it.
+		top := certs[len(certs)-1]
 		for _, root := range extra {
-			if IsSelfSigned(root) && !ContainsCertificate(certs, root) {
+			if IsSelfSigned(root) && !ContainsCertificate(certs, root) && top.CheckSignatureFrom(root) == nil {
 				ca.Chain = append(ca.Chain, root)
+				break
 			}
 		}
 	}
