@@ -66,9 +66,35 @@ verify: generate manifests docs ## Regenerate everything and fail if anything ch
 .PHONY: test
 test: manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e ## Run every suite: unit, fuzz, integration (envtest), manifests and end to end.
 
+# The packages of each suite. Unit tests need no control plane: the PKI
+# core and policy (internal/), the generators (hack/), the benchmark's
+# parsers and planning (test/bench: "go test" runs its unit tests only, the
+# benchmark itself is "make bench") and the test harness (test/internal).
+# The others start a kube-apiserver: envtest (controllers/, cmd/) or
+# hack/cluster.sh (test/manifests, test/e2e). check-tests fails when
+# a package with tests is in none of them.
+UNIT_PACKAGES ?= ./internal/... ./hack/... ./test/bench/... ./test/internal/...
+INTEGRATION_PACKAGES ?= ./controllers/... ./cmd/...
+MANIFESTS_PACKAGES ?= ./test/manifests/...
+E2E_PACKAGES ?= ./test/e2e/...
+
+# The controllers' and the plugin's decision tests are plain Go tests next
+# to their envtest suites (the Ginkgo Test functions below, which start the
+# control plane): test-unit runs them without one, with KUBEBUILDER_ASSETS
+# unset so that nothing can start a kube-apiserver by accident.
+ENVTEST_SUITES ?= ^(TestControllers|TestKubectlCertsmith)$$
+
 .PHONY: test-unit
-test-unit: ## Unit tests: internal/pki and internal/policy.
-	go test $(GO_TEST_FLAGS) ./internal/...
+test-unit: check-tests ## Unit tests without a control plane: internal/, hack/, test/bench, test/internal, and the controllers' decision tests.
+	go test $(GO_TEST_FLAGS) $(UNIT_PACKAGES)
+	env -u KUBEBUILDER_ASSETS go test $(GO_TEST_FLAGS) -skip '$(ENVTEST_SUITES)' $(INTEGRATION_PACKAGES)
+
+.PHONY: check-tests
+check-tests: ## Fail if a package with tests is run by none of test-unit, test-integration, test-manifests, test-e2e.
+	@all=$$(go list -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | sort); \
+	covered=$$(go list -e $(UNIT_PACKAGES) $(INTEGRATION_PACKAGES) $(MANIFESTS_PACKAGES) $(E2E_PACKAGES) | sort -u); \
+	missing=$$(for pkg in $$all; do echo "$$covered" | grep -qxF "$$pkg" || echo "$$pkg"; done); \
+	if [ -n "$$missing" ]; then echo "packages with tests that no make target runs (add them to a *_PACKAGES variable):"; echo "$$missing"; exit 1; fi
 
 # test-fuzz runs every fuzz target (func Fuzz...) of FUZZ_PACKAGES for
 # FUZZ_TIME each, one after another: nine targets, under a minute in all on
@@ -100,15 +126,15 @@ test-fuzz: ## Fuzz the CSR, PEM and policy parsers, each target for FUZZ_TIME (d
 
 .PHONY: test-integration
 test-integration: k8s-binaries ## Integration tests against a real kube-apiserver and etcd (envtest).
-	go test -v $(GO_TEST_FLAGS) ./controllers/... ./cmd/... -timeout 20m
+	go test -v $(GO_TEST_FLAGS) $(INTEGRATION_PACKAGES) -timeout 20m
 
 .PHONY: test-manifests
-test-manifests: k8s-binaries ## Manifests, OLM bundle and Dockerfile against a local control plane and the Operator Framework validators.
-	go test -v $(GO_TEST_FLAGS) ./test/manifests/... -timeout 10m
+test-manifests: k8s-binaries ## Manifests (also installed into another namespace), make deploy's image references, OLM bundle and Dockerfile, against a local control plane and the Operator Framework validators.
+	go test -v $(GO_TEST_FLAGS) $(MANIFESTS_PACKAGES) -timeout 10m
 
 .PHONY: test-e2e
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
-	go test -v $(GO_TEST_FLAGS) ./test/e2e/... -timeout 30m
+	go test -v $(GO_TEST_FLAGS) $(E2E_PACKAGES) -timeout 30m
 
 ##@ Benchmarks
 
@@ -160,8 +186,8 @@ uninstall: manifests ## Remove the CRDs (and every certsmith resource) from the 
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy CRDs, RBAC and the manager (image $(IMG)) to the cluster.
-	cd config/manager && $(KUBECTL) kustomize . >/dev/null && sed -i.bak 's|newName: .*|newName: $(firstword $(subst :, ,$(IMG)))|; s|newTag: .*|newTag: $(lastword $(subst :, ,$(IMG)))|' kustomization.yaml && rm -f kustomization.yaml.bak
+deploy: manifests ## Deploy CRDs, RBAC and the manager (image $(IMG); registry:5000/name:tag and name@sha256:... work) to the cluster.
+	hack/set-image.sh '$(IMG)' config/manager/kustomization.yaml
 	$(KUBECTL) apply --server-side -k config/default
 
 .PHONY: undeploy

@@ -41,6 +41,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/ca"
 	"github.com/certsmith/certsmith/internal/pki"
 )
 
@@ -52,6 +53,18 @@ const defaultBundleKey = "ca.crt"
 
 // maxConflictNamespaces bounds status.bundle.conflictNamespaces.
 const maxConflictNamespaces = 16
+
+// maxClusterTrustBundleConflict bounds status.bundle.clusterTrustBundleConflict.
+const maxClusterTrustBundleConflict = 1024
+
+// reasonClusterTrustBundleForbidden is the reason of the Warning Event when
+// certsmith may not publish an issuer's ClusterTrustBundle (it lacks the
+// attest verb on the signer); the API's ReasonClusterTrustBundleConflict
+// covers every other refusal.
+const reasonClusterTrustBundleForbidden = "ClusterTrustBundleForbidden"
+
+// actionDistribute is the action of the bundle controller's Events.
+const actionDistribute = "Distribute"
 
 // BundleReconciler distributes each ClusterIssuer's trust bundle: a
 // ConfigMap in every selected namespace and a ClusterTrustBundle linked to
@@ -119,16 +132,7 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // patchStatus writes the bundle controller's part of status.bundle (all but
 // injection, which the CA injector writes) when it changed.
 func (r *BundleReconciler) patchStatus(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus) error {
-	var injection *certsmithv1alpha1.InjectionStatus
-	if issuer.Status.Bundle != nil {
-		injection = issuer.Status.Bundle.Injection
-	}
-	if status == nil && injection != nil {
-		status = &certsmithv1alpha1.BundleStatus{}
-	}
-	if status != nil {
-		status.Injection = injection
-	}
+	status = bundleStatusToWrite(issuer.Status.Bundle, status)
 	if equality.Semantic.DeepEqual(issuer.Status.Bundle, status) {
 		return nil
 	}
@@ -143,6 +147,24 @@ func (r *BundleReconciler) patchStatus(ctx context.Context, issuer *certsmithv1a
 	return nil
 }
 
+// bundleStatusToWrite is the status.bundle to write when the bundle
+// controller computed status (nil: the issuer distributes nothing): status
+// with the injection part kept from current, which only the CA injector
+// writes, and an empty status rather than nil while that part is set.
+func bundleStatusToWrite(current, status *certsmithv1alpha1.BundleStatus) *certsmithv1alpha1.BundleStatus {
+	var injection *certsmithv1alpha1.InjectionStatus
+	if current != nil {
+		injection = current.Injection
+	}
+	if status == nil && injection != nil {
+		status = &certsmithv1alpha1.BundleStatus{}
+	}
+	if status != nil {
+		status.Injection = injection
+	}
+	return status
+}
+
 // reportConflicts emits one Warning Event when the set of objects certsmith
 // cannot write changed, naming them (bounded).
 func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus, conflicts []string, ctbForbidden bool) {
@@ -152,7 +174,7 @@ func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssu
 	}
 	name, _ := bundleTarget(issuer)
 	if status.Conflicts > 0 && (status.Conflicts != before.Conflicts || !equality.Semantic.DeepEqual(status.ConflictNamespaces, before.ConflictNamespaces)) {
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonBundleConflict, "Distribute",
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonBundleConflict, actionDistribute,
 			"%d namespaces have a ConfigMap %s that certsmith cannot write, so the bundle does not reach them (a CA rotation waits for them only until "+
 				"spec.rotation.publishDeadline): %s. certsmith never writes or deletes a ConfigMap it did not create: rename or delete them, or set spec.bundle.configMap.name",
 			status.Conflicts, name, namedList(conflicts, int(status.Conflicts), 640))
@@ -160,9 +182,9 @@ func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssu
 	if status.ClusterTrustBundleConflict != "" && status.ClusterTrustBundleConflict != before.ClusterTrustBundleConflict {
 		reason := certsmithv1alpha1.ReasonClusterTrustBundleConflict
 		if ctbForbidden {
-			reason = "ClusterTrustBundleForbidden"
+			reason = reasonClusterTrustBundleForbidden
 		}
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, reason, "Distribute",
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, reason, actionDistribute,
 			"cannot publish ClusterTrustBundle %s: %s", status.ClusterTrustBundle, status.ClusterTrustBundleConflict)
 	}
 }
@@ -227,14 +249,8 @@ func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus
 			return nil, err
 		}
 	}
-	isWanted := map[string]bool{}
-	for _, ns := range wanted {
-		isWanted[ns] = true
-	}
 	// Removals first, so that a renamed ConfigMap's old copy goes before the new one is made.
-	errs := []error{d.r.withdraw(ctx, d.record, func(key string, entry ownedObject) bool {
-		return key != recordKeyClusterTrustBundle && (!isWanted[key] || entry.Name != d.name)
-	})}
+	errs := []error{d.r.withdraw(ctx, d.record, unwantedConfigMap(wanted, d.name))}
 
 	plans := make([]bundlePlan, len(wanted))
 	for i, ns := range wanted {
@@ -253,24 +269,16 @@ func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus
 		return nil, err
 	}
 
-	status := &certsmithv1alpha1.BundleStatus{FingerprintsSHA256: fingerprints(d.bundle), Namespaces: int32(len(wanted))}
-	var conflictNamespaces []string
+	results := make([]bundleNamespaceResult, len(wanted))
 	for i, ns := range wanted {
-		outcome, why, err := d.act(ctx, ns, plans[i])
+		results[i].namespace = ns
+		results[i].outcome, results[i].why, err = d.act(ctx, ns, plans[i])
 		if err != nil {
 			errs = append(errs, err)
 		}
-		switch outcome {
-		case outcomeUpToDate:
-			status.UpToDate++
-		case outcomeConflict:
-			status.Conflicts++
-			conflictNamespaces = append(conflictNamespaces, ns)
-			d.conflicts = append(d.conflicts, ns+" ("+why+")")
-		}
 	}
-	sort.Strings(conflictNamespaces)
-	status.ConflictNamespaces = conflictNamespaces[:min(len(conflictNamespaces), maxConflictNamespaces)]
+	var status *certsmithv1alpha1.BundleStatus
+	status, d.conflicts = bundleCoverage(d.bundle, results)
 	if err := d.ensureClusterTrustBundle(ctx, status); err != nil {
 		errs = append(errs, err)
 	}
@@ -278,28 +286,97 @@ func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus
 	return status, errors.Join(errs...)
 }
 
+// bundleNamespaceResult is what distributing to one namespace left behind.
+type bundleNamespaceResult struct {
+	namespace string
+	outcome   bundleOutcome
+	// why explains a conflict.
+	why string
+}
+
+// bundleCoverage is the part of status.bundle that the ConfigMaps make, from
+// the result in each wanted namespace: the bundle's fingerprints, how many
+// namespaces want it, how many hold it, and how many hold an object
+// certsmith may not write, named (sorted, at most maxConflictNamespaces).
+// It also returns each conflict as "namespace (why)", for the Event.
+func bundleCoverage(bundle []byte, results []bundleNamespaceResult) (*certsmithv1alpha1.BundleStatus, []string) {
+	status := &certsmithv1alpha1.BundleStatus{FingerprintsSHA256: fingerprints(bundle), Namespaces: int32(len(results))}
+	var conflictNamespaces, conflicts []string
+	for _, result := range results {
+		switch result.outcome {
+		case outcomeUpToDate:
+			status.UpToDate++
+		case outcomeConflict:
+			status.Conflicts++
+			conflictNamespaces = append(conflictNamespaces, result.namespace)
+			conflicts = append(conflicts, result.namespace+" ("+result.why+")")
+		}
+	}
+	sort.Strings(conflictNamespaces)
+	status.ConflictNamespaces = conflictNamespaces[:min(len(conflictNamespaces), maxConflictNamespaces)]
+	return status, conflicts
+}
+
+// unwantedConfigMap matches the record entries of the ConfigMaps to
+// remove: those in a namespace that no longer wants the bundle, and those
+// of another name (spec.bundle.configMap.name changed).
+func unwantedConfigMap(wanted []string, name string) func(key string, entry ownedObject) bool {
+	isWanted := make(map[string]bool, len(wanted))
+	for _, ns := range wanted {
+		isWanted[ns] = true
+	}
+	return func(key string, entry ownedObject) bool {
+		return key != recordKeyClusterTrustBundle && (!isWanted[key] || entry.Name != name)
+	}
+}
+
+// unwantedClusterTrustBundle matches the record entry of the
+// ClusterTrustBundle to remove: when none is wanted, or one of another name
+// (the signerName changed).
+func unwantedClusterTrustBundle(wanted bool, name string) func(key string, entry ownedObject) bool {
+	return func(key string, entry ownedObject) bool {
+		return key == recordKeyClusterTrustBundle && (!wanted || entry.Name != name)
+	}
+}
+
 // wantedNamespaces lists the namespaces that should hold the bundle, sorted.
 func (r *BundleReconciler) wantedNamespaces(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) ([]string, error) {
-	selector := labels.Everything()
-	if s := issuer.Spec.Bundle.NamespaceSelector; s != nil {
-		parsed, err := metav1.LabelSelectorAsSelector(s)
-		if err != nil {
-			return nil, fmt.Errorf("bundle.namespaceSelector of ClusterIssuer %s: %w", issuer.Name, err)
-		}
-		selector = parsed
+	selector, err := bundleNamespaceSelector(issuer)
+	if err != nil {
+		return nil, err
 	}
 	var namespaces corev1.NamespaceList
 	if err := r.List(ctx, &namespaces, client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return nil, err
 	}
+	return bundleNamespaces(selector, namespaces.Items), nil
+}
+
+// bundleNamespaceSelector is spec.bundle.namespaceSelector as a selector:
+// every namespace when it is unset.
+func bundleNamespaceSelector(issuer *certsmithv1alpha1.ClusterIssuer) (labels.Selector, error) {
+	s := issuer.Spec.Bundle.NamespaceSelector
+	if s == nil {
+		return labels.Everything(), nil
+	}
+	selector, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		return nil, fmt.Errorf("bundle.namespaceSelector of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	return selector, nil
+}
+
+// bundleNamespaces names the namespaces that should hold the bundle: those
+// the selector matches that are not being deleted, sorted.
+func bundleNamespaces(selector labels.Selector, namespaces []corev1.Namespace) []string {
 	var out []string
-	for i := range namespaces.Items {
-		if namespaces.Items[i].DeletionTimestamp == nil {
-			out = append(out, namespaces.Items[i].Name)
+	for i := range namespaces {
+		if namespaces[i].DeletionTimestamp == nil && selector.Matches(labels.Set(namespaces[i].Labels)) {
+			out = append(out, namespaces[i].Name)
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // plan observes one namespace's ConfigMap and decides what to do.
@@ -339,16 +416,18 @@ func (d *distribution) act(ctx context.Context, namespace string, plan bundlePla
 			Data: map[string]string{d.key: string(d.bundle)},
 		}
 		err := d.r.Create(ctx, cm)
-		if err == nil {
+		outcome, why, retry := bundleWriteOutcome(bundleCreate, err)
+		switch {
+		case err == nil:
 			d.record.set(namespace, ownedObject{Name: d.name, UID: cm.UID})
-			return outcomeUpToDate, "", nil
-		}
-		if why, rejected := rejection(err); rejected {
+		case outcome == outcomeConflict:
 			// Nothing was made: someone else's object came first, or the API server refused.
 			d.record.drop(namespace)
-			return outcomeConflict, why, nil
 		}
-		return outcomePending, "", fmt.Errorf("creating ConfigMap %s: %w", key, err)
+		if retry {
+			return outcome, "", fmt.Errorf("creating ConfigMap %s: %w", key, err)
+		}
+		return outcome, why, nil
 	}
 	// bundlePatch
 	d.record.set(namespace, *plan.entry)
@@ -359,22 +438,33 @@ func (d *distribution) act(ctx context.Context, namespace string, plan bundlePla
 	}
 	err := d.r.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: namespace}},
 		client.RawPatch(types.JSONPatchType, encodePatch(append(ops, labelOps(plan.observedLabels, plan.labelsSet, bundleLabels(d.issuer.Name))...))))
-	switch why, rejected := rejection(err); {
-	case err == nil:
-		return outcomeUpToDate, "", nil
-	case apierrors.IsNotFound(err):
-		// Deleted meanwhile: its delete event brings the issuer back to recreate it.
-		return outcomePending, "", nil
-	case rejected:
-		return outcomeConflict, why, nil
+	if outcome, why, retry := bundleWriteOutcome(bundlePatch, err); !retry {
+		return outcome, why, nil
 	}
 	return outcomePending, "", fmt.Errorf("updating ConfigMap %s: %w", key, err)
+}
+
+// bundleWriteOutcome judges the result of creating or patching a bundle
+// ConfigMap: written, refused for good (a conflict, and why), gone meanwhile
+// (pending: its delete event brings the issuer back to recreate it), or a
+// transient failure to retry.
+func bundleWriteOutcome(action bundleAction, err error) (outcome bundleOutcome, why string, retry bool) {
+	if err == nil {
+		return outcomeUpToDate, "", false
+	}
+	if why, rejected := rejection(err); rejected {
+		return outcomeConflict, why, false
+	}
+	if action == bundlePatch && apierrors.IsNotFound(err) {
+		return outcomePending, "", false
+	}
+	return outcomePending, "", true
 }
 
 // ensureClusterTrustBundle keeps the signer-linked ClusterTrustBundle, or
 // removes certsmith's when the issuer does not want one, and reports it.
 func (d *distribution) ensureClusterTrustBundle(ctx context.Context, status *certsmithv1alpha1.BundleStatus) error {
-	wanted := d.issuer.Spec.Bundle.ClusterTrustBundle == nil || *d.issuer.Spec.Bundle.ClusterTrustBundle
+	wanted := wantsClusterTrustBundle(d.issuer)
 	if !d.r.ClusterTrustBundles {
 		if wanted {
 			d.r.warnOnce.Do(func() {
@@ -385,19 +475,54 @@ func (d *distribution) ensureClusterTrustBundle(ctx context.Context, status *cer
 	}
 	signerName := d.issuer.EffectiveSignerName()
 	name := clusterTrustBundleName(signerName)
-	if err := d.r.withdraw(ctx, d.record, func(key string, entry ownedObject) bool {
-		return key == recordKeyClusterTrustBundle && (!wanted || entry.Name != name)
-	}); err != nil || !wanted {
+	if err := d.r.withdraw(ctx, d.record, unwantedClusterTrustBundle(wanted, name)); err != nil || !wanted {
 		return err
 	}
 	status.ClusterTrustBundle = name
+	plan, err := d.planClusterTrustBundle(ctx, name, signerName)
+	if err != nil {
+		return err
+	}
+	var writeErr error
+	switch plan.action {
+	case bundleUpToDate, bundleConflict:
+		// Nothing to write.
+	case bundleCreate:
+		if err := d.record.save(ctx, d.r.Client, &d.r.records); err != nil {
+			return err
+		}
+		writeErr = d.createClusterTrustBundle(ctx, name, signerName, plan.entry.Token)
+	default:
+		writeErr = d.patchClusterTrustBundle(ctx, name, plan)
+	}
+	result := clusterTrustBundleOutcome(plan, writeErr, signerName)
+	if result.dropIntent {
+		d.record.drop(recordKeyClusterTrustBundle)
+	}
+	d.ctbForbidden = result.forbidden
+	status.ClusterTrustBundleUpToDate, status.ClusterTrustBundleConflict = result.upToDate, result.conflict
+	if result.retry {
+		return fmt.Errorf("writing ClusterTrustBundle %s: %w", name, writeErr)
+	}
+	return nil
+}
+
+// wantsClusterTrustBundle reports whether an issuer wants its bundle
+// published as a ClusterTrustBundle: unless spec.bundle.clusterTrustBundle is false.
+func wantsClusterTrustBundle(issuer *certsmithv1alpha1.ClusterIssuer) bool {
+	return issuer.Spec.Bundle.ClusterTrustBundle == nil || *issuer.Spec.Bundle.ClusterTrustBundle
+}
+
+// planClusterTrustBundle observes the ClusterTrustBundle, decides what to
+// do with it and updates the record accordingly.
+func (d *distribution) planClusterTrustBundle(ctx context.Context, name, signerName string) (bundlePlan, error) {
 	var entry *ownedObject
 	if e, ok := d.record.get(recordKeyClusterTrustBundle); ok {
 		entry = &e
 	}
 	observed, err := d.r.observe(ctx, &certificatesv1.ClusterTrustBundle{}, types.NamespacedName{Name: name}, entry != nil)
 	if err != nil {
-		return err
+		return bundlePlan{}, err
 	}
 	plan := planBundleObject(entry, observed, name, clusterTrustBundleContentHash(signerName, string(d.bundle)), bundleLabels(d.issuer.Name), newClaimToken())
 	if plan.dropEntry {
@@ -406,49 +531,68 @@ func (d *distribution) ensureClusterTrustBundle(ctx context.Context, status *cer
 	if plan.entry != nil {
 		d.record.set(recordKeyClusterTrustBundle, *plan.entry)
 	}
-	var writeErr error
+	return plan, nil
+}
+
+// createClusterTrustBundle creates the ClusterTrustBundle with the claim
+// token recorded before, and records its UID.
+func (d *distribution) createClusterTrustBundle(ctx context.Context, name, signerName, token string) error {
+	ctb := &certificatesv1.ClusterTrustBundle{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bundleLabels(d.issuer.Name), Annotations: map[string]string{annotationBundleClaim: token}},
+		Spec:       certificatesv1.ClusterTrustBundleSpec{SignerName: signerName, TrustBundle: string(d.bundle)},
+	}
+	if err := d.r.Create(ctx, ctb); err != nil {
+		return err
+	}
+	d.record.set(recordKeyClusterTrustBundle, ownedObject{Name: name, UID: ctb.UID})
+	return nil
+}
+
+// patchClusterTrustBundle repairs certsmith's ClusterTrustBundle.
+func (d *distribution) patchClusterTrustBundle(ctx context.Context, name string, plan bundlePlan) error {
+	ops := []jsonPatchOp{
+		{Op: "test", Path: "/metadata/uid", Value: plan.entry.UID},
+		{Op: "add", Path: "/spec/trustBundle", Value: string(d.bundle)},
+	}
+	return d.r.Patch(ctx, &certificatesv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		client.RawPatch(types.JSONPatchType, encodePatch(append(ops, labelOps(plan.observedLabels, plan.labelsSet, bundleLabels(d.issuer.Name))...))))
+}
+
+// clusterTrustBundleResult is what the ClusterTrustBundle adds to status.bundle.
+type clusterTrustBundleResult struct {
+	upToDate bool
+	// conflict says why certsmith cannot publish it ("" when it can).
+	conflict string
+	// forbidden: certsmith lacks the attest verb on the signer.
+	forbidden bool
+	// dropIntent: a create was refused, so the recorded intent goes.
+	dropIntent bool
+	// retry: the write failed for a transient reason.
+	retry bool
+}
+
+// clusterTrustBundleOutcome judges a ClusterTrustBundle's plan and the
+// result of carrying it out (writeErr, nil when nothing was written).
+func clusterTrustBundleOutcome(plan bundlePlan, writeErr error, signerName string) clusterTrustBundleResult {
 	switch plan.action {
 	case bundleUpToDate:
-		status.ClusterTrustBundleUpToDate = true
-		return nil
+		return clusterTrustBundleResult{upToDate: true}
 	case bundleConflict:
-		status.ClusterTrustBundleConflict = "a ClusterTrustBundle of that name exists that certsmith did not create (" + plan.why + "); delete it"
-		return nil
-	case bundleCreate:
-		if err := d.record.save(ctx, d.r.Client, &d.r.records); err != nil {
-			return err
-		}
-		ctb := &certificatesv1.ClusterTrustBundle{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: bundleLabels(d.issuer.Name), Annotations: map[string]string{annotationBundleClaim: plan.entry.Token}},
-			Spec:       certificatesv1.ClusterTrustBundleSpec{SignerName: signerName, TrustBundle: string(d.bundle)},
-		}
-		if writeErr = d.r.Create(ctx, ctb); writeErr == nil {
-			d.record.set(recordKeyClusterTrustBundle, ownedObject{Name: name, UID: ctb.UID})
-		}
-	default:
-		ops := []jsonPatchOp{
-			{Op: "test", Path: "/metadata/uid", Value: plan.entry.UID},
-			{Op: "add", Path: "/spec/trustBundle", Value: string(d.bundle)},
-		}
-		writeErr = d.r.Patch(ctx, &certificatesv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: name}},
-			client.RawPatch(types.JSONPatchType, encodePatch(append(ops, labelOps(plan.observedLabels, plan.labelsSet, bundleLabels(d.issuer.Name))...))))
+		return clusterTrustBundleResult{conflict: "a ClusterTrustBundle of that name exists that certsmith did not create (" + plan.why + "); delete it"}
 	}
 	if why, rejected := rejection(writeErr); rejected {
-		if plan.action == bundleCreate {
-			d.record.drop(recordKeyClusterTrustBundle)
-		}
+		result := clusterTrustBundleResult{dropIntent: plan.action == bundleCreate}
 		if apierrors.IsForbidden(writeErr) {
-			d.ctbForbidden = true
+			result.forbidden = true
 			why = fmt.Sprintf("grant certsmith the attest verb on signers/%s (%s)", signerName, why)
 		}
-		status.ClusterTrustBundleConflict = truncate(why, 1024)
-		return nil
+		result.conflict = truncate(why, maxClusterTrustBundleConflict)
+		return result
 	}
 	if writeErr != nil && !apierrors.IsNotFound(writeErr) {
-		return fmt.Errorf("writing ClusterTrustBundle %s: %w", name, writeErr)
+		return clusterTrustBundleResult{retry: true}
 	}
-	status.ClusterTrustBundleUpToDate = writeErr == nil
-	return nil
+	return clusterTrustBundleResult{upToDate: writeErr == nil}
 }
 
 // withdraw deletes the recorded objects that match, and drops their
@@ -549,7 +693,7 @@ func (d *distribution) adoptPrevious(ctx context.Context, wanted []string) error
 		}
 	}
 	if adopted > 0 {
-		d.r.Recorder.Eventf(d.issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonBundleAdopted, "Distribute",
+		d.r.Recorder.Eventf(d.issuer, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonBundleAdopted, actionDistribute,
 			"Recorded %d bundle ConfigMaps %s made by an earlier release of certsmith as its own (labelled, holding exactly this issuer's bundle)", adopted, d.name)
 	}
 	if d.r.ClusterTrustBundles && d.issuer.Status.Bundle.ClusterTrustBundle != "" {
@@ -611,28 +755,8 @@ func hasLabels(have, want map[string]string) bool {
 }
 
 // namedList joins names to fit in room bytes, ending in "… and N more"
-// when not all of total fit (or were named).
-func namedList(names []string, total, room int) string {
-	var b strings.Builder
-	shown := 0
-	for _, n := range names {
-		if b.Len()+len(n)+2 > room {
-			break
-		}
-		if shown > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(n)
-		shown++
-	}
-	if rest := total - shown; rest > 0 {
-		if shown > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "… and %d more", rest)
-	}
-	return b.String()
-}
+// for the rest of total (ca.NamedList, shared with the rotation messages).
+func namedList(names []string, total, room int) string { return ca.NamedList(names, total, room) }
 
 // fingerprints lists the SHA-256 fingerprints of the certificates in a PEM bundle.
 func fingerprints(bundle []byte) []string {
@@ -655,6 +779,14 @@ func issuerBundle(ctx context.Context, reader client.Reader, namespace string, i
 	if err := reader.Get(ctx, caSecretKey(issuer, namespace), secret); err != nil {
 		return nil, err
 	}
+	return bundleOfCASecret(secret)
+}
+
+// bundleOfCASecret is the trust bundle a CA Secret stands for: its ca.crt
+// (every root trusted for the issuer, in the order stored) re-encoded, or,
+// when ca.crt is missing or holds no certificate, the trust anchors of the
+// CA in tls.crt.
+func bundleOfCASecret(secret *corev1.Secret) ([]byte, error) {
 	if bundle := secret.Data[caCertKey]; len(bundle) > 0 {
 		if _, err := pki.ParseCertificatesPEM(bundle); err == nil {
 			return normalizeBundle(bundle), nil
@@ -664,7 +796,7 @@ func issuerBundle(ctx context.Context, reader client.Reader, namespace string, i
 	if err != nil {
 		return nil, err
 	}
-	return pki.EncodeCertificatesPEM(trustAnchors(ca)...), nil
+	return pki.EncodeCertificatesPEM(pki.TrustAnchors(ca)...), nil
 }
 
 // normalizeBundle re-encodes a PEM bundle so byte comparisons are stable.

@@ -67,6 +67,9 @@ const (
 	reasonCABundleRejected = "CABundleRejected"
 )
 
+// actionInjectCABundle is the action of the CA injector's Events.
+const actionInjectCABundle = "InjectCABundle"
+
 // injectable is a kind whose caBundle fields the injector keeps.
 type injectable struct {
 	gvk schema.GroupVersionKind
@@ -149,8 +152,8 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 	if err := r.Cache.Get(ctx, types.NamespacedName{Name: target.Name}, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	issuerName := obj.GetAnnotations()[certsmithv1alpha1.AnnotationInjectCABundleFrom]
-	if issuerName == "" || obj.GetDeletionTimestamp() != nil {
+	issuerName := injectionRequested(obj)
+	if issuerName == "" {
 		// No longer asked for: caBundle keeps its last value.
 		return ctrl.Result{}, nil
 	}
@@ -169,7 +172,7 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 	case apierrors.IsInvalid(err):
 		// The object's own spec forbids a caBundle (say, insecureSkipTLSVerify
 		// on an APIService): the user must fix it; the next edit brings it back.
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reasonCABundleRejected, "InjectCABundle",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reasonCABundleRejected, actionInjectCABundle,
 			"the API server rejected the CA bundle of ClusterIssuer %s: %v; fix the object or remove the %s annotation",
 			issuerName, err, certsmithv1alpha1.AnnotationInjectCABundleFrom)
 		r.noteRejected(target, issuerName, encoded)
@@ -179,7 +182,7 @@ func (r *CAInjectorReconciler) Reconcile(ctx context.Context, target injectionTa
 	}
 	r.noteRejected(target, issuerName, "")
 	log.Info("injected CA bundle", "clusterIssuer", issuerName)
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reasonCABundleInjected, "InjectCABundle",
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reasonCABundleInjected, actionInjectCABundle,
 		"caBundle set to the trust bundle of ClusterIssuer %s", issuerName)
 	return ctrl.Result{}, nil
 }
@@ -193,18 +196,10 @@ func (r *CAInjectorReconciler) bundleFor(ctx context.Context, obj *unstructured.
 		if !apierrors.IsNotFound(err) {
 			return nil, err
 		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuerNotFound, "InjectCABundle",
-			"ClusterIssuer %s named by annotation %s does not exist; caBundle left unchanged until it does (or fix the annotation)",
-			issuerName, certsmithv1alpha1.AnnotationInjectCABundleFrom)
-		return nil, nil
+		issuer = nil
 	}
-	if !meta.IsStatusConditionTrue(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady) {
-		why := "it has no Ready condition yet"
-		if ready := meta.FindStatusCondition(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady); ready != nil {
-			why = ready.Reason + ": " + ready.Message
-		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuerNotReady, "InjectCABundle",
-			"ClusterIssuer %s is not Ready (%s); caBundle left unchanged until it is", issuerName, why)
+	if reason, note := injectionRefusal(issuerName, issuer); reason != "" {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, actionInjectCABundle, "%s", note)
 		return nil, nil
 	}
 	bundle, err := issuerBundle(ctx, r.Client, r.Namespace, issuer)
@@ -213,6 +208,35 @@ func (r *CAInjectorReconciler) bundleFor(ctx context.Context, obj *unstructured.
 		return nil, fmt.Errorf("reading the trust bundle of ClusterIssuer %s: %w", issuerName, err)
 	}
 	return bundle, nil
+}
+
+// injectionRequested returns the issuer whose bundle an object asks for
+// (annotation certsmith.io/inject-ca-from), or "" when it asks for none or
+// is being deleted.
+func injectionRequested(obj *unstructured.Unstructured) string {
+	if obj.GetDeletionTimestamp() != nil {
+		return ""
+	}
+	return obj.GetAnnotations()[certsmithv1alpha1.AnnotationInjectCABundleFrom]
+}
+
+// injectionRefusal says why the injector does not inject the bundle of the
+// issuer an object names (issuer is nil when it does not exist): the Event
+// reason and note, or "" when the issuer is Ready and its bundle may go in.
+func injectionRefusal(issuerName string, issuer *certsmithv1alpha1.ClusterIssuer) (reason, note string) {
+	if issuer == nil {
+		return certsmithv1alpha1.ReasonIssuerNotFound, fmt.Sprintf(
+			"ClusterIssuer %s named by annotation %s does not exist; caBundle left unchanged until it does (or fix the annotation)",
+			issuerName, certsmithv1alpha1.AnnotationInjectCABundleFrom)
+	}
+	if meta.IsStatusConditionTrue(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady) {
+		return "", ""
+	}
+	why := "it has no Ready condition yet"
+	if ready := meta.FindStatusCondition(issuer.Status.Conditions, certsmithv1alpha1.ConditionReady); ready != nil {
+		why = ready.Reason + ": " + ready.Message
+	}
+	return certsmithv1alpha1.ReasonIssuerNotReady, fmt.Sprintf("ClusterIssuer %s is not Ready (%s); caBundle left unchanged until it is", issuerName, why)
 }
 
 // injectWebhooks sets webhooks[].clientConfig.caBundle of a
@@ -475,10 +499,7 @@ func (s *injectionStatusReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	s.mu.Lock()
 	last, wrote := s.written[issuer.Name]
 	s.mu.Unlock()
-	if equality.Semantic.DeepEqual(current, status) || (wrote && equality.Semantic.DeepEqual(last, status)) {
-		return ctrl.Result{}, nil
-	}
-	if current == nil && status == nil {
+	if injectionStatusUnchanged(current, last, wrote, status) {
 		return ctrl.Result{}, nil
 	}
 	raw, err := json.Marshal(map[string]any{"status": map[string]any{"bundle": map[string]any{"injection": status}}})
@@ -497,40 +518,80 @@ func (s *injectionStatusReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	return ctrl.Result{}, nil
 }
 
+// injectionStatusUnchanged reports whether status.bundle.injection needs no
+// write: status is what the issuer shows (current), or what this process
+// wrote last (the cache may not have seen it yet).
+func injectionStatusUnchanged(current, last *certsmithv1alpha1.InjectionStatus, wrote bool, status *certsmithv1alpha1.InjectionStatus) bool {
+	if equality.Semantic.DeepEqual(current, status) || (wrote && equality.Semantic.DeepEqual(last, status)) {
+		return true
+	}
+	return current == nil && status == nil
+}
+
 // coverage compares every target's caBundle fields with the bundle.
 func (r *CAInjectorReconciler) coverage(ctx context.Context, targets []injectionTarget, bundle []byte) (*certsmithv1alpha1.InjectionStatus, error) {
-	encoded := base64.StdEncoding.EncodeToString(bundle)
-	status := &certsmithv1alpha1.InjectionStatus{FingerprintsSHA256: fingerprints(bundle)}
+	tally := newInjectionTally(bundle)
 	slices.SortFunc(targets, func(a, b injectionTarget) int { return strings.Compare(a.Kind+"/"+a.Name, b.Kind+"/"+b.Name) })
 	for _, target := range targets {
-		kind := injectables[target.Kind]
-		obj := newUnstructured(kind.gvk)
+		obj := newUnstructured(injectables[target.Kind].gvk)
 		if err := r.Cache.Get(ctx, types.NamespacedName{Name: target.Name}, obj); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
 			return nil, err
 		}
-		apply, changed := kind.inject(obj, encoded)
-		if apply == nil || obj.GetDeletionTimestamp() != nil {
-			continue
-		}
-		status.Targets++
-		if !changed {
-			status.UpToDate++
-			continue
-		}
-		if r.rejectedWith(target) == encoded {
-			status.Rejected++
-		}
-		if len(status.NotUpToDate) < maxNamedTargets {
-			status.NotUpToDate = append(status.NotUpToDate, truncate(target.Kind+" "+target.Name, 300))
-		}
+		tally.add(target, obj, r.rejectedWith(target))
 	}
-	if status.Targets == 0 {
-		return nil, nil
+	return tally.result(), nil
+}
+
+// injectionTally counts, for status.bundle.injection, an issuer's targets
+// and how many of them hold its bundle.
+type injectionTally struct {
+	status  certsmithv1alpha1.InjectionStatus
+	encoded string
+}
+
+func newInjectionTally(bundle []byte) *injectionTally {
+	return &injectionTally{
+		status:  certsmithv1alpha1.InjectionStatus{FingerprintsSHA256: fingerprints(bundle)},
+		encoded: base64.StdEncoding.EncodeToString(bundle),
 	}
-	return status, nil
+}
+
+// add counts one target, given the caBundle the API server last refused for
+// it ("" for none). An object being deleted, or with no caBundle field to
+// keep (a CRD without a conversion webhook), is not a target. The first
+// maxNamedTargets that do not hold the bundle are named.
+func (t *injectionTally) add(target injectionTarget, obj *unstructured.Unstructured, rejected string) {
+	kind, ok := injectables[target.Kind]
+	if !ok || obj.GetDeletionTimestamp() != nil {
+		return
+	}
+	apply, changed := kind.inject(obj, t.encoded)
+	if apply == nil {
+		return
+	}
+	t.status.Targets++
+	if !changed {
+		t.status.UpToDate++
+		return
+	}
+	if rejected == t.encoded {
+		t.status.Rejected++
+	}
+	if len(t.status.NotUpToDate) < maxNamedTargets {
+		t.status.NotUpToDate = append(t.status.NotUpToDate, truncate(target.Kind+" "+target.Name, 300))
+	}
+}
+
+// result is the injection status to report: nil when there is no target.
+func (t *injectionTally) result() *certsmithv1alpha1.InjectionStatus {
+	if t.status.Targets == 0 {
+		return nil
+	}
+	status := t.status
+	return &status
 }
 
 // setupStatusReporter registers the injection status reconciler.

@@ -349,8 +349,10 @@ func (r *ClusterIssuerReconciler) issuersOfSecret(ctx context.Context, obj clien
 		return nil
 	}
 	var requests []reconcile.Request
-	if name := obj.GetLabels()[certsmithv1alpha1.LabelClusterIssuer]; name != "" {
-		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+	for _, label := range []string{certsmithv1alpha1.LabelClusterIssuer, certsmithv1alpha1.LabelSignedUntil} {
+		if name := obj.GetLabels()[label]; name != "" {
+			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
 	}
 	var list certsmithv1alpha1.ClusterIssuerList
 	if err := r.List(ctx, &list); err == nil {

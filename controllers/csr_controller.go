@@ -48,10 +48,6 @@ import (
 // CertificateSigningRequests of certsmith's signer names.
 const CSRControllerName = "certificatesigningrequest"
 
-// reasonAutoApprovalSkipped is the reason of the Event on a CSR that Auto
-// approval leaves to a person, because its requester is not named.
-const reasonAutoApprovalSkipped = "AutoApprovalSkipped"
-
 // Limits on CSRs that certsmith did not create.
 const (
 	// defaultCSRDuration is the lifetime of a certificate whose CSR sets no
@@ -91,7 +87,7 @@ type CSRReconciler struct {
 	marks  signedMarks
 }
 
-// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/approval,verbs=update
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/status,verbs=update
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=clusterissuers.certsmith.io/*,verbs=approve;sign
@@ -99,8 +95,9 @@ type CSRReconciler struct {
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certsmith-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
-// Reconcile approves and signs one CSR, or deletes it when it belongs to a
-// ServiceCertificate that no longer exists.
+// Reconcile approves and signs one CSR. It never creates or deletes CSRs:
+// the ServiceCertificate controller does, also for a ServiceCertificate
+// that no longer exists.
 func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	csr := &certificatesv1.CertificateSigningRequest{}
 	if err := r.Get(ctx, req.NamespacedName, csr); err != nil {
@@ -129,26 +126,54 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	if !csrApproved(csr) {
-		switch {
-		case owner == nil && issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto && !autoApproves(issuer, csr):
+		switch approvalRouteOf(csr, owner != nil, issuer) {
+		case routeSkipAutoApproval:
 			// Auto approval approves only the requesters the policy names;
 			// the rest wait for a person.
-			r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, reasonAutoApprovalSkipped, "Approve",
+			r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, certsmithv1alpha1.ReasonAutoApprovalSkipped, "Approve",
 				"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
 					"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
 				csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
 			return ctrl.Result{}, nil
-		case owner != nil, issuer.Spec.Approval == certsmithv1alpha1.ApprovalAuto:
+		case routeDecide:
 			approved, err := r.decide(ctx, csr, owner, issuer)
 			if err != nil || !approved {
 				return r.forbiddenIsTerminal(issuer, csr, "approve", err)
 			}
-		default:
+		case routeWaitForPerson:
 			// Manual approval: a person runs "kubectl certificate approve".
 			return ctrl.Result{}, nil
 		}
 	}
 	return r.forbiddenIsTerminal(issuer, csr, "sign", r.sign(ctx, csr, owner, issuer))
+}
+
+// approvalRoute is what the signer does with a CSR that is not approved yet.
+type approvalRoute int
+
+const (
+	// routeDecide: certsmith checks it and approves or denies it.
+	routeDecide approvalRoute = iota
+	// routeSkipAutoApproval: auto approval does not name its requester; a
+	// person decides, and a Warning Event says how to name it.
+	routeSkipAutoApproval
+	// routeWaitForPerson: the issuer's approval is Manual.
+	routeWaitForPerson
+)
+
+// approvalRouteOf decides who approves a CSR: certsmith for its own CSRs
+// (ownedByCertificate) and, under Auto approval, for the requesters
+// spec.policy.autoApprove names; a person otherwise.
+func approvalRouteOf(csr *certificatesv1.CertificateSigningRequest, ownedByCertificate bool, issuer *certsmithv1alpha1.ClusterIssuer) approvalRoute {
+	switch {
+	case ownedByCertificate:
+		return routeDecide
+	case issuer.Spec.Approval != certsmithv1alpha1.ApprovalAuto:
+		return routeWaitForPerson
+	case !autoApproves(issuer, csr):
+		return routeSkipAutoApproval
+	}
+	return routeDecide
 }
 
 // forbiddenIsTerminal turns a missing signer permission into a Warning
@@ -157,7 +182,7 @@ func (r *CSRReconciler) forbiddenIsTerminal(issuer *certsmithv1alpha1.ClusterIss
 	if !apierrors.IsForbidden(err) {
 		return ctrl.Result{}, err
 	}
-	r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, "SignerPermissionMissing", "Sign",
+	r.Recorder.Eventf(issuer, csr, corev1.EventTypeWarning, certsmithv1alpha1.ReasonSignerPermissionMissing, "Sign",
 		"certsmith may not %s CSRs of signerName %s: grant it the approve and sign verbs on signers/%s "+
 			"(see config/samples/custom-signer-rbac.yaml); retrying in %s", verb, csr.Spec.SignerName, csr.Spec.SignerName, terminalRecheck)
 	return ctrl.Result{RequeueAfter: terminalRecheck}, nil
@@ -327,14 +352,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		}
 		return r.fail(ctx, csr, issuer, certsmithv1alpha1.ReasonCSRIssuerNotReady, err.Error())
 	}
-	duration := defaultCSRDuration
-	if csr.Spec.ExpirationSeconds != nil {
-		duration = time.Duration(*csr.Spec.ExpirationSeconds) * time.Second
-	}
-	duration = maxDuration(issuer, duration)
-	if owner == nil && (issuer.Spec.Policy == nil || issuer.Spec.Policy.MaxDuration == nil) {
-		duration = min(duration, defaultCSRDuration)
-	}
+	duration := csrLifetime(issuer, owner != nil, csr.Spec.ExpirationSeconds)
 	usages := csrUsages(csr)
 	signRequest := pki.SignRequest{
 		CSR:      request.csr,
@@ -371,6 +389,22 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	csrsSigned.WithLabelValues(issuer.Name).Inc()
 	logf.FromContext(ctx).V(1).Info("signed CSR", "csr", csr.Name, "clusterIssuer", issuer.Name, "serial", fmt.Sprintf("%x", cert.SerialNumber))
 	return nil
+}
+
+// csrLifetime is the lifetime the signer gives a CSR: spec.expirationSeconds
+// (default defaultCSRDuration) capped by the issuer's policy.maxDuration; a
+// hand-made CSR gets at most defaultCSRDuration unless the policy sets
+// maxDuration.
+func csrLifetime(issuer *certsmithv1alpha1.ClusterIssuer, ownedByCertificate bool, expirationSeconds *int32) time.Duration {
+	duration := defaultCSRDuration
+	if expirationSeconds != nil {
+		duration = time.Duration(*expirationSeconds) * time.Second
+	}
+	duration = maxDuration(issuer, duration)
+	if !ownedByCertificate && (issuer.Spec.Policy == nil || issuer.Spec.Policy.MaxDuration == nil) {
+		duration = min(duration, defaultCSRDuration)
+	}
+	return duration
 }
 
 // fail marks a CSR Failed; the signer will not look at it again.

@@ -366,7 +366,7 @@ var _ = Describe("Auto approval knows who is asking", func() {
 
 		csr := handMadeCSR(issuer.Status.SignerName, newKey(pki.KeyAlgorithmECDSA), pki.CSRRequest{DNSNames: []string{"a.example.com"}},
 			[]certificatesv1.KeyUsage{"digital signature", "server auth"}, nil)
-		Eventually(func() []string { return csrEventReasons(csr.Name) }, timeout, interval).Should(ContainElement(reasonAutoApprovalSkipped))
+		Eventually(func() []string { return csrEventReasons(csr.Name) }, timeout, interval).Should(ContainElement(certsmithv1alpha1.ReasonAutoApprovalSkipped))
 		Consistently(func(g Gomega) {
 			g.Expect(getCSR(csr.Name).Status.Conditions).To(BeEmpty(), "not approved, not denied: it waits for a person")
 		}, 2*time.Second, 200*time.Millisecond).Should(Succeed())

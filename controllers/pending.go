@@ -60,6 +60,7 @@ type stateByObject[T any] struct {
 	entries map[types.NamespacedName]objectState[T]
 }
 
+// newStateByObject returns an empty map.
 func newStateByObject[T any]() *stateByObject[T] {
 	return &stateByObject[T]{entries: map[types.NamespacedName]objectState[T]{}}
 }
@@ -76,6 +77,7 @@ func (s *stateByObject[T]) get(obj metav1.Object) (T, bool) {
 	return e.value, true
 }
 
+// put keeps value for obj, replacing whatever was kept under its name.
 func (s *stateByObject[T]) put(obj metav1.Object, value T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -102,21 +104,27 @@ type pendingKeys struct {
 	state *stateByObject[*pendingRequest]
 }
 
+// newPendingKeys returns an empty store of pending keys.
 func newPendingKeys() *pendingKeys {
 	return &pendingKeys{state: newStateByObject[*pendingRequest]()}
 }
 
+// get returns the issuance in flight for obj, nil if none.
 func (p *pendingKeys) get(obj metav1.Object) *pendingRequest {
 	request, _ := p.state.get(obj)
 	return request
 }
 
+// put records the issuance in flight for obj.
 func (p *pendingKeys) put(obj metav1.Object, request *pendingRequest) { p.state.put(obj, request) }
 
+// forget drops the issuance in flight for obj, discarding its key.
 func (p *pendingKeys) forget(obj metav1.Object) { p.forgetName(keyOf(obj)) }
 
+// forgetName drops the issuance in flight kept under key, for any UID.
 func (p *pendingKeys) forgetName(key types.NamespacedName) { p.state.forget(key) }
 
+// keyOf returns the namespace and name of obj.
 func keyOf(obj metav1.Object) types.NamespacedName {
 	return types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
@@ -128,6 +136,7 @@ type secretExpectations struct {
 	state *stateByObject[expectedRevision]
 }
 
+// expectedRevision is the Secret revision written, and until when to wait for it.
 type expectedRevision struct {
 	revision int64
 	until    time.Time
@@ -136,10 +145,12 @@ type expectedRevision struct {
 // expectationTimeout bounds how long a reconcile waits for the cache.
 const expectationTimeout = 30 * time.Second
 
+// newSecretExpectations returns an empty set of expectations.
 func newSecretExpectations() *secretExpectations {
 	return &secretExpectations{state: newStateByObject[expectedRevision]()}
 }
 
+// expect records that revision of obj's Secret was written at now.
 func (e *secretExpectations) expect(obj metav1.Object, revision int64, now time.Time) {
 	e.state.put(obj, expectedRevision{revision: revision, until: now.Add(expectationTimeout)})
 }
@@ -158,6 +169,7 @@ func (e *secretExpectations) satisfied(obj metav1.Object, cachedRevision int64, 
 	return false
 }
 
+// forget drops the expectation kept under key, for any UID.
 func (e *secretExpectations) forget(key types.NamespacedName) { e.state.forget(key) }
 
 // writtenStatuses remembers the last status written for each
@@ -165,19 +177,23 @@ func (e *secretExpectations) forget(key types.NamespacedName) { e.state.forget(k
 // seen that write does not write the same status again.
 type writtenStatuses struct{ state *stateByObject[writtenStatus] }
 
+// writtenStatus is a status written, with the generation it was written for.
 type writtenStatus struct {
 	generation int64
 	status     *certsmithv1alpha1.ServiceCertificateStatus
 }
 
+// newWrittenStatuses returns an empty record of written statuses.
 func newWrittenStatuses() *writtenStatuses {
 	return &writtenStatuses{state: newStateByObject[writtenStatus]()}
 }
 
+// record remembers the status written for obj at generation.
 func (w *writtenStatuses) record(obj metav1.Object, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) {
 	w.state.put(obj, writtenStatus{generation: generation, status: status.DeepCopy()})
 }
 
+// matches reports whether status is the last one written for obj at generation.
 func (w *writtenStatuses) matches(obj metav1.Object, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) bool {
 	last, ok := w.state.get(obj)
 	return ok && last.generation == generation && equality.Semantic.DeepEqual(last.status, status)
@@ -191,6 +207,7 @@ func (w *writtenStatuses) last(obj metav1.Object) *certsmithv1alpha1.ServiceCert
 	return nil
 }
 
+// forget drops the status kept under key, for any UID.
 func (w *writtenStatuses) forget(key types.NamespacedName) { w.state.forget(key) }
 
 // recentlyFinished remembers the CSRs this process signed, failed or denied
@@ -204,10 +221,12 @@ type recentlyFinished struct {
 // recentTTL bounds how long a finished CSR is remembered.
 const recentTTL = time.Minute
 
+// newRecentlyFinished returns an empty record on clock c.
 func newRecentlyFinished(c clock.PassiveClock) *recentlyFinished {
 	return &recentlyFinished{clock: c, uids: map[types.UID]time.Time{}}
 }
 
+// add records that the CSR with uid finished at now, and drops entries past recentTTL.
 func (f *recentlyFinished) add(uid types.UID, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -219,6 +238,7 @@ func (f *recentlyFinished) add(uid types.UID, now time.Time) {
 	f.uids[uid] = now
 }
 
+// has reports whether the CSR with uid finished within recentTTL.
 func (f *recentlyFinished) has(uid types.UID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

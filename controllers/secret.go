@@ -16,6 +16,10 @@ limitations under the License.
 
 package controllers
 
+// The certificate Secret, as the act stage of the ServiceCertificate
+// pipeline writes it: what it should hold (desiredSecret, applyOutputs,
+// applyTemplate) and how it is written (in one write, only when changed).
+
 import (
 	"context"
 	"crypto"
@@ -29,15 +33,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -132,7 +133,7 @@ func (r *ServiceCertificateReconciler) applyOutputs(ctx context.Context, sc *cer
 	}
 	if ks := sc.Spec.Keystores; ks != nil && ks.PKCS12 != nil {
 		wanted[keystorePKCS12Key], wanted[truststorePKCS12Key] = true, true
-		password, err := r.readPassword(ctx, sc.Namespace, ks.PKCS12.PasswordSecretRef)
+		password, err := readPassword(ctx, r.APIReader, sc.Namespace, ks.PKCS12.PasswordSecretRef)
 		if err != nil {
 			return err
 		}
@@ -170,9 +171,9 @@ func (r *ServiceCertificateReconciler) applyOutputs(ctx context.Context, sc *cer
 
 // readPassword reads a keystore password with the direct reader: the
 // Secret is not certsmith's, so it is not in the cache.
-func (r *ServiceCertificateReconciler) readPassword(ctx context.Context, namespace string, ref certsmithv1alpha1.SecretKeySelector) (string, error) {
+func readPassword(ctx context.Context, reader client.Reader, namespace string, ref certsmithv1alpha1.SecretKeySelector) (string, error) {
 	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, secret); err != nil {
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf(
 				"keystores.pkcs12.passwordSecretRef: Secret %s/%s does not exist", namespace, ref.Name))
@@ -235,22 +236,10 @@ func isCertsmithKey(key string) bool {
 	return strings.HasPrefix(key, "certsmith.io/") || key == certsmithv1alpha1.LabelManagedBy
 }
 
-// storeCertificate writes the signed certificate, its key and the CA bundle
-// into the Secret in one write, then updates status.
-func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest,
-	ca *signingCA, issued *issuedCertificate, csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest) (ctrl.Result, error) {
-	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
-	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
-		// A signer wrote something that is not a certificate for our key:
-		// never store a pair that does not match.
-		r.keys.forget(sc)
-		if delErr := r.Delete(ctx, csr); delErr != nil && !apierrors.IsNotFound(delErr) {
-			return ctrl.Result{}, delErr
-		}
-		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonFailed, fmt.Sprintf(
-			"CertificateSigningRequest %s holds a certificate that does not match its request; a new one will be made", csr.Name))
-	}
-	revision := max(sc.Status.Revision, issued.revision()) + 1
+// issuedAnnotations are the annotations a Secret gets with a new
+// certificate: its ServiceCertificate, issuer, names, revision, the request
+// hash, and the manual trigger it was issued for.
+func issuedAnnotations(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, revision int64) map[string]string {
 	annotations := map[string]string{
 		certsmithv1alpha1.AnnotationServiceCertificate: sc.Name,
 		certsmithv1alpha1.AnnotationIssuerName:         request.issuerName,
@@ -262,32 +251,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	if trigger := sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt]; trigger != "" {
 		annotations[certsmithv1alpha1.AnnotationRenewRequestedAt] = trigger
 	}
-	material := &certificateMaterial{chain: chain, chainPEM: csr.Status.Certificate, key: pending.key, keyPEM: pending.keyPEM}
-	base, err := r.secretBase(ctx, sc, issued)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	desired, err := r.desiredSecret(ctx, sc, base, material, ca.bundle, annotations)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.writeSecret(ctx, base, desired); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.expectations.expect(sc, revision, r.Clock.Now())
-	r.keys.forget(sc)
-	observeIssuance(request.issuerName, time.Since(pending.createdWall))
-
-	sc.Status.RecentIssuances = recordIssuance(sc.Status.RecentIssuances, issuanceKey(sc, request, ca.CA), r.Clock.Now())
-	renewal := r.renewalTime(sc, request, chain[0])
-	r.setIssued(sc, &issuedCertificate{secret: desired, chain: chain, key: pending.key}, renewal, ca.bundle)
-	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",
-		"Issued certificate %x (revision %d) into Secret %s, valid until %s, renewal at %s", chain[0].SerialNumber, revision,
-		sc.Status.SecretName, chain[0].NotAfter.UTC().Format(time.RFC3339), renewal.UTC().Format(time.RFC3339))
-	if err := r.pruneRequests(ctx, sc, csr.Name); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: renewal.Sub(r.Clock.Now())}, nil
+	return annotations
 }
 
 // secretBase returns the Secret to build on: the cached one, one that exists
@@ -300,7 +264,7 @@ func (r *ServiceCertificateReconciler) secretBase(ctx context.Context, sc *certs
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, found)
 	switch {
 	case err == nil:
-		if reason := r.foreignSecret(sc, found); reason != "" {
+		if reason := foreignSecret(sc, found); reason != "" {
 			return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
 		}
 		return found, nil
@@ -340,6 +304,8 @@ func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, base, de
 	return nil
 }
 
+// secretUnchanged reports whether writing b over a would change nothing
+// that certsmith writes.
 func secretUnchanged(a, b *corev1.Secret) bool {
 	return equality.Semantic.DeepEqual(a.Data, b.Data) && maps.Equal(a.Labels, b.Labels) &&
 		maps.Equal(a.Annotations, b.Annotations) && equality.Semantic.DeepEqual(a.OwnerReferences, b.OwnerReferences)
@@ -360,73 +326,6 @@ func (r *ServiceCertificateReconciler) repairSecret(ctx context.Context, sc *cer
 	return r.writeSecret(ctx, issued.secret, desired)
 }
 
-// currentSecret returns the certificate's Secret, nil when there is none,
-// or a terminal error when it belongs to someone else. The cache holds
-// Secrets outside the operator's namespace without their data (a tenant can
-// label any Secret as certsmith's), so ownership is decided from the cached
-// metadata and only a Secret of certsmith's own is read whole, past the cache.
-func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (*corev1.Secret, error) {
-	key := types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}
-	cached := &corev1.Secret{}
-	err := r.Get(ctx, key, cached)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
-	}
-	reason := r.foreignSecret(sc, cached)
-	if reason != "" && cached.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] != sc.Name {
-		return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
-	}
-	secret := cached
-	if cached.Data == nil {
-		// Not cached whole (outside the operator's namespace): read it.
-		secret = &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, key, secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("reading Secret %s: %w", key, err)
-		}
-		reason = r.foreignSecret(sc, secret)
-	}
-	if reason != "" {
-		// A Secret with certsmith's marks but not the UID it recorded: its
-		// own, made after the record (a crash came between creating the
-		// Secret and recording it), only if it holds a certificate that
-		// certsmith's own CSR for this certificate received.
-		ours, err := r.holdsOwnCertificate(ctx, sc, secret)
-		if err != nil {
-			return nil, err
-		}
-		if !ours {
-			return nil, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
-		}
-	}
-	return secret, nil
-}
-
-// holdsOwnCertificate reports whether a Secret holds a matching pair whose
-// certificate is the one a CSR that certsmith made for sc received: a
-// Secret that only certsmith, which alone held that key, can have written.
-func (r *ServiceCertificateReconciler) holdsOwnCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) (bool, error) {
-	issued := decodeSecret(secret)
-	if issued.decodeErr != nil || !pki.KeyMatchesCertificate(issued.key, issued.leaf()) {
-		return false, nil
-	}
-	requests, err := r.requestsOf(ctx, client.ObjectKeyFromObject(sc))
-	if err != nil {
-		return false, err
-	}
-	for i := range requests {
-		if chain, err := pki.ParseCertificatesPEM(requests[i].Status.Certificate); err == nil && chain[0].Equal(issued.leaf()) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // adoptUnlabelled looks, past the cache, for a Secret of ours that lost
 // certsmith's label, and puts the label back, so the cache sees it again
 // and no certificate is issued for nothing. It returns a terminal error
@@ -440,7 +339,7 @@ func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *
 	if err != nil {
 		return false, fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
 	}
-	if reason := r.foreignSecret(sc, found); reason != "" {
+	if reason := foreignSecret(sc, found); reason != "" {
 		return false, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
 	}
 	if found.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] != sc.Name && !ownedByUID(sc, found) {
@@ -456,40 +355,4 @@ func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *
 		return false, fmt.Errorf("restoring the label of Secret %s/%s: %w", found.Namespace, found.Name, err)
 	}
 	return true, nil
-}
-
-// foreignSecret says why a Secret may not be written for sc, or "" when it
-// may. Once certsmith has recorded the Secret it created (status.ownedSecret),
-// only that Secret, by UID, is its own. Before — a Secret made by an earlier
-// release, or a crash between creating the Secret and recording it — the
-// marks certsmith puts on its Secrets are taken once, and the UID is
-// recorded with the next status write.
-func (r *ServiceCertificateReconciler) foreignSecret(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) string {
-	if owned := sc.Status.OwnedSecret; owned != nil && owned.Name == secret.Name {
-		if owned.UID == secret.UID {
-			return ""
-		}
-		return fmt.Sprintf("Secret %s is not the one certsmith created for this certificate (UID %s, now %s): certsmith will not overwrite it, "+
-			"whatever its labels or owner references say; delete it to have a new one issued, or choose another spec.secretName", secret.Name, owned.UID, secret.UID)
-	}
-	if owner := metav1.GetControllerOf(secret); owner != nil {
-		if owner.UID == sc.UID {
-			return ""
-		}
-		return fmt.Sprintf("Secret %s is managed by %s %s; choose another spec.secretName", secret.Name, owner.Kind, owner.Name)
-	}
-	if secret.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == sc.Name {
-		// Ours, with the owner reference removed (or Retain); restored on the next write.
-		return ""
-	}
-	if secret.Labels[certsmithv1alpha1.LabelManagedBy] == certsmithv1alpha1.ManagedByValue {
-		return fmt.Sprintf("Secret %s is managed by certsmith for another certificate; choose another spec.secretName", secret.Name)
-	}
-	return fmt.Sprintf("Secret %s already exists and is not managed by certsmith; certsmith will not overwrite it: delete it or choose another spec.secretName", secret.Name)
-}
-
-// ownedByUID reports whether secret is the one certsmith recorded creating for sc.
-func ownedByUID(sc *certsmithv1alpha1.ServiceCertificate, secret *corev1.Secret) bool {
-	owned := sc.Status.OwnedSecret
-	return owned != nil && owned.Name == secret.Name && owned.UID == secret.UID
 }

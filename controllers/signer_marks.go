@@ -53,7 +53,7 @@ func signedUntilKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) t
 
 // isSignedUntilRecord reports whether secret is the signer's record for issuer.
 func isSignedUntilRecord(secret *corev1.Secret, issuer string) bool {
-	return secret.Labels[certsmithv1alpha1.LabelSignedUntil] == "true" && secret.Labels[certsmithv1alpha1.LabelClusterIssuer] == issuer
+	return secret.Labels[certsmithv1alpha1.LabelSignedUntil] == issuer
 }
 
 // readSignedUntil returns the signer's marks of an issuer (none when the
@@ -113,8 +113,8 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 			return err
 		}
 		if !isSignedUntilRecord(secret, issuer.Name) {
-			return fmt.Errorf("secret %s exists but is not the signed-until record of ClusterIssuer %s (labels %s=true, %s=%s); remove or rename it",
-				key, issuer.Name, certsmithv1alpha1.LabelSignedUntil, certsmithv1alpha1.LabelClusterIssuer, issuer.Name)
+			return fmt.Errorf("secret %s exists but is not the signed-until record of ClusterIssuer %s (label %s=%s); remove or rename it",
+				key, issuer.Name, certsmithv1alpha1.LabelSignedUntil, issuer.Name)
 		}
 		stored := ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])
 		if len(keep) == 0 {
@@ -140,9 +140,8 @@ func (m *signedMarks) create(ctx context.Context, c client.Client, key types.Nam
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace,
 			Labels: map[string]string{
-				certsmithv1alpha1.LabelManagedBy:     certsmithv1alpha1.ManagedByValue,
-				certsmithv1alpha1.LabelClusterIssuer: issuer.Name,
-				certsmithv1alpha1.LabelSignedUntil:   "true",
+				certsmithv1alpha1.LabelManagedBy:   certsmithv1alpha1.ManagedByValue,
+				certsmithv1alpha1.LabelSignedUntil: issuer.Name,
 			},
 			Annotations: map[string]string{ca.AnnotationSignedUntil: ca.EncodeMarks(marks)}},
 		Type: corev1.SecretTypeOpaque,

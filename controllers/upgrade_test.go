@@ -145,7 +145,8 @@ var _ = Describe("Upgrading from signed-until marks on the CA Secret", Serial, f
 		leaf := expectMatchingPair(getSecret(namespace, "leaf-tls"))[0]
 
 		record := getSecret(operatorNamespace, name+"-signed-until")
-		Expect(record.Labels).To(HaveKeyWithValue(certsmithv1alpha1.LabelSignedUntil, "true"))
+		Expect(record.Labels).To(HaveKeyWithValue(certsmithv1alpha1.LabelSignedUntil, name))
+		Expect(record.Labels).NotTo(HaveKey(certsmithv1alpha1.LabelClusterIssuer), "it holds no CA")
 		var marks map[string]string
 		Expect(json.Unmarshal([]byte(record.Annotations["certsmith.io/signed-until"]), &marks)).To(Succeed())
 		mark, err := time.Parse(time.RFC3339, marks[fp])

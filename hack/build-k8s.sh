@@ -5,7 +5,7 @@
 #
 # setup-envtest cannot be used on machines without internet access (it
 # downloads prebuilt binaries from a bucket), so this script compiles the same
-# binaries from source. A cold build takes about five minutes on two cores.
+# binaries from source. A cold build takes about 12 minutes on two cores.
 #
 # The binaries land in bin/k8s/ and a copy is kept in a per-user cache
 # (${XDG_CACHE_HOME:-~/.cache}/certsmith/k8s/<version>) so that a fresh clone
@@ -43,7 +43,7 @@ if have_all "$out"; then
 fi
 
 if ! have_all "$cache"; then
-  echo "build-k8s: building kube-apiserver, etcd and kubectl $k8s_version (etcd $etcd_version) from source; a cold build takes several minutes"
+  echo "build-k8s: building kube-apiserver, etcd and kubectl $k8s_version (etcd $etcd_version) from source; a cold build takes about 12 minutes on two cores"
   work="$cache_root/k8s/build-$k8s_version"
   rm -rf "$work"
   mkdir -p "$work/etcd"

@@ -9,7 +9,13 @@
 #   hack/cluster.sh down    stop and delete all state
 #   hack/cluster.sh status  print whether it runs
 #
-# Ports: CLUSTER_ETCD_PORT (default 32379), CLUSTER_API_PORT (default 36443).
+# Directory: CLUSTER_DIR (default bin/cluster). Ports: CLUSTER_ETCD_PORT
+# (default 32379), CLUSTER_API_PORT (default 36443).
+#
+# Whoever runs bin/manager against the control plane (test/internal/harness
+# for the e2e suite and the benchmark, hack/demo.sh) records its pid in
+# CLUSTER_DIR/manager.pid; "down" stops that manager too if it still runs,
+# so that a run that was killed before its cleanup does not leave it behind.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +27,23 @@ api_port=${CLUSTER_API_PORT:-36443}
 
 running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
 
+# stop_manager kills the manager recorded in manager.pid, only if that pid
+# still runs bin/manager: the check reads /proc, so elsewhere than on Linux
+# it does nothing. A binary rebuilt since it started reads "<path> (deleted)".
+stop_manager() {
+  local pid_file=$dir/manager.pid pid exe
+  [[ -f "$pid_file" ]] || return 0
+  pid=$(cat "$pid_file")
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || exe=
+  if [[ -n "$exe" && "$exe" == "$(readlink -f "$root/bin/manager")"* ]]; then
+    echo "cluster: stopping the manager (pid $pid) that still runs against it" >&2
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pid_file"
+}
+
 stop() {
+  stop_manager
   for p in kube-apiserver etcd; do
     if running "$p"; then
       kill "$(cat "$dir/$p.pid")" 2>/dev/null || true

@@ -45,26 +45,11 @@ step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 fail() { echo "demo: $*" >&2; exit 1; }
 kubectl() { "$kubectl_bin" --kubeconfig "$CLUSTER_DIR/kubeconfig" "$@"; }
 
-for bin in "$manager_bin" "$kubectl_bin" "$root/bin/k8s/kube-apiserver" "$root/bin/k8s/etcd"; do
-  [[ -x "$bin" ]] || fail "$bin is missing; run 'make build k8s-binaries'"
-done
+# hack/cluster.sh checks etcd, kube-apiserver and kubectl itself.
+[[ -x "$manager_bin" ]] || fail "$manager_bin is missing; run 'make build'"
 for tool in openssl curl base64; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
-
-# stop_leftover_manager stops the manager that an interrupted earlier run
-# recorded in manager.pid, only if that pid still runs bin/manager (the check
-# reads /proc; elsewhere it does nothing).
-stop_leftover_manager() {
-  [[ -f "$manager_pid_file" ]] || return 0
-  local pid
-  pid=$(cat "$manager_pid_file")
-  if [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$manager_bin")"* ]]; then
-    echo "demo: stopping the manager (pid $pid) that an earlier run left behind"
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$manager_pid_file"
-}
 
 work_dir=
 manager_pid=
@@ -96,8 +81,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "Starting a local control plane in bin/demo-cluster (API server on 127.0.0.1:$CLUSTER_API_PORT)"
-# Start from nothing: a previous run that was killed may have left state.
-stop_leftover_manager
+# Start from nothing: a previous run that was killed may have left state,
+# and a manager, which "down" stops (it finds it in manager.pid).
 rm -f "$root/bin/demo-manager.log"
 hack/cluster.sh down >/dev/null
 hack/cluster.sh up
@@ -115,6 +100,7 @@ KUBECONFIG=$CLUSTER_DIR/operator.kubeconfig "$manager_bin" \
   --namespace certsmith-system --cluster-domain cluster.local \
   >"$manager_log" 2>&1 &
 manager_pid=$!
+# hack/cluster.sh down stops it from this file if this script cannot.
 echo "$manager_pid" >"$manager_pid_file"
 echo -n "waiting for the manager's readiness probe"
 for _ in $(seq 1 60); do

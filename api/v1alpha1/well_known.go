@@ -34,9 +34,11 @@ const (
 	AnnotationServiceCertificate = "certsmith.io/service-certificate"
 	// LabelClusterIssuer names the ClusterIssuer whose CA a Secret holds.
 	LabelClusterIssuer = "certsmith.io/cluster-issuer"
-	// LabelSignedUntil marks the Secret "<issuer>-signed-until" in the
-	// operator's namespace, where the CSR signer (its only writer) records
-	// the latest notAfter each of the issuer's CAs may have signed.
+	// LabelSignedUntil names the ClusterIssuer on the Secret
+	// "<issuer>-signed-until" in the operator's namespace, where the CSR
+	// signer (its only writer) records the latest notAfter each of the
+	// issuer's CAs may have signed. That Secret holds no CA, so it does not
+	// carry LabelClusterIssuer.
 	LabelSignedUntil = "certsmith.io/signed-until-record"
 
 	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.

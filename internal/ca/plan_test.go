@@ -663,3 +663,84 @@ func TestSignedUntilMark(t *testing.T) {
 		t.Error("RaiseMark wrote a mark that already covered the certificate")
 	}
 }
+
+// TestRenewalTimeAndMembers: a renewBefore as long as the lifetime falls
+// back to the default (no rotation at once and forever); status lists every
+// CA with its role and frozen mark; unreadable marks count as none.
+func TestRenewalTimeAndMembers(t *testing.T) {
+	w := newWorld(t, KindRoot)
+	w.step()
+	cert := w.stored.Active.Certificate
+	lifetime := cert.NotAfter.Sub(cert.NotBefore)
+	if got, want := RenewalTime(cert, lifetime, "x"), RenewalTime(cert, 0, "x"); !got.Equal(want) {
+		t.Fatalf("renewBefore = lifetime: %s, want the default %s", got, want)
+	}
+	if got := RenewalTime(cert, time.Hour, "x"); !got.Equal(cert.NotAfter.Add(-time.Hour)) {
+		t.Fatalf("renewBefore 1h: %s", got)
+	}
+	w.sign(time.Hour)
+	w.spec.RotateRequest = "go"
+	w.step()
+	if got := len(w.stored.Fingerprints()); got != 2 {
+		t.Fatalf("%d fingerprints while publishing, want 2", got)
+	}
+	w.advance(PublishingPoll)
+	w.step()
+	w.advance(delay)
+	w.step()
+	w.spec.RotateRequest = "again"
+	w.advance(time.Second)
+	w.step()
+	members := w.stored.Members()
+	var roles []Role
+	for _, m := range members {
+		roles = append(roles, m.Role)
+		if (m.Role == RoleRetiring) == m.RetireAfter.IsZero() {
+			t.Fatalf("member %s: retireAfter %s", m.Role, m.RetireAfter)
+		}
+	}
+	if !slices.Equal(roles, []Role{RoleActive, RoleNext, RoleRetiring}) {
+		t.Fatalf("roles %v", roles)
+	}
+	for _, raw := range []string{"not json", `{"a":"not a time"}`, `[1,2]`} {
+		if got := DecodeMarks(raw); len(got) != 0 {
+			t.Fatalf("DecodeMarks(%q) = %v", raw, got)
+		}
+	}
+	if EncodeMarks(nil) != "" {
+		t.Fatal("no marks encode as something")
+	}
+}
+
+// TestInUseDepthBound: a loop or an endless chain of child issuers cannot
+// make retirement recurse without end; past the bound a CA stays.
+func TestInUseDepthBound(t *testing.T) {
+	w := newWorld(t, KindRoot)
+	w.step()
+	root := w.stored.Active
+	// A chain of child issuers, each retiring an intermediate its parent's
+	// CA signed, deeper than the bound.
+	chain := []*pki.CA{root}
+	for i := 0; i < maxDepth+3; i++ {
+		next, err := w.maker(chain[len(chain)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, next)
+	}
+	var child Child
+	for i := len(chain) - 1; i >= 1; i-- {
+		c := Child{Retiring: []*x509.Certificate{chain[i].Certificate}, Marks: map[string]time.Time{fp(chain[i].Certificate): epoch}}
+		if i < len(chain)-1 {
+			c.Children = []Child{child}
+		}
+		child = c
+	}
+	// Within the bound, the marks decide.
+	if got := inUseUntil(root.Certificate, time.Time{}, time.Time{}, child.Children[0].Children[:0], 0); !got.IsZero() {
+		t.Fatalf("no children: in use until %s", got)
+	}
+	if got := inUseUntil(root.Certificate, time.Time{}, time.Time{}, []Child{child}, 0); got != Forever {
+		t.Fatalf("past the depth bound: in use until %s, want forever", got)
+	}
+}

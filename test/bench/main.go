@@ -59,6 +59,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certsmith/certsmith/test/internal/harness"
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -176,7 +177,7 @@ func parseFlags() (*config, error) {
 			return nil, fmt.Errorf("%s must be between 0 and %d bytes (the API server's limit)", name, maxObjectData)
 		}
 	}
-	if cfg.repoRoot, err = findRepoRoot(); err != nil {
+	if cfg.repoRoot, err = harness.RepoRoot(); err != nil {
 		return nil, err
 	}
 	for _, p := range []*string{&cfg.clusterDir, &cfg.managerPath} {
@@ -314,24 +315,6 @@ func runAll(ctx context.Context, cfg *config) error {
 	}
 	fmt.Printf("\nload average at the end: %s\n", loadAverage())
 	return nil
-}
-
-// findRepoRoot walks up from the working directory to the directory that holds go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or any parent: run from the repository")
-		}
-		dir = parent
-	}
 }
 
 // parseInts parses a comma-separated list of positive integers.

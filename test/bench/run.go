@@ -101,6 +101,10 @@ type runResult struct {
 	touched []string
 }
 
+// commands runs go test and go tool pprof, each for at most
+// harness.DefaultCommandTimeout.
+var commands harness.Runner
+
 var scheme = runtime.NewScheme()
 
 func init() {
@@ -114,16 +118,22 @@ func init() {
 
 // runOne measures one runSpec on a fresh control plane with a fresh manager.
 func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, err error) {
-	cp := &controlPlane{repoRoot: cfg.repoRoot, dir: cfg.clusterDir, etcdPort: cfg.etcdPort, apiPort: cfg.apiPort}
+	cp := &harness.ControlPlane{RepoRoot: cfg.repoRoot, Dir: cfg.clusterDir, EtcdPort: cfg.etcdPort, APIServerPort: cfg.apiPort}
 	defer func() {
-		if downErr := cp.down(); downErr != nil {
-			err = errors.Join(err, downErr)
+		if stopErr := cp.Stop(); stopErr != nil {
+			err = errors.Join(err, stopErr)
 		}
 	}()
-	if err := cp.up(ctx); err != nil {
+	if err := cp.Start(ctx); err != nil {
 		return nil, err
 	}
-	restConfig, err := clientcmd.BuildConfigFromFlags("", cp.kubeconfig())
+	if err := cp.InstallDefault(ctx); err != nil {
+		return nil, err
+	}
+	if err := cp.WriteOperatorKubeconfig(ctx); err != nil {
+		return nil, err
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", cp.Kubeconfig())
 	if err != nil {
 		return nil, err
 	}
@@ -162,25 +172,29 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := startManager(cp, cfg.managerPath, metricsAddr, cfg.managerArgs, cfg.managerEnv, spec.profile)
+	mgr, pprofAddr, err := newManager(cp, cfg, metricsAddr, spec.profile)
 	if err != nil {
 		return nil, err
 	}
-	defer mgr.stop()
-	if err := mgr.waitReady(ctx); err != nil {
+	if err := mgr.Start(); err != nil {
+		return nil, err
+	}
+	// A manager that exited by itself is reported below, from its log.
+	defer func() { _ = mgr.Stop() }()
+	if err := mgr.WaitReady(ctx, 60*time.Second); err != nil {
 		return nil, err
 	}
 	if err := createIssuer(ctx, c); err != nil {
-		return nil, fmt.Errorf("%w; the manager's log ends with:\n%s", err, mgr.logTail())
+		return nil, fmt.Errorf("%w; the manager's log ends with:\n%s", err, mgr.LogTail())
 	}
 	// Let the issuer's own writes (CA Secret, status, Event) finish.
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
 
-	pids := map[string]string{"manager": strconv.Itoa(mgr.pid()), "harness": strconv.Itoa(os.Getpid())}
+	pids := map[string]string{"manager": strconv.Itoa(mgr.PID()), "harness": strconv.Itoa(os.Getpid())}
 	for _, name := range []string{"kube-apiserver", "etcd"} {
-		pid, err := cp.pid(name)
+		pid, err := cp.PID(name)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +237,7 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	}
 	var profiles *profileSet
 	if spec.profile {
-		profiles = startProfiles(ctx, cfg, spec, mgr.pprofAddr, clientset.RESTClient())
+		profiles = startProfiles(ctx, cfg, spec, pprofAddr, clientset.RESTClient())
 	}
 
 	// Create them all at once.
@@ -242,11 +256,11 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	case <-tracker.done:
 	case err := <-watchErr:
 		return nil, fmt.Errorf("watching ServiceCertificates: %w", err)
-	case <-mgr.exited:
-		return nil, fmt.Errorf("the manager exited; its log ends with:\n%s", mgr.logTail())
+	case <-mgr.Exited():
+		return nil, fmt.Errorf("the manager exited; its log ends with:\n%s", mgr.LogTail())
 	case <-timeout.C:
 		return nil, fmt.Errorf("only %d of %d certificates were Ready after %s; the manager's log ends with:\n%s",
-			tracker.readyCount(), spec.n, cfg.runTimeout, mgr.logTail())
+			tracker.readyCount(), spec.n, cfg.runTimeout, mgr.LogTail())
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -290,18 +304,39 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	}
 	if profiles != nil {
 		result.profileTop = profiles.wait()
-		result.profileTop += "\n" + heapProfile(ctx, cfg, spec, mgr.pprofAddr)
+		result.profileTop += "\n" + heapProfile(ctx, cfg, spec, pprofAddr)
 	}
 	if cfg.profileDir != "" {
 		// Keep the manager's log (the cluster directory is removed).
-		if data, err := os.ReadFile(mgr.logPath); err == nil {
+		if data, err := os.ReadFile(mgr.LogPath); err == nil {
 			_ = os.WriteFile(filepath.Join(cfg.profileDir, strings.ToLower(fmt.Sprintf("manager-%s-%d-%d-%d.log", spec.key, spec.n, spec.secrets, spec.rep))), data, 0o644)
 		}
 	}
-	if !mgr.running() {
-		return nil, fmt.Errorf("the manager exited during the run; its log ends with:\n%s", mgr.logTail())
+	if !mgr.Running() {
+		return nil, fmt.Errorf("the manager exited during the run; its log ends with:\n%s", mgr.LogTail())
 	}
 	return result, nil
+}
+
+// newManager returns the manager, not started, with leader election off
+// and its metrics server on metricsAddr; with profile, pprof is served on a
+// free loopback port, which it returns. GOGC, GOMEMLIMIT and GODEBUG are not
+// passed on, so the manager runs with the Go runtime's defaults as in its
+// Deployment, unless -manager-env sets them. It dies with the benchmark.
+func newManager(cp *harness.ControlPlane, cfg *config, metricsAddr string, profile bool) (mgr *harness.Manager, pprofAddr string, err error) {
+	mgr = cp.NewManager(cfg.managerPath)
+	mgr.MetricsAddress = metricsAddr
+	if profile {
+		if pprofAddr, err = harness.FreeLoopbackAddress(); err != nil {
+			return nil, "", err
+		}
+		mgr.Args = append(mgr.Args, "--pprof-bind-address="+pprofAddr)
+	}
+	mgr.Args = append(mgr.Args, cfg.managerArgs...)
+	mgr.Env = cfg.managerEnv
+	mgr.DropEnv = []string{"GOGC", "GOMEMLIMIT", "GODEBUG"}
+	mgr.KillWithHarness = true
+	return mgr, pprofAddr, nil
 }
 
 // embedTLSFiles replaces the CA, certificate and key files of a client
@@ -832,7 +867,7 @@ func heapProfile(ctx context.Context, cfg *config, spec runSpec, managerPprof st
 	if err != nil {
 		return fmt.Sprintf("manager heap: no profile: %v\n", err)
 	}
-	text, err := run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", path))
+	text, err := commands.Run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", path))
 	if err != nil {
 		return fmt.Sprintf("manager heap: %v\n", err)
 	}
@@ -841,12 +876,12 @@ func heapProfile(ctx context.Context, cfg *config, spec runSpec, managerPprof st
 
 // pprofTop returns the top functions of a CPU profile, by cumulative time.
 func pprofTop(ctx context.Context, path string) (string, error) {
-	return run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", path))
+	return commands.Run(exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", path))
 }
 
 // goBenchmarks runs the Go benchmarks of internal/pki.
 func goBenchmarks(ctx context.Context, repoRoot string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "./internal/pki/")
 	cmd.Dir = repoRoot
-	return run(cmd)
+	return commands.Run(cmd)
 }

@@ -91,7 +91,7 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 		dir := GinkgoT().TempDir()
 
 		By("creating the namespace " + caRenewalNamespace + " and the ClusterIssuer " + caRenewalIssuer + " (selfSigned, 10m, renewBefore 9m)")
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+caRenewalNamespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+caRenewalNamespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() {
 			// Promptly: the next CA rotates about a minute after it was made.
@@ -102,10 +102,10 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 			deleteIssuerFixture(caRenewalNamespace, caRenewalCertificate, caRenewalSigner, caRenewalIssuer,
 				"secret/"+caRenewalSecret, "configmap/"+caRenewalBundle)
 		})
-		_, err = kubectlWithInput(caRenewalIssuerManifest, "apply", "-f", "-")
+		_, err = cluster.KubectlWithInput(caRenewalIssuerManifest, "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+caRenewalIssuer)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+caRenewalIssuer)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
 
 		By("reading the first CA and its renewal time from status.ca, and the CA from the bundle ConfigMap " + caRenewalNamespace + "/" + caRenewalBundle)
 		var oldCA *x509.Certificate
@@ -122,7 +122,7 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 			g.Expect(bundle).To(HaveLen(1))
 			g.Expect(fingerprint(bundle[0])).To(Equal(issuer.Status.CA.FingerprintSHA256))
 			oldCA, firstRenewal, firstNotBefore = bundle[0], *issuer.Status.CA.RenewalTime, *issuer.Status.CA.NotBefore
-		}).WithTimeout(30*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(30*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		oldFP := fingerprint(oldCA)
 		firstIssued := firstNotBefore.Add(certificateBackdate)
 		fmt.Fprintf(GinkgoWriter, "first CA %s: notBefore %s, renewalTime %s (%s after issuance)\n", short(oldFP),
@@ -132,13 +132,13 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 		Expect(firstRenewal).To(BeTemporally("<", oldCA.NotAfter), "the CA's renewal time is past its expiry")
 
 		By("asking for the ServiceCertificate " + caRenewalCertificate)
-		_, err = kubectlWithInput(serviceCertificate(caRenewalNamespace, caRenewalCertificate, `
+		_, err = cluster.KubectlWithInput(serviceCertificate(caRenewalNamespace, caRenewalCertificate, `
   issuerRef: {name: `+caRenewalIssuer+`}
   dnsNames: [`+caRenewalHost+`]
   duration: `+rotationLeafDuration.String()), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", caRenewalNamespace, "servicecertificate/"+caRenewalCertificate)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", caRenewalNamespace, "servicecertificate/"+caRenewalCertificate)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
 		oldLeaf, oldKeyPEM := secretLeaf(caRenewalNamespace, caRenewalSecret)
 		Expect(oldLeaf.CheckSignatureFrom(oldCA)).To(Succeed(), "the first certificate is not signed by the first CA")
 		oldSerial := serialHex(oldLeaf)
@@ -183,9 +183,9 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 			g.Expect(newCA).NotTo(BeNil(), "the ConfigMap does not hold the Active CA")
 			switched = issuer
 		}).WithTimeout(time.Until(firstRenewal)+maxRotationStartLag+90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), func() string {
-			issuer, _ := kubectl("get", "clusterissuer", caRenewalIssuer, "-o", "yaml")
+			issuer, _ := cluster.Kubectl("get", "clusterissuer", caRenewalIssuer, "-o", "yaml")
 			return fmt.Sprintf("no switch to a new CA, %s after the renewal time %s; the issuer:\n%s\nthe manager's log ends with:\n%s",
-				time.Since(firstRenewal).Round(time.Second), firstRenewal.Format(time.RFC3339), issuer, managerLogTail())
+				time.Since(firstRenewal).Round(time.Second), firstRenewal.Format(time.RFC3339), issuer, manager.LogTail())
 		})
 		rotation := switched.Status.Rotation
 		Expect(rotation.StartedAt).NotTo(BeNil())
@@ -209,7 +209,7 @@ var _ = Describe("A CA rotates by itself at its renewal time", Label("rotation")
 			g.Expect(serialHex(leaf)).NotTo(Equal(oldSerial), "still the first certificate")
 			g.Expect(leaf.CheckSignatureFrom(newCA)).To(Succeed(), "the certificate %s is not signed by the new CA", serialHex(leaf))
 			newLeaf, newKeyPEM = leaf, keyPEM
-		}).WithTimeout(rotationReissueWindow+90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(rotationReissueWindow+90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		newSerial := serialHex(newLeaf)
 
 		By("waiting for at least 5 handshakes with the new certificate")

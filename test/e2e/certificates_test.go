@@ -91,7 +91,7 @@ func (sc *serviceCertificateObject) readyMessage() string {
 
 // listServiceCertificates returns the ServiceCertificates of a namespace by name.
 func listServiceCertificates(namespace string) (map[string]*serviceCertificateObject, error) {
-	out, err := kubectl("get", "servicecertificates", "-n", namespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "servicecertificates", "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func listServiceCertificates(namespace string) (map[string]*serviceCertificateOb
 
 // getServiceCertificate reads one ServiceCertificate.
 func getServiceCertificate(namespace, name string) (*serviceCertificateObject, error) {
-	out, err := kubectl("get", "servicecertificate", name, "-n", namespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "servicecertificate", name, "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ type secretObject struct {
 
 // listSecrets returns the Secrets of a namespace by name.
 func listSecrets(namespace string) (map[string]*secretObject, error) {
-	out, err := kubectl("get", "secrets", "-n", namespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "secrets", "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (csr *csrObject) holdsPrivateKey() bool {
 // listCSRsOf returns the CSRs made for the ServiceCertificates of a
 // namespace (annotated "namespace/..."), grouped by owner.
 func listCSRsOf(namespace string) (map[string][]*csrObject, error) {
-	out, err := kubectl("get", "certificatesigningrequests", "-o", "json")
+	out, err := cluster.Kubectl("get", "certificatesigningrequests", "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +326,7 @@ func checkTLSSecret(s *secretObject, roots *x509.CertPool, dnsName string) (*x50
 // issuerRoots returns a pool with the CA certificate of a ClusterIssuer
 // that certsmith generated (tls.crt of the Secret <issuer>-ca).
 func issuerRoots(issuer string) (*x509.CertPool, error) {
-	out, err := kubectl("get", "secret", issuer+"-ca", "-n", operatorNamespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "secret", issuer+"-ca", "-n", operatorNamespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}

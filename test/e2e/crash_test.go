@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certsmith/certsmith/test/internal/harness"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -56,7 +57,7 @@ var _ = Describe("Crash safety: the manager killed with SIGKILL while 50 certifi
 	var roots *x509.CertPool
 
 	BeforeAll(func() {
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+crashNamespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+crashNamespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		roots, err = issuerRoots(crashIssuer)
 		Expect(err).NotTo(HaveOccurred())
@@ -65,7 +66,7 @@ var _ = Describe("Crash safety: the manager killed with SIGKILL while 50 certifi
 			// manager: the specs after this container need one.
 			ensureManagerRunning()
 			By("deleting the ServiceCertificates in " + crashNamespace)
-			_, err := kubectl("delete", "servicecertificates", "--all", "-n", crashNamespace, "--timeout=60s")
+			_, err := cluster.Kubectl("delete", "servicecertificates", "--all", "-n", crashNamespace, "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 		})
 	})
@@ -78,7 +79,7 @@ var _ = Describe("Crash safety: the manager killed with SIGKILL while 50 certifi
 		applyResult := make(chan error, 1)
 		go func() {
 			defer GinkgoRecover()
-			_, err := kubectlWithInput(crashManifest(), "apply", "-f", "-")
+			_, err := cluster.KubectlWithInput(crashManifest(), "apply", "-f", "-")
 			applyResult <- err
 		}()
 		applyFinished := false
@@ -107,7 +108,7 @@ var _ = Describe("Crash safety: the manager killed with SIGKILL while 50 certifi
 		killManager()
 		if !applyFinished {
 			var err error
-			Eventually(applyResult).WithTimeout(commandTimeout).Should(Receive(&err))
+			Eventually(applyResult).WithTimeout(harness.DefaultCommandTimeout).Should(Receive(&err))
 			Expect(err).NotTo(HaveOccurred())
 		}
 		atKill := snapshotCrashNamespace()
@@ -141,7 +142,7 @@ var _ = Describe("Crash safety: the manager killed with SIGKILL while 50 certifi
 				allReady = time.Since(annotated)
 			}
 			g.Expect(crashProblems(roots, value, before)).To(BeEmpty())
-		}).WithTimeout(recoveryTimeout).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(recoveryTimeout).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		report("baseline renewal of 50", fmt.Sprintf("all %d renewed and Ready %s after the annotation; converged (Secrets checked, CSRs pruned) after %s",
 			crashCertificates, allReady.Round(time.Millisecond), time.Since(annotated).Round(time.Millisecond)))
 	})
@@ -195,7 +196,7 @@ func crashManifest() string {
 // requestRenewal sets the manual renewal trigger on every certificate, in one command.
 func requestRenewal(value string) {
 	GinkgoHelper()
-	_, err := kubectl("annotate", "servicecertificates", "--all", "-n", crashNamespace, "--overwrite",
+	_, err := cluster.Kubectl("annotate", "servicecertificates", "--all", "-n", crashNamespace, "--overwrite",
 		renewRequestedAtAnnotation+"="+value)
 	Expect(err).NotTo(HaveOccurred())
 }
@@ -247,7 +248,7 @@ func restartAndConverge(roots *x509.CertPool, renewRequest string, before map[st
 			g.Expect(renewed(certificates, renewRequest)).To(Equal(crashCertificates), "renewed and Ready")
 		}
 	}).WithTimeout(time.Until(deadline)).WithPolling(250*time.Millisecond).Should(Succeed(), func() string {
-		return notReady(certificates, renewRequest) + "\nthe manager's log ends with:\n" + managerLogTail()
+		return notReady(certificates, renewRequest) + "\nthe manager's log ends with:\n" + manager.LogTail()
 	})
 	allReady := time.Since(restarted)
 
@@ -257,7 +258,7 @@ func restartAndConverge(roots *x509.CertPool, renewRequest string, before map[st
 		problems = crashProblems(roots, renewRequest, before)
 		g.Expect(problems).To(BeEmpty())
 	}).WithTimeout(time.Until(deadline)).WithPolling(500*time.Millisecond).Should(Succeed(), func() string {
-		return "the manager's log ends with:\n" + managerLogTail()
+		return "the manager's log ends with:\n" + manager.LogTail()
 	})
 	converged := time.Since(restarted)
 
@@ -272,12 +273,12 @@ func restartAndConverge(roots *x509.CertPool, renewRequest string, before map[st
 // managerErrorsSinceRestart summarises the error lines that the manager
 // logged since it was last restarted.
 func managerErrorsSinceRestart() string {
-	data, err := os.ReadFile(managerLogPath)
+	data, err := os.ReadFile(manager.LogPath)
 	if err != nil {
 		return "(no manager log: " + err.Error() + ")"
 	}
 	log := string(data)
-	if i := strings.LastIndex(log, restartMarker); i >= 0 {
+	if i := strings.LastIndex(log, harness.RestartMarker); i >= 0 {
 		log = log[i:]
 	}
 	var errorLines []string
@@ -324,7 +325,7 @@ func notReady(certificates map[string]*serviceCertificateObject, renewRequest st
 //     private key;
 //   - no ServiceCertificate holds a private key.
 func crashProblems(roots *x509.CertPool, renewRequest string, before map[string]*serviceCertificateObject) []string {
-	out, err := kubectl("get", "servicecertificates", "-n", crashNamespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "servicecertificates", "-n", crashNamespace, "-o", "json")
 	if err != nil {
 		return []string{err.Error()}
 	}

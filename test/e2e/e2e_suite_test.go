@@ -28,17 +28,12 @@ limitations under the License.
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,46 +47,38 @@ import (
 // (bin/demo-cluster, 42379/46443) without touching them.
 const (
 	clusterDirName = "bin/e2e-cluster"
-	etcdPort       = "52379"
-	apiServerPort  = "56443"
+	etcdPort       = 52379
+	apiServerPort  = 56443
 
-	operatorNamespace      = "certsmith-system"
-	operatorServiceAccount = "certsmith-controller-manager"
+	operatorNamespace      = harness.OperatorNamespace
+	operatorServiceAccount = harness.OperatorServiceAccount
 
-	// commandTimeout bounds every external command, so that a hung kubectl
-	// or openssl fails the spec instead of the whole run.
-	commandTimeout = 3 * time.Minute
+	// managerReadyTimeout bounds every wait for the manager's /readyz.
+	managerReadyTimeout = 60 * time.Second
 )
 
 var (
 	// repoRoot is the directory that holds go.mod.
 	repoRoot string
-	// clusterDir holds the control plane's state, kubeconfigs and the manager log.
-	clusterDir string
-	// adminKubeconfig is the cluster admin's kubeconfig, written by hack/cluster.sh.
-	adminKubeconfig string
-	// kubectlPath is the kubectl built for the pinned Kubernetes version.
-	kubectlPath string
-	// managerLogPath receives the manager's stdout and stderr.
-	managerLogPath string
-	// managerPIDPath records the manager's process id, so that a run that was
-	// killed before its cleanup does not leave the manager behind for good.
-	managerPIDPath string
+	// runner runs every external command for at most
+	// harness.DefaultCommandTimeout, so that a hung kubectl or openssl fails
+	// the spec instead of the whole run, and logs its command line.
+	runner harness.Runner
+	// cluster is the suite's control plane; cluster.Kubectl is kubectl as
+	// its admin.
+	cluster *harness.ControlPlane
+	// quietCluster is cluster with kubectl bounded by 20 s and not logged:
+	// the loops of the rotation spec call it several times a second.
+	quietCluster *harness.ControlPlane
 	// cfsslPath and cfssljsonPath are the pinned cfssl tools ("make cfssl").
 	cfsslPath, cfssljsonPath string
 	// importedCAFile is the CA certificate that the suite made with openssl
 	// for the sample ClusterIssuer "imported" (Secret certsmith-system/imported-ca).
 	importedCAFile string
 
-	// managerPath is bin/manager.
-	managerPath string
-	// operatorKubeconfig authenticates the manager as its ServiceAccount.
-	operatorKubeconfig string
-	// managerProbeAddress is where the manager serves /healthz and /readyz;
-	// every start of the manager uses the same one.
-	managerProbeAddress string
-	// manager is the manager that runs now; nil between a kill and a restart.
-	manager *managerProcess
+	// manager is bin/manager as the operator's ServiceAccount. A spec that
+	// kills it starts it again, with the same flags, probe address and log.
+	manager *harness.Manager
 )
 
 // sampleIssuers are the ClusterIssuers in config/samples.
@@ -102,26 +89,25 @@ func TestE2E(t *testing.T) {
 	RunSpecs(t, "certsmith end-to-end suite")
 }
 
-var _ = BeforeSuite(func() {
+var _ = BeforeSuite(func(ctx SpecContext) {
 	var err error
-	repoRoot, err = findRepoRoot()
+	repoRoot, err = harness.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
-	clusterDir = filepath.Join(repoRoot, clusterDirName)
-	adminKubeconfig = filepath.Join(clusterDir, "kubeconfig")
-	kubectlPath = filepath.Join(repoRoot, "bin", "k8s", "kubectl")
-	managerLogPath = filepath.Join(clusterDir, "manager.log")
-	managerPIDPath = filepath.Join(clusterDir, "manager.pid")
-	managerPath = filepath.Join(repoRoot, "bin", "manager")
+	runner = harness.Runner{Log: GinkgoWriter}
+	cluster = &harness.ControlPlane{
+		RepoRoot: repoRoot, Dir: filepath.Join(repoRoot, clusterDirName),
+		EtcdPort: etcdPort, APIServerPort: apiServerPort, Runner: runner,
+	}
+	quiet := *cluster
+	quiet.Runner = harness.Runner{Timeout: 20 * time.Second}
+	quietCluster = &quiet
+	managerPath := filepath.Join(repoRoot, "bin", "manager")
 	cfsslPath = filepath.Join(repoRoot, "bin", "cfssl")
 	cfssljsonPath = filepath.Join(repoRoot, "bin", "cfssljson")
 
-	for _, binary := range []string{
-		managerPath, kubectlPath,
-		filepath.Join(repoRoot, "bin", "k8s", "kube-apiserver"), filepath.Join(repoRoot, "bin", "k8s", "etcd"),
-	} {
-		_, err := os.Stat(binary)
-		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make build k8s-binaries", binary)
-	}
+	_, err = os.Stat(managerPath)
+	Expect(err).NotTo(HaveOccurred(), "%s is missing: run make build", managerPath)
+	Expect(cluster.CheckBinaries()).To(Succeed())
 	for _, binary := range []string{cfsslPath, cfssljsonPath} {
 		_, err := os.Stat(binary)
 		Expect(err).NotTo(HaveOccurred(), "%s is missing: run make cfssl", binary)
@@ -130,39 +116,28 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred(), "openssl is not on PATH; the suite checks certificates with it")
 
 	By("starting a local control plane in " + clusterDirName)
-	// Begin from nothing: an interrupted earlier run may have left state.
-	stopLeftoverManager(managerPath)
-	_, err = cluster("down")
-	Expect(err).NotTo(HaveOccurred())
+	// Start begins from nothing: an interrupted earlier run may have left
+	// state, and a manager, behind.
 	DeferCleanup(func() {
 		By("stopping the local control plane")
-		_, err := cluster("down")
-		Expect(err).NotTo(HaveOccurred())
+		Expect(cluster.Stop()).To(Succeed())
 	})
-	_, err = cluster("up")
-	Expect(err).NotTo(HaveOccurred())
+	Expect(cluster.Start(ctx)).To(Succeed())
 
 	By("installing certsmith: kubectl apply -k config/default")
-	_, err = kubectl("apply", "-k", filepath.Join(repoRoot, "config", "default"))
-	Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("wait", "--for=condition=Established", "--timeout=60s",
-		"crd/clusterissuers.certsmith.io", "crd/servicecertificates.certsmith.io")
-	Expect(err).NotTo(HaveOccurred())
+	Expect(cluster.InstallDefault(ctx)).To(Succeed())
 
 	By("writing a kubeconfig for the ServiceAccount " + operatorNamespace + "/" + operatorServiceAccount)
-	operatorKubeconfig = filepath.Join(clusterDir, "operator.kubeconfig")
-	_, err = run(exec.Command(filepath.Join(repoRoot, "hack", "e2e-operator-kubeconfig.sh"), adminKubeconfig, operatorKubeconfig))
-	Expect(err).NotTo(HaveOccurred())
+	Expect(cluster.WriteOperatorKubeconfig(ctx)).To(Succeed())
 
 	By("starting bin/manager as that ServiceAccount")
-	managerProbeAddress, err = harness.FreeLoopbackAddress()
-	Expect(err).NotTo(HaveOccurred())
-	Expect(startManager(false)).To(Succeed())
+	manager = cluster.NewManager(managerPath)
+	Expect(manager.Start()).To(Succeed())
 	DeferCleanup(func() {
 		By("stopping the manager")
-		// A spec that killed the manager restarts it; nil only if that failed.
-		Expect(manager).NotTo(BeNil(), "the manager was killed and not restarted")
-		Expect(manager.stop()).To(Succeed())
+		// A spec that killed the manager restarts it; killed only if that failed.
+		Expect(manager.Killed()).To(BeFalse(), "the manager was killed and not restarted")
+		Expect(manager.Stop()).To(Succeed())
 	})
 	waitForManagerReady()
 
@@ -172,7 +147,7 @@ var _ = BeforeSuite(func() {
 	importedCAFile = createImportedCA(GinkgoT().TempDir())
 
 	By("applying config/samples")
-	_, err = kubectl("apply", "-k", filepath.Join(repoRoot, "config", "samples"))
+	_, err = cluster.Kubectl("apply", "-k", filepath.Join(repoRoot, "config", "samples"))
 	Expect(err).NotTo(HaveOccurred())
 
 	By("waiting for every sample ClusterIssuer to become Ready: " + strings.Join(sampleIssuers, ", "))
@@ -180,11 +155,11 @@ var _ = BeforeSuite(func() {
 	for _, name := range sampleIssuers {
 		args = append(args, "clusterissuer/"+name)
 	}
-	_, err = kubectl(args...)
+	_, err = cluster.Kubectl(args...)
 	Expect(err).NotTo(HaveOccurred(), func() string {
-		issuers, _ := kubectl("get", "clusterissuers", "-o",
+		issuers, _ := cluster.Kubectl("get", "clusterissuers", "-o",
 			`custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message`)
-		return "not every sample ClusterIssuer became Ready:\n" + issuers + "\nthe manager's log ends with:\n" + managerLogTail()
+		return "not every sample ClusterIssuer became Ready:\n" + issuers + "\nthe manager's log ends with:\n" + manager.LogTail()
 	})
 })
 
@@ -203,7 +178,7 @@ func createImportedCA(dir string) string {
 		"-addext", "subjectKeyIdentifier=hash",
 		"-keyout", keyFile, "-out", certFile)
 	Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("-n", operatorNamespace, "create", "secret", "tls", "imported-ca", "--cert="+certFile, "--key="+keyFile)
+	_, err = cluster.Kubectl("-n", operatorNamespace, "create", "secret", "tls", "imported-ca", "--cert="+certFile, "--key="+keyFile)
 	Expect(err).NotTo(HaveOccurred())
 	return certFile
 }
@@ -212,172 +187,22 @@ func createImportedCA(dir string) string {
 // the operator's, and its log is gone once the control plane is torn down.
 var _ = AfterEach(func() {
 	if CurrentSpecReport().Failed() {
-		AddReportEntry("manager log (last lines)", managerLogTail())
+		AddReportEntry("manager log (last lines)", manager.LogTail())
 	}
 })
-
-// findRepoRoot walks up from the working directory (test/e2e under go test)
-// to the directory that holds go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or any parent")
-		}
-		dir = parent
-	}
-}
-
-// cluster runs hack/cluster.sh with the suite's directory and ports.
-func cluster(action string) (string, error) {
-	cmd := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), action)
-	cmd.Env = append(os.Environ(),
-		"CLUSTER_DIR="+clusterDir,
-		"CLUSTER_ETCD_PORT="+etcdPort,
-		"CLUSTER_API_PORT="+apiServerPort,
-	)
-	return run(cmd)
-}
-
-// kubectl runs the pinned kubectl as the cluster admin and returns its
-// stdout. On failure the error carries the exit status and stderr, which is
-// where the API server's rejection messages are.
-func kubectl(args ...string) (string, error) {
-	return kubectlWithInput("", args...)
-}
-
-// kubectlWithInput is kubectl with input on stdin, for "apply -f -".
-func kubectlWithInput(input string, args ...string) (string, error) {
-	cmd := exec.Command(kubectlPath, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
-	cmd.Stdin = strings.NewReader(input)
-	return run(cmd)
-}
-
-// run runs cmd to completion, for at most commandTimeout, and returns its
-// stdout. A failure's error includes the command line, stdout and stderr.
-func run(cmd *exec.Cmd) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if cmd.Stdin == nil {
-		cmd.Stdin = strings.NewReader("")
-	}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("%s: %w", strings.Join(cmd.Args, " "), err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(commandTimeout):
-		_ = cmd.Process.Kill()
-		<-done
-		err = fmt.Errorf("timed out after %s", commandTimeout)
-	}
-	// Only the command line is logged: stdout may hold a Secret's private key.
-	fmt.Fprintf(GinkgoWriter, "$ %s\n", strings.Join(cmd.Args, " "))
-	if err != nil {
-		return stdout.String(), fmt.Errorf("%s: %w\n%s%s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// managerProcess is bin/manager running in the background.
-type managerProcess struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// startManager starts bin/manager in the background as the operator's
-// ServiceAccount (operatorKubeconfig), serving its probes on
-// managerProbeAddress, and makes it the current manager. Its stdout and
-// stderr go to managerLogPath: a new log, or with appendLog the existing one
-// continued, after a line that marks the restart.
-func startManager(appendLog bool) error {
-	if manager != nil && manager.running() {
-		return fmt.Errorf("the manager (pid %d) is still running", manager.cmd.Process.Pid)
-	}
-	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if appendLog {
-		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	logFile, err := os.OpenFile(managerLogPath, flags, 0o644)
-	if err != nil {
-		return err
-	}
-	if appendLog {
-		fmt.Fprintf(logFile, "%s at %s -----\n", restartMarker, time.Now().UTC().Format(time.RFC3339Nano))
-	}
-	cmd := exec.Command(managerPath,
-		"--leader-elect=false",
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address="+managerProbeAddress,
-		"--namespace="+operatorNamespace,
-		"--cluster-domain=cluster.local",
-	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+operatorKubeconfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("starting %s: %w", managerPath, err)
-	}
-	if err := os.WriteFile(managerPIDPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-		_ = cmd.Process.Kill()
-		return err
-	}
-	started := &managerProcess{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(started.exited)
-	}()
-	manager = started
-	return nil
-}
-
-// restartMarker begins the line that startManager writes into the log
-// before the output of a restarted manager.
-const restartMarker = "----- e2e: restarting the manager"
 
 // waitForManagerReady waits until the current manager answers /readyz.
 func waitForManagerReady() {
 	GinkgoHelper()
-	Expect(manager).NotTo(BeNil(), "no manager runs")
-	current := manager
-	Eventually(func() error {
-		if !current.running() {
-			return StopTrying("the manager exited")
-		}
-		return probe("http://" + managerProbeAddress + "/readyz")
-	}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), func() string {
-		return "the manager did not become ready; its log ends with:\n" + managerLogTail()
-	})
+	Expect(manager.WaitReady(context.Background(), managerReadyTimeout)).To(Succeed())
 }
 
-// killManager kills the current manager with SIGKILL, as a crash or the
-// OOM killer would: no signal handler runs, nothing is flushed or cleaned
-// up. It waits until the process is gone and leaves no current manager.
+// killManager kills the manager with SIGKILL (harness.Manager.Kill) and
+// waits until the process is gone.
 func killManager() {
 	GinkgoHelper()
-	Expect(manager).NotTo(BeNil(), "no manager runs")
-	killed := manager
-	Expect(killed.running()).To(BeTrue(), func() string {
-		return fmt.Sprintf("the manager had already exited (%s); its log ends with:\n%s", killed.cmd.ProcessState, managerLogTail())
-	})
-	Expect(killed.cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
-	Eventually(killed.exited).WithTimeout(10 * time.Second).Should(BeClosed())
-	manager = nil
-	Expect(killed.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal()).To(Equal(syscall.SIGKILL),
-		"the manager ended with %s, not by SIGKILL", killed.cmd.ProcessState)
-	fmt.Fprintf(GinkgoWriter, "killed the manager (pid %d) with SIGKILL\n", killed.cmd.Process.Pid)
+	Expect(manager.Kill()).To(Succeed())
+	fmt.Fprintf(GinkgoWriter, "killed the manager (pid %d) with SIGKILL\n", manager.PID())
 }
 
 // restartManager starts the manager again after killManager, with the same
@@ -386,7 +211,7 @@ func killManager() {
 func restartManager() time.Time {
 	GinkgoHelper()
 	started := time.Now()
-	Expect(startManager(true)).To(Succeed())
+	Expect(manager.Start()).To(Succeed())
 	waitForManagerReady()
 	return started
 }
@@ -395,86 +220,8 @@ func restartManager() time.Time {
 // before it restarted it, so that the specs after it find one running.
 func ensureManagerRunning() {
 	GinkgoHelper()
-	if manager == nil {
+	if manager.Killed() {
 		By("restarting the manager that a failed spec left killed")
 		restartManager()
 	}
-}
-
-// running says whether the manager is still running.
-func (m *managerProcess) running() bool {
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop stops the manager with SIGTERM (SIGKILL if it does not exit in
-// time). It fails if the manager had exited on its own: it should run until
-// the suite ends.
-func (m *managerProcess) stop() error {
-	if !m.running() {
-		return fmt.Errorf("the manager had already exited (%s); its log ends with:\n%s", m.cmd.ProcessState, managerLogTail())
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(15 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-	return nil
-}
-
-// stopLeftoverManager kills the manager that an interrupted earlier run
-// recorded in managerPIDPath, if that process still runs managerPath. The
-// check reads /proc, so elsewhere than on Linux it does nothing.
-func stopLeftoverManager(managerPath string) {
-	data, err := os.ReadFile(managerPIDPath)
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		return
-	}
-	executable, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		return
-	}
-	if resolved, err := filepath.EvalSymlinks(managerPath); err == nil {
-		managerPath = resolved
-	}
-	// A binary rebuilt since it started reads "<path> (deleted)".
-	if !strings.HasPrefix(executable, managerPath) {
-		return
-	}
-	if process, err := os.FindProcess(pid); err == nil {
-		fmt.Fprintf(GinkgoWriter, "killing the manager (pid %d) that an earlier run left behind\n", pid)
-		_ = process.Kill()
-	}
-}
-
-// managerLogTail returns the last lines of the manager's log.
-func managerLogTail() string { return harness.LogTail(managerLogPath, 40) }
-
-// probe succeeds when url answers 200 OK.
-func probe(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return nil
 }

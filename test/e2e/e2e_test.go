@@ -47,7 +47,7 @@ const (
 var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, func() {
 	BeforeAll(func() {
 		By("waiting for the sample ServiceCertificate to become Ready")
-		_, err := kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "servicecertificate/web")
+		_, err := cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "servicecertificate/web")
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -79,7 +79,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 	})
 
 	It("names the Service: its DNS names and its cluster IP", func() {
-		clusterIP, err := kubectl("get", "service", "web", "-n", "demo", "-o", "jsonpath={.spec.clusterIP}")
+		clusterIP, err := cluster.Kubectl("get", "service", "web", "-n", "demo", "-o", "jsonpath={.spec.clusterIP}")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(clusterIP).To(MatchRegexp(`^\d+\.\d+\.\d+\.\d+$`))
 
@@ -121,7 +121,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 	})
 
 	It("shows readiness and the Secret in kubectl get servicecertificates", func() {
-		out, err := kubectl("get", "servicecertificates", "-A")
+		out, err := cluster.Kubectl("get", "servicecertificates", "-A")
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Print(out)
 		header, rows := parseTable(out)
@@ -135,7 +135,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 	})
 
 	It("shows readiness and the signer in kubectl get clusterissuers", func() {
-		out, err := kubectl("get", "clusterissuers")
+		out, err := cluster.Kubectl("get", "clusterissuers")
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Print(out)
 		header, rows := parseTable(out)
@@ -158,7 +158,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 		leafNotAfter := certificateNotAfter(getSecret("demo", "web-tls").writeKey(dir, "tls.crt"))
 		caNotAfter := certificateNotAfter(getSecret(operatorNamespace, "selfsigned-ca").writeKeyAs(dir, "tls.crt", "ca.crt"))
 
-		out, err := kubectl("get", "servicecertificate", "web", "-n", "demo")
+		out, err := cluster.Kubectl("get", "servicecertificate", "web", "-n", "demo")
 		Expect(err).NotTo(HaveOccurred())
 		_, rows := parseTable(out)
 		Expect(rows).To(HaveLen(1))
@@ -168,7 +168,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 		Expect(renewalTime).To(BeTemporally(">", time.Now()))
 		Expect(renewalTime).To(BeTemporally("<", leafNotAfter))
 
-		out, err = kubectl("get", "clusterissuer", "selfsigned")
+		out, err = cluster.Kubectl("get", "clusterissuer", "selfsigned")
 		Expect(err).NotTo(HaveOccurred())
 		_, rows = parseTable(out)
 		Expect(rows).To(HaveLen(1))
@@ -177,7 +177,7 @@ var _ = Describe("The samples in config/samples", Ordered, ContinueOnFailure, fu
 	})
 
 	It("requests the certificate as the operator's ServiceAccount, not as an admin", func() {
-		out, err := kubectl("get", "certificatesigningrequests", "-l", "app.kubernetes.io/managed-by=certsmith", "-o", "json")
+		out, err := cluster.Kubectl("get", "certificatesigningrequests", "-l", "app.kubernetes.io/managed-by=certsmith", "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var list struct {
 			Items []struct {
@@ -211,7 +211,7 @@ var _ = Describe("Admission", func() {
 	const namespace = "e2e-admission"
 
 	BeforeEach(func() {
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -220,10 +220,10 @@ var _ = Describe("Admission", func() {
 	rejects := func(manifest string, messages ...string) {
 		DeferCleanup(func() {
 			// Only does something when the manifest was wrongly accepted.
-			_, err := kubectlWithInput(manifest, "delete", "--ignore-not-found", "-f", "-")
+			_, err := cluster.KubectlWithInput(manifest, "delete", "--ignore-not-found", "-f", "-")
 			Expect(err).NotTo(HaveOccurred())
 		})
-		_, err := kubectlWithInput(manifest, "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput(manifest, "apply", "-f", "-")
 		Expect(exitedNonZero(err)).To(BeTrue(), "kubectl apply did not fail (%v) for:\n%s", err, manifest)
 		for _, message := range messages {
 			Expect(err).To(MatchError(ContainSubstring(message)))
@@ -241,7 +241,7 @@ var _ = Describe("Admission", func() {
   duration: 1h
   renewBefore: 20m`),
 		} {
-			_, err := kubectlWithInput(manifest, "apply", "--dry-run=server", "-f", "-")
+			_, err := cluster.KubectlWithInput(manifest, "apply", "--dry-run=server", "-f", "-")
 			Expect(err).NotTo(HaveOccurred())
 		}
 	})
@@ -310,7 +310,7 @@ type secret struct {
 // getSecret reads a Secret with kubectl.
 func getSecret(namespace, name string) secret {
 	GinkgoHelper()
-	out, err := kubectl("get", "secret", name, "-n", namespace, "-o", "json")
+	out, err := cluster.Kubectl("get", "secret", name, "-n", namespace, "-o", "json")
 	Expect(err).NotTo(HaveOccurred())
 	var s secret
 	Expect(json.Unmarshal([]byte(out), &s)).To(Succeed())
@@ -344,7 +344,7 @@ func exitedNonZero(err error) bool {
 
 // openssl runs the openssl command line tool and returns its stdout.
 func openssl(args ...string) (string, error) {
-	return run(exec.Command("openssl", args...))
+	return runner.Run(exec.Command("openssl", args...))
 }
 
 // startTLSServer serves TLS with certFile and keyFile on a free loopback port

@@ -68,34 +68,34 @@ var _ = Describe("A tenant attacking the trust rules with openssl and kubectl", 
 
 		By("asking the API server who the suite's kubectl is: kubectl auth whoami")
 		var err error
-		admin, err = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		admin, err = cluster.Kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(admin).NotTo(BeEmpty())
-		groups, err := kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.groups}")
+		groups, err := cluster.Kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.groups}")
 		Expect(err).NotTo(HaveOccurred())
 		fmt.Fprintf(GinkgoWriter, "the suite's kubectl is user %q, groups %s\n", admin, groups)
 
 		DeferCleanup(func() {
 			By("deleting the ServiceCertificate, the CSRs, the ClusterIssuers and their CA Secrets")
-			_, err := kubectl("delete", "servicecertificate", "api-server", "-n", "default", "--ignore-not-found", "--timeout=60s")
+			_, err := cluster.Kubectl("delete", "servicecertificate", "api-server", "-n", "default", "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 			// Only there if certsmith wrongly issued it.
-			_, err = kubectl("delete", "secret", "api-server-tls", "-n", "default", "--ignore-not-found", "--timeout=60s")
+			_, err = cluster.Kubectl("delete", "secret", "api-server-tls", "-n", "default", "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 			for _, issuer := range issuers {
-				_, err = kubectl("delete", "certificatesigningrequests", "--field-selector", "spec.signerName="+signerOf(issuer), "--timeout=60s")
+				_, err = cluster.Kubectl("delete", "certificatesigningrequests", "--field-selector", "spec.signerName="+signerOf(issuer), "--timeout=60s")
 				Expect(err).NotTo(HaveOccurred())
 			}
 			for _, issuer := range issuers {
-				_, err = kubectl("delete", "clusterissuer", issuer, "--ignore-not-found", "--timeout=60s")
+				_, err = cluster.Kubectl("delete", "clusterissuer", issuer, "--ignore-not-found", "--timeout=60s")
 				Expect(err).NotTo(HaveOccurred())
-				_, err = kubectl("delete", "secret", issuer+"-ca", "-n", operatorNamespace, "--ignore-not-found", "--timeout=60s")
+				_, err = cluster.Kubectl("delete", "secret", issuer+"-ca", "-n", operatorNamespace, "--ignore-not-found", "--timeout=60s")
 				Expect(err).NotTo(HaveOccurred())
 			}
 		})
 
 		By("creating the ClusterIssuers " + strings.Join(issuers, ", "))
-		_, err = kubectlWithInput(`apiVersion: certsmith.io/v1alpha1
+		_, err = cluster.KubectlWithInput(`apiVersion: certsmith.io/v1alpha1
 kind: ClusterIssuer
 metadata:
   name: `+tenantIssuer+`
@@ -142,8 +142,8 @@ spec:
 		for _, issuer := range issuers {
 			args = append(args, "clusterissuer/"+issuer)
 		}
-		_, err = kubectl(args...)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
+		_, err = cluster.Kubectl(args...)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
 	})
 
 	It("denies a CSR with two common names, one of them the API server's, although Auto approval names its requester", func() {
@@ -154,14 +154,14 @@ spec:
 		Expect(out).To(Equal("subject=CN=ok.example.com,CN=kubernetes.default.svc\n"), "openssl did not make a subject with two CNs")
 
 		submitCSR(name, signerOf(tenantIssuer), csrFile, 0, "digital signature", "key encipherment", "server auth")
-		Expect(kubectl("get", "csr", name, "-o", "jsonpath={.spec.username}")).To(Equal(admin))
+		Expect(cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.spec.username}")).To(Equal(admin))
 
 		reason, message := waitCSRCondition(name, "Denied", decideWaitTime)
 		report("Denied condition of CSR "+name, reason+": "+message)
 		Expect(reason).To(Equal("NotAllowedByPolicy"))
 		Expect(message).To(ContainSubstring("more than one common name"))
-		Expect(kubectl("get", "csr", name, "-o", `jsonpath={.status.conditions[?(@.type=="Approved")].type}`)).To(BeEmpty())
-		Expect(kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
+		Expect(cluster.Kubectl("get", "csr", name, "-o", `jsonpath={.status.conditions[?(@.type=="Approved")].type}`)).To(BeEmpty())
+		Expect(cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
 	})
 
 	It("denies a CSR whose subject claims the organization system:masters", func() {
@@ -173,16 +173,16 @@ spec:
 		report("Denied condition of CSR "+name, reason+": "+message)
 		Expect(reason).To(Equal("NotAllowedByPolicy"))
 		Expect(message).To(ContainSubstring("system:masters"))
-		Expect(kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
+		Expect(cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
 	})
 
 	It("refuses a ServiceCertificate for the Service default/kubernetes before any CSR, and writes no Secret", func() {
 		const name, secretName = "api-server", "api-server-tls"
-		clusterIP, err := kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}")
+		clusterIP, err := cluster.Kubectl("get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(clusterIP).NotTo(BeEmpty(), "the API server made no Service default/kubernetes")
 
-		_, err = kubectlWithInput(serviceCertificate("default", name, `
+		_, err = cluster.KubectlWithInput(serviceCertificate("default", name, `
   issuerRef: {name: `+tenantIssuer+`}
   secretName: `+secretName+`
   service: {name: kubernetes}`), "apply", "-f", "-")
@@ -190,7 +190,7 @@ spec:
 
 		var status, reason, message string
 		Eventually(func(g Gomega) {
-			out, err := kubectl("get", "servicecertificate", name, "-n", "default", "-o",
+			out, err := cluster.Kubectl("get", "servicecertificate", name, "-n", "default", "-o",
 				`jsonpath={.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Ready")].reason}|{.status.conditions[?(@.type=="Ready")].message}`)
 			g.Expect(err).NotTo(HaveOccurred())
 			fields := strings.SplitN(out, "|", 3)
@@ -205,9 +205,9 @@ spec:
 		Expect(message).To(ContainSubstring(`"` + clusterIP + `" is a cluster IP of the Kubernetes API server`))
 
 		By("finding neither a Secret " + secretName + " nor a CSR for default/" + name)
-		_, err = kubectl("get", "secret", secretName, "-n", "default")
+		_, err = cluster.Kubectl("get", "secret", secretName, "-n", "default")
 		Expect(err).To(MatchError(ContainSubstring("NotFound")))
-		Expect(kubectl("get", "csr", "--field-selector", "spec.signerName="+signerOf(tenantIssuer), "-o",
+		Expect(cluster.Kubectl("get", "csr", "--field-selector", "spec.signerName="+signerOf(tenantIssuer), "-o",
 			`jsonpath={range .items[*]}{.metadata.annotations.certsmith\.io/service-certificate}{"\n"}{end}`)).
 			NotTo(ContainSubstring("default/"+name), "certsmith made a CSR for a ServiceCertificate its policy refuses")
 	})
@@ -215,7 +215,7 @@ spec:
 	It("leaves a CSR from a requester that autoApprove does not name pending, says so, and approves it once it is named", func() {
 		const name = "hostile-not-listed"
 		readyReason := func() string {
-			out, err := kubectl("get", "clusterissuer", othersIssuer, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`)
+			out, err := cluster.Kubectl("get", "clusterissuer", othersIssuer, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`)
 			Expect(err).NotTo(HaveOccurred())
 			return out
 		}
@@ -226,7 +226,7 @@ spec:
 
 		By("watching the CSR stay without Approved or Denied for " + pendingPeriod.String())
 		Consistently(func(g Gomega) {
-			out, err := kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].type}|{.status.certificate}")
+			out, err := cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].type}|{.status.certificate}")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(out).To(Equal("|"), "conditions|certificate")
 		}).WithTimeout(pendingPeriod).WithPolling(500 * time.Millisecond).Should(Succeed())
@@ -235,11 +235,11 @@ spec:
 		// The Event regards the waiting CSR, where its requester looks, and
 		// names the ClusterIssuer as the related object.
 		Eventually(func(g Gomega) {
-			described, err := kubectl("describe", "csr", name)
+			described, err := cluster.Kubectl("describe", "csr", name)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(described).To(MatchRegexp(`Warning\s+AutoApprovalSkipped`))
 		}).WithTimeout(decideWaitTime).WithPolling(time.Second).Should(Succeed())
-		events, err := kubectl("get", "events", "-A", "--field-selector",
+		events, err := cluster.Kubectl("get", "events", "-A", "--field-selector",
 			"reason=AutoApprovalSkipped,involvedObject.kind=CertificateSigningRequest,involvedObject.name="+name,
 			"-o", `jsonpath={range .items[*]}{.type} {.reason} (related {.related.kind} {.related.name}): {.message}{"\n"}{end}`)
 		Expect(err).NotTo(HaveOccurred())
@@ -248,14 +248,14 @@ spec:
 		Expect(events).To(ContainSubstring(`its requester "` + admin + `"`))
 
 		By("emptying spec.policy.autoApprove: the issuer stays Ready, with reason AutoApprovalInactive")
-		_, err = kubectl("patch", "clusterissuer", othersIssuer, "--type=merge", "-p", `{"spec":{"policy":{"autoApprove":null}}}`)
+		_, err = cluster.Kubectl("patch", "clusterissuer", othersIssuer, "--type=merge", "-p", `{"spec":{"policy":{"autoApprove":null}}}`)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(readyReason).WithTimeout(decideWaitTime).WithPolling(500 * time.Millisecond).Should(Equal("AutoApprovalInactive"))
-		Expect(kubectl("get", "clusterissuer", othersIssuer, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)).To(Equal("True"))
-		Expect(kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].type}")).To(BeEmpty())
+		Expect(cluster.Kubectl("get", "clusterissuer", othersIssuer, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)).To(Equal("True"))
+		Expect(cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions[*].type}")).To(BeEmpty())
 
 		By("naming the suite's admin in spec.policy.autoApprove: the waiting CSR is approved and signed")
-		_, err = kubectl("patch", "clusterissuer", othersIssuer, "--type=merge", "-p", `{"spec":{"policy":{"autoApprove":{"users":["`+admin+`"]}}}}`)
+		_, err = cluster.Kubectl("patch", "clusterissuer", othersIssuer, "--type=merge", "-p", `{"spec":{"policy":{"autoApprove":{"users":["`+admin+`"]}}}}`)
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(readyReason).WithTimeout(decideWaitTime).WithPolling(500 * time.Millisecond).Should(Equal("CAReady"))
 		reason, _ := waitCSRCondition(name, "Approved", decideWaitTime)
@@ -385,7 +385,7 @@ spec:
 	for _, usage := range usages {
 		manifest += "  - " + usage + "\n"
 	}
-	_, err = kubectlWithInput(manifest, "create", "-f", "-")
+	_, err = cluster.KubectlWithInput(manifest, "create", "-f", "-")
 	Expect(err).NotTo(HaveOccurred())
 }
 
@@ -394,13 +394,13 @@ spec:
 func waitCSRCondition(name, conditionType string, timeout time.Duration) (reason, message string) {
 	GinkgoHelper()
 	Eventually(func(g Gomega) {
-		out, err := kubectl("get", "csr", name, "-o",
+		out, err := cluster.Kubectl("get", "csr", name, "-o",
 			`jsonpath={.status.conditions[?(@.type=="`+conditionType+`")].reason}|{.status.conditions[?(@.type=="`+conditionType+`")].message}`)
 		g.Expect(err).NotTo(HaveOccurred())
 		reason, message, _ = strings.Cut(out, "|")
 		g.Expect(reason).NotTo(BeEmpty(), "no %s condition", conditionType)
 	}).WithTimeout(timeout).WithPolling(250*time.Millisecond).Should(Succeed(), func() string {
-		out, _ := kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions}")
+		out, _ := cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions}")
 		return "conditions: " + out
 	})
 	return reason, message
@@ -412,11 +412,11 @@ func waitCSRCertificate(name string, timeout time.Duration) []byte {
 	var encoded string
 	Eventually(func(g Gomega) {
 		var err error
-		encoded, err = kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")
+		encoded, err = cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(encoded).NotTo(BeEmpty(), "status.certificate")
 	}).WithTimeout(timeout).WithPolling(250*time.Millisecond).Should(Succeed(), func() string {
-		out, _ := kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions}")
+		out, _ := cluster.Kubectl("get", "csr", name, "-o", "jsonpath={.status.conditions}")
 		return "conditions: " + out
 	})
 	certificate, err := base64.StdEncoding.DecodeString(encoded)

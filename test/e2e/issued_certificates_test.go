@@ -38,7 +38,7 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
 
 	BeforeAll(func() {
 		By("asking platform-intermediate and imported for a certificate each")
-		_, err := kubectlWithInput(serviceCertificate("demo", "chained", `
+		_, err := cluster.KubectlWithInput(serviceCertificate("demo", "chained", `
   issuerRef: {name: platform-intermediate}
   dnsNames: [`+chainedHost+`]
   secretName: chained-tls`)+"---\n"+serviceCertificate("demo", "imported", `
@@ -46,7 +46,7 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
   dnsNames: [`+importedHost+`]
   secretName: imported-tls`), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo",
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo",
 			"servicecertificate/web", "servicecertificate/chained", "servicecertificate/imported")
 		Expect(err).NotTo(HaveOccurred())
 	})
@@ -55,7 +55,7 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
 		dir := GinkgoT().TempDir()
 		// The CA Secrets: those labelled with their issuer (the bundle
 		// ownership records there carry certsmith's label, not this one).
-		out, err := kubectl("get", "secrets", "-n", operatorNamespace, "-l", "app.kubernetes.io/managed-by=certsmith,certsmith.io/cluster-issuer", "-o", "json")
+		out, err := cluster.Kubectl("get", "secrets", "-n", operatorNamespace, "-l", "app.kubernetes.io/managed-by=certsmith,certsmith.io/cluster-issuer", "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var list struct {
 			Items []struct {
@@ -163,7 +163,7 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
 
 	It("puts into every CSR a certificate that verifies against the CA of the signer's ClusterIssuer", func() {
 		dir := GinkgoT().TempDir()
-		out, err := kubectl("get", "clusterissuers", "-o", "json")
+		out, err := cluster.Kubectl("get", "clusterissuers", "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var issuers struct {
 			Items []struct {
@@ -194,7 +194,7 @@ var _ = Describe("Every certificate certsmith issues", Ordered, ContinueOnFailur
 			}
 		}
 
-		out, err = kubectl("get", "certificatesigningrequests", "-o", "json")
+		out, err = cluster.Kubectl("get", "certificatesigningrequests", "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var csrs struct {
 			Items []struct {

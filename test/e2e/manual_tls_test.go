@@ -107,31 +107,31 @@ var _ = Describe("The Kubernetes documentation's manual TLS procedure, signed by
 	It("submits the CertificateSigningRequest "+csrName+" for the signer "+servingSignerName, func() {
 		request, err := os.ReadFile(csrFile)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectlWithInput(csrManifest(csrName, servingSignerName, request), "apply", "-f", "-")
+		_, err = cluster.KubectlWithInput(csrManifest(csrName, servingSignerName, request), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(kubectl("get", "csr", csrName, "-o", "jsonpath={.spec.signerName}")).To(Equal(servingSignerName))
+		Expect(cluster.Kubectl("get", "csr", csrName, "-o", "jsonpath={.spec.signerName}")).To(Equal(servingSignerName))
 	})
 
 	It("signs nothing before a person approves", func() {
 		// The issuer's approval is Manual: certsmith neither approves nor signs.
 		Consistently(func(g Gomega) {
-			out, err := kubectl("get", "csr", csrName, "-o", "jsonpath={.status.conditions[*].type}|{.status.certificate}")
+			out, err := cluster.Kubectl("get", "csr", csrName, "-o", "jsonpath={.status.conditions[*].type}|{.status.certificate}")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(out).To(Equal("|"), "conditions|certificate")
 		}).WithTimeout(5 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 	})
 
 	It("issues the certificate after kubectl certificate approve, and it verifies against the serving CA", func() {
-		_, err := kubectl("certificate", "approve", csrName)
+		_, err := cluster.Kubectl("certificate", "approve", csrName)
 		Expect(err).NotTo(HaveOccurred())
 
 		var encoded string
 		Eventually(func(g Gomega) {
-			encoded, err = kubectl("get", "csr", csrName, "-o", "jsonpath={.status.certificate}")
+			encoded, err = cluster.Kubectl("get", "csr", csrName, "-o", "jsonpath={.status.certificate}")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(encoded).NotTo(BeEmpty(), "status.certificate")
 		}).WithTimeout(signWaitTime).WithPolling(500*time.Millisecond).Should(Succeed(), func() string {
-			out, _ := kubectl("get", "csr", csrName, "-o", "jsonpath={.status.conditions}")
+			out, _ := cluster.Kubectl("get", "csr", csrName, "-o", "jsonpath={.status.conditions}")
 			return "conditions: " + out
 		})
 		certificate, err := base64.StdEncoding.DecodeString(encoded)
@@ -174,20 +174,20 @@ var _ = Describe("The Kubernetes documentation's manual TLS procedure, signed by
 		csrFile, _ := cfsslGenkey(dir, "outside", `{"hosts": ["`+outsideName+`"], "CN": "`+outsideName+`", "key": {"algo": "ecdsa", "size": 256}}`)
 		request, err := os.ReadFile(csrFile)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectlWithInput(csrManifest(outsideCSR, servingSignerName, request), "apply", "-f", "-")
+		_, err = cluster.KubectlWithInput(csrManifest(outsideCSR, servingSignerName, request), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("certificate", "approve", outsideCSR)
+		_, err = cluster.Kubectl("certificate", "approve", outsideCSR)
 		Expect(err).NotTo(HaveOccurred())
 
 		Eventually(func(g Gomega) {
-			out, err := kubectl("get", "csr", outsideCSR, "-o", `jsonpath={.status.conditions[?(@.type=="Failed")].reason}`)
+			out, err := cluster.Kubectl("get", "csr", outsideCSR, "-o", `jsonpath={.status.conditions[?(@.type=="Failed")].reason}`)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(out).To(Equal("NotAllowedByPolicy"))
 		}).WithTimeout(signWaitTime).WithPolling(500 * time.Millisecond).Should(Succeed())
-		message, err := kubectl("get", "csr", outsideCSR, "-o", `jsonpath={.status.conditions[?(@.type=="Failed")].message}`)
+		message, err := cluster.Kubectl("get", "csr", outsideCSR, "-o", `jsonpath={.status.conditions[?(@.type=="Failed")].message}`)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(message).To(ContainSubstring(outsideName))
-		Expect(kubectl("get", "csr", outsideCSR, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
+		Expect(cluster.Kubectl("get", "csr", outsideCSR, "-o", "jsonpath={.status.certificate}")).To(BeEmpty())
 	})
 })
 
@@ -198,12 +198,12 @@ func cfsslGenkey(dir, base, request string) (csrFile, keyFile string) {
 	GinkgoHelper()
 	genkey := exec.Command(cfsslPath, "genkey", "-")
 	genkey.Stdin = strings.NewReader(request)
-	out, err := run(genkey)
+	out, err := runner.Run(genkey)
 	Expect(err).NotTo(HaveOccurred())
 	cfssljson := exec.Command(cfssljsonPath, "-bare", base)
 	cfssljson.Dir = dir
 	cfssljson.Stdin = strings.NewReader(out)
-	_, err = run(cfssljson)
+	_, err = runner.Run(cfssljson)
 	Expect(err).NotTo(HaveOccurred())
 	csrFile, keyFile = filepath.Join(dir, base+".csr"), filepath.Join(dir, base+"-key.pem")
 	Expect(csrFile).To(BeAnExistingFile())
@@ -243,7 +243,7 @@ spec:
     name: "` + signerName + `"
     verb: ` + verb + "\n"
 	// --validate=false: validation would list CRDs, as the ServiceAccount.
-	out, err := kubectlWithInput(review, "create", "--as="+operatorUser, "--validate=false", "-f", "-",
+	out, err := cluster.KubectlWithInput(review, "create", "--as="+operatorUser, "--validate=false", "-f", "-",
 		"-o", "jsonpath={.status.allowed}")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(out).To(Or(Equal("true"), Equal("false")))
@@ -254,7 +254,7 @@ spec:
 // exits 1 for "no").
 func canI(args ...string) string {
 	GinkgoHelper()
-	out, err := kubectl(append([]string{"auth", "can-i"}, args...)...)
+	out, err := cluster.Kubectl(append([]string{"auth", "can-i"}, args...)...)
 	answer := strings.TrimSpace(out)
 	if !(answer == "no" && exitedNonZero(err)) {
 		Expect(err).NotTo(HaveOccurred())
@@ -267,7 +267,7 @@ func canI(args ...string) string {
 // "KIND [NAMESPACE/]NAME -> ROLEKIND ROLENAME".
 func bindingsOf(namespace, name string) []string {
 	GinkgoHelper()
-	out, err := kubectl("get", "clusterrolebindings,rolebindings", "--all-namespaces", "-o", "json")
+	out, err := cluster.Kubectl("get", "clusterrolebindings,rolebindings", "--all-namespaces", "-o", "json")
 	Expect(err).NotTo(HaveOccurred())
 	var list struct {
 		Items []struct {

@@ -42,31 +42,31 @@ var _ = Describe("A valid spec never re-issues in a loop", func() {
 	)
 
 	It("renews duration 10m, renewBeforePercentage 95 no sooner than the floor after issuance, and issues it once", func() {
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() {
 			By("deleting the ServiceCertificate, its Secret and its CSRs")
-			_, err := kubectl("delete", "servicecertificate", name, "-n", namespace, "--ignore-not-found", "--timeout=60s")
+			_, err := cluster.Kubectl("delete", "servicecertificate", name, "-n", namespace, "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
-			_, err = kubectl("delete", "secret", name+"-tls", "-n", namespace, "--ignore-not-found", "--timeout=60s")
+			_, err = cluster.Kubectl("delete", "secret", name+"-tls", "-n", namespace, "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 			csrs, err := csrNamesOf(owner)
 			Expect(err).NotTo(HaveOccurred())
 			if len(csrs) > 0 {
-				_, err = kubectl(append([]string{"delete", "certificatesigningrequests", "--ignore-not-found", "--timeout=60s"}, csrs...)...)
+				_, err = cluster.Kubectl(append([]string{"delete", "certificatesigningrequests", "--ignore-not-found", "--timeout=60s"}, csrs...)...)
 				Expect(err).NotTo(HaveOccurred())
 			}
 		})
 
 		By("asking for a 10m certificate renewed when 95 % of its lifetime remains")
-		_, err = kubectlWithInput(serviceCertificate(namespace, name, `
+		_, err = cluster.KubectlWithInput(serviceCertificate(namespace, name, `
   issuerRef: {name: selfsigned}
   dnsNames: [`+dnsName+`]
   duration: 10m
   renewBeforePercentage: 95`), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", namespace, "servicecertificate/"+name)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", namespace, "servicecertificate/"+name)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
 
 		By("reading the certificate's times from status")
 		var first *serviceCertificateObject
@@ -109,7 +109,7 @@ var _ = Describe("A valid spec never re-issues in a loop", func() {
 			g.Expect(sc.Status.SerialNumber).To(Equal(first.Status.SerialNumber), "status.serialNumber")
 			g.Expect(sc.ready()).To(BeTrue(), sc.readyMessage())
 			g.Expect(csrs).To(HaveLen(1), "CSRs annotated %s=%s", serviceCertificateAnnotation, owner)
-		}).WithTimeout(quietPeriod).WithPolling(time.Second).Should(Succeed(), managerLogTail)
+		}).WithTimeout(quietPeriod).WithPolling(time.Second).Should(Succeed(), manager.LogTail)
 
 		report("renewal floor", fmt.Sprintf(
 			"notBefore %s, issued (notBefore + 1m) %s, notAfter %s; 95 %% before expiry would be %s (%s before the issuance); status.renewalTime %s (%s after the issuance); over %s (%d polls): revisions %v, serials %d, CSRs %v",

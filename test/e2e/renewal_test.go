@@ -48,23 +48,23 @@ var _ = Describe("Renewal on the real clock", func() {
 	)
 
 	BeforeEach(func() {
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+namespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 	})
 
 	It("renews a certificate at its renewalTime, about 70 s after issuance, with nobody touching it", func() {
 		DeferCleanup(func() {
 			// Or it renews every 70 s for the rest of the suite.
-			_, err := kubectl("delete", "servicecertificate", name, "-n", namespace, "--ignore-not-found", "--timeout=60s")
+			_, err := cluster.Kubectl("delete", "servicecertificate", name, "-n", namespace, "--ignore-not-found", "--timeout=60s")
 			Expect(err).NotTo(HaveOccurred())
 		})
-		_, err := kubectlWithInput(serviceCertificate(namespace, name, `
+		_, err := cluster.KubectlWithInput(serviceCertificate(namespace, name, `
   issuerRef: {name: selfsigned}
   dnsNames: [`+dnsName+`]
   duration: 10m
   renewBefore: `+renewBefore.String()), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", namespace, "servicecertificate/"+name)
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", namespace, "servicecertificate/"+name)
 		Expect(err).NotTo(HaveOccurred())
 
 		By("reading the first certificate's times from status")
@@ -106,7 +106,7 @@ var _ = Describe("Renewal on the real clock", func() {
 			second, renewedSeen = sc, time.Now()
 		}).WithTimeout(time.Until(renewalTime)+60*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), func() string {
 			return fmt.Sprintf("no renewal, %s after renewalTime %s; the manager's log ends with:\n%s",
-				time.Since(renewalTime).Round(time.Second), renewalTime.Format(time.RFC3339), managerLogTail())
+				time.Since(renewalTime).Round(time.Second), renewalTime.Format(time.RFC3339), manager.LogTail())
 		})
 		Expect(second.Status.Revision).To(Equal(int64(2)))
 		Expect(second.Status.NotBefore).NotTo(BeNil())

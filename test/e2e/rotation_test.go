@@ -18,7 +18,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,7 +27,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -79,11 +77,11 @@ func deleteIssuerFixture(namespace, certificate, signer, issuer string, objects 
 		{"delete", "clusterissuer", issuer, "--ignore-not-found"},
 		{"delete", "secret", issuer + "-ca", "-n", operatorNamespace, "--ignore-not-found"},
 	} {
-		_, err := kubectl(append(args, "--timeout=60s")...)
+		_, err := cluster.Kubectl(append(args, "--timeout=60s")...)
 		Expect(err).NotTo(HaveOccurred())
 	}
 	for _, object := range objects {
-		_, err := kubectl("delete", object, "-n", namespace, "--ignore-not-found", "--timeout=60s")
+		_, err := cluster.Kubectl("delete", object, "-n", namespace, "--ignore-not-found", "--timeout=60s")
 		Expect(err).NotTo(HaveOccurred())
 	}
 }
@@ -113,7 +111,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		dir := GinkgoT().TempDir()
 
 		By("creating the namespace " + rotationNamespace + ", the ClusterIssuer " + rotationIssuer + " and the ServiceCertificate " + rotationCertificate)
-		_, err := kubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+rotationNamespace+"\n", "apply", "-f", "-")
+		_, err := cluster.KubectlWithInput("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+rotationNamespace+"\n", "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() {
 			// The namespace stays (no namespace controller runs here to
@@ -124,17 +122,17 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			By("deleting the ServiceCertificate, its CSRs, the ClusterIssuer " + rotationIssuer + " and its CA Secret")
 			deleteIssuerFixture(rotationNamespace, rotationCertificate, rotationSigner, rotationIssuer)
 		})
-		_, err = kubectlWithInput(rotationIssuerManifest, "apply", "-f", "-")
+		_, err = cluster.KubectlWithInput(rotationIssuerManifest, "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+rotationIssuer)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
-		_, err = kubectlWithInput(serviceCertificate(rotationNamespace, rotationCertificate, `
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+rotationIssuer)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
+		_, err = cluster.KubectlWithInput(serviceCertificate(rotationNamespace, rotationCertificate, `
   issuerRef: {name: `+rotationIssuer+`}
   dnsNames: [`+rotationHost+`]
   duration: `+rotationLeafDuration.String()), "apply", "-f", "-")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", rotationNamespace, "servicecertificate/"+rotationCertificate)
-		Expect(err).NotTo(HaveOccurred(), managerLogTail)
+		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", rotationNamespace, "servicecertificate/"+rotationCertificate)
+		Expect(err).NotTo(HaveOccurred(), manager.LogTail)
 
 		By("reading the old CA from status.trustedCAs and the bundle ConfigMap " + rotationNamespace + "/" + rotationBundle)
 		var oldCA *x509.Certificate
@@ -148,7 +146,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			g.Expect(bundle).To(HaveLen(1))
 			g.Expect(fingerprint(bundle[0])).To(Equal(issuer.Status.TrustedCAs[0].FingerprintSHA256))
 			oldCA = bundle[0]
-		}).WithTimeout(30*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(30*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		oldFP := fingerprint(oldCA)
 
 		By("reading the old certificate from the Secret " + rotationNamespace + "/" + rotationSecret)
@@ -187,7 +185,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 		By("requesting a rotation: " + rotateAnnotation + "=<now>")
 		requestedAt := time.Now()
 		request := requestedAt.UTC().Format(time.RFC3339Nano)
-		_, err = kubectl("annotate", "clusterissuer", rotationIssuer, rotateAnnotation+"="+request, "--overwrite")
+		_, err = cluster.Kubectl("annotate", "clusterissuer", rotationIssuer, rotateAnnotation+"="+request, "--overwrite")
 		Expect(err).NotTo(HaveOccurred())
 
 		By("waiting for the next CA: Publishing, listed as Next in status.trustedCAs, and in the ConfigMap")
@@ -211,7 +209,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			}
 			g.Expect(newCA).NotTo(BeNil(), "the ConfigMap does not hold the Next CA yet")
 			nextPublishedSeen = time.Now()
-		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), manager.LogTail)
 		newFP := fingerprint(newCA)
 		Expect(newFP).NotTo(Equal(oldFP))
 
@@ -236,7 +234,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			g.Expect(issuer.Status.Rotation).NotTo(BeNil())
 			g.Expect(issuer.Status.Rotation.Phase).To(Equal("Retiring"), "rotation phase")
 			switched = issuer
-		}).WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		rotation := switched.Status.Rotation
 		Expect(rotation.StartedAt).NotTo(BeNil())
 		Expect(rotation.PublishedAt).NotTo(BeNil())
@@ -270,7 +268,7 @@ var _ = Describe("CA rotation under a live TLS client", Label("rotation"), func(
 			g.Expect(serialHex(leaf)).NotTo(Equal(oldSerial), "still the old certificate")
 			g.Expect(leaf.CheckSignatureFrom(newCA)).To(Succeed(), "the certificate %s is not signed by the new CA", serialHex(leaf))
 			newLeaf, newKeyPEM = leaf, keyPEM
-		}).WithTimeout(rotationReissueWindow+90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), managerLogTail)
+		}).WithTimeout(rotationReissueWindow+90*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), manager.LogTail)
 		newSerial := serialHex(newLeaf)
 		Expect(newKeyPEM).NotTo(Equal(oldKeyPEM), "the key was not replaced")
 		Expect(newLeaf.AuthorityKeyId).To(Equal(newCA.SubjectKeyId), "authority key identifier of the new certificate")
@@ -462,22 +460,6 @@ func (i *rotatingIssuerObject) trusted(role string) *trustedCAObject {
 	return nil
 }
 
-// kubectlQuiet runs kubectl as the cluster admin, for at most 20 s, without
-// logging the command line: the loops of the rotation spec call it several
-// times a second.
-func kubectlQuiet(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kubectlPath, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+adminKubeconfig)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
-}
-
 // getRotatingIssuer reads the ClusterIssuer under test.
 func getRotatingIssuer() (*rotatingIssuerObject, error) {
 	return getIssuer(rotationIssuer)
@@ -485,7 +467,7 @@ func getRotatingIssuer() (*rotatingIssuerObject, error) {
 
 // getIssuer reads a ClusterIssuer's rotation status.
 func getIssuer(name string) (*rotatingIssuerObject, error) {
-	out, err := kubectlQuiet("get", "clusterissuer", name, "-o", "json")
+	out, err := quietCluster.Kubectl("get", "clusterissuer", name, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -504,7 +486,7 @@ func readBundle() ([]*x509.Certificate, error) {
 
 // readBundleIn reads the certificates of a trust bundle ConfigMap.
 func readBundleIn(namespace, configMap string) ([]*x509.Certificate, error) {
-	out, err := kubectlQuiet("get", "configmap", configMap, "-n", namespace, "-o", "json")
+	out, err := quietCluster.Kubectl("get", "configmap", configMap, "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +501,7 @@ func readBundleIn(namespace, configMap string) ([]*x509.Certificate, error) {
 
 // readSecret reads a Secret.
 func readSecret(namespace, name string) (*secretObject, error) {
-	out, err := kubectlQuiet("get", "secret", name, "-n", namespace, "-o", "json")
+	out, err := quietCluster.Kubectl("get", "secret", name, "-n", namespace, "-o", "json")
 	if err != nil {
 		return nil, err
 	}

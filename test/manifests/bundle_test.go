@@ -315,19 +315,19 @@ func TestBundleObjectsPassServerDryRun(t *testing.T) {
 // files as the committed bundle/ and bundle.Dockerfile (no one edited them
 // by hand or forgot to run "make bundle" after changing config/).
 func TestBundleIsGeneratedAndDeterministic(t *testing.T) {
-	if _, err := os.Stat(kubectlPath); err != nil {
-		t.Fatalf("%s is missing: run make k8s-binaries", kubectlPath)
+	if _, err := os.Stat(cluster.KubectlPath()); err != nil {
+		t.Fatalf("%s is missing: run make k8s-binaries", cluster.KubectlPath())
 	}
 	tmp := t.TempDir()
 	generator := filepath.Join(tmp, "bundle-generator")
 	build := exec.Command("go", "build", "-o", generator, "./hack/bundle")
-	if stdout, stderr, err := run(build, ""); err != nil {
+	if stdout, stderr, err := cluster.Runner.Output(build); err != nil {
 		t.Fatalf("building hack/bundle: %v\n%s%s", err, stdout, stderr)
 	}
 	generate := func(out string) map[string][]byte {
 		t.Helper()
-		cmd := exec.Command(generator, "-kubectl", kubectlPath, "-image", "", "-out", out, "-dockerfile", filepath.Join(out, "bundle.Dockerfile"))
-		if stdout, stderr, err := run(cmd, ""); err != nil {
+		cmd := exec.Command(generator, "-kubectl", cluster.KubectlPath(), "-image", "", "-out", out, "-dockerfile", filepath.Join(out, "bundle.Dockerfile"))
+		if stdout, stderr, err := cluster.Runner.Output(cmd); err != nil {
 			t.Fatalf("hack/bundle: %v\n%s%s", err, stdout, stderr)
 		}
 		return readTree(t, out)

@@ -76,7 +76,7 @@ func TestDockerfile(t *testing.T) {
 	list := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}
 {{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}
 {{end}}{{end}}{{end}}`, ".")
-	stdout, stderr, err := run(list, "")
+	stdout, stderr, err := cluster.Runner.Output(list)
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, stderr)
 	}

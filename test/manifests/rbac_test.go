@@ -90,12 +90,20 @@ func TestRolesHaveNoWildcards(t *testing.T) {
 
 // TestSecretPermissions checks that the manager may do exactly what it
 // needs with Secrets, and never delete one outside its own namespace: the
-// only Secrets it deletes are its records of bundle objects there.
+// only Secrets it deletes are its records of bundle objects there. Its own
+// namespace is the install namespace, where its ServiceAccount is: that of
+// config/default, or of an overlay that installs into another namespace;
+// the generated role.yaml names certsmith-system.
 func TestSecretPermissions(t *testing.T) {
 	for source, objects := range map[string][]*unstructured.Unstructured{
-		"config/rbac/role.yaml": readObjects(t, "config/rbac/role.yaml"),
-		"config/default":        decodeAll(t, kustomize(t, "config/default")),
+		"config/rbac/role.yaml":               readObjects(t, "config/rbac/role.yaml"),
+		"config/default":                      decodeAll(t, kustomize(t, "config/default")),
+		"config/default in " + otherNamespace: decodeAll(t, buildInNamespace(t, otherNamespace, otherPrefix)),
 	} {
+		installNamespace := operatorNamespace
+		if accounts := objectsOfKind(objects, "ServiceAccount"); len(accounts) == 1 {
+			installNamespace = accounts[0].GetNamespace()
+		}
 		verbs, clusterVerbs := sets.New[string](), sets.New[string]()
 		for _, kind := range []string{"ClusterRole", "Role"} {
 			for _, obj := range objectsOfKind(objects, kind) {
@@ -106,8 +114,8 @@ func TestSecretPermissions(t *testing.T) {
 					verbs.Insert(rule.Verbs...)
 					if kind == "ClusterRole" {
 						clusterVerbs.Insert(rule.Verbs...)
-					} else if slices.Contains(rule.Verbs, "delete") && obj.GetNamespace() != "certsmith-system" {
-						t.Errorf("%s: Role %s/%s may delete Secrets outside certsmith-system", source, obj.GetNamespace(), obj.GetName())
+					} else if slices.Contains(rule.Verbs, "delete") && obj.GetNamespace() != installNamespace {
+						t.Errorf("%s: Role %s/%s may delete Secrets outside the install namespace %s", source, obj.GetNamespace(), obj.GetName(), installNamespace)
 					}
 				}
 			}

@@ -28,63 +28,64 @@ limitations under the License.
 package manifests
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/certsmith/certsmith/test/internal/harness"
 )
 
 // The suite's control plane has a directory and ports of its own, so it runs
-// next to "make cluster-up" (32379/36443), "make demo" (42379/46443) and the
-// e2e suite (52379/56443).
+// next to "make cluster-up" (32379/36443), "make demo" (42379/46443), the
+// e2e suite (52379/56443) and the benchmark (61379/61443).
 const (
 	clusterDirName = "bin/manifests-cluster"
-	etcdPort       = "62379"
-	apiServerPort  = "62443"
+	etcdPort       = 62379
+	apiServerPort  = 62443
 
-	operatorNamespace = "certsmith-system"
-
-	// commandTimeout bounds every external command.
-	commandTimeout = 3 * time.Minute
+	operatorNamespace = harness.OperatorNamespace
 )
 
 var (
 	// repoRoot is the directory that holds go.mod.
 	repoRoot string
-	// kubectlPath is the kubectl built for the pinned Kubernetes version.
-	kubectlPath string
+	// cluster is the suite's local control plane, started by the first test
+	// that needs it (requireCluster) and stopped by TestMain. Its kubectl
+	// works before that for what needs no cluster (kustomize); every
+	// command runs in the repository root.
+	cluster *harness.ControlPlane
 )
 
-// cluster is the suite's local control plane, started by the first test
-// that needs it and stopped by TestMain.
-var cluster struct {
-	once       sync.Once
-	started    bool
-	kubeconfig string
-	err        error
+// clusterStart records starting the control plane, once per run.
+var clusterStart struct {
+	once    sync.Once
+	started bool
+	err     error
 }
 
 func TestMain(m *testing.M) {
 	var err error
-	if repoRoot, err = findRepoRoot(); err != nil {
+	if repoRoot, err = harness.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	kubectlPath = filepath.Join(repoRoot, "bin", "k8s", "kubectl")
+	cluster = &harness.ControlPlane{
+		RepoRoot: repoRoot, Dir: filepath.Join(repoRoot, clusterDirName),
+		EtcdPort: etcdPort, APIServerPort: apiServerPort,
+		Runner: harness.Runner{Dir: repoRoot},
+	}
 	code := m.Run()
-	if cluster.started {
-		if _, err := clusterScript("down"); err != nil {
+	if clusterStart.started {
+		if err := cluster.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
 		}
 	}
@@ -96,54 +97,24 @@ func TestMain(m *testing.M) {
 // and fails the test if it cannot.
 func requireCluster(t *testing.T) {
 	t.Helper()
-	cluster.once.Do(func() {
-		for _, binary := range []string{"kubectl", "kube-apiserver", "etcd"} {
-			if _, err := os.Stat(filepath.Join(repoRoot, "bin", "k8s", binary)); err != nil {
-				cluster.err = fmt.Errorf("bin/k8s/%s is missing: run make k8s-binaries", binary)
-				return
-			}
-		}
-		if _, cluster.err = clusterScript("down"); cluster.err != nil {
-			return
-		}
-		cluster.started = true
-		if _, cluster.err = clusterScript("up"); cluster.err != nil {
-			return
-		}
-		cluster.kubeconfig = filepath.Join(repoRoot, clusterDirName, "kubeconfig")
+	clusterStart.once.Do(func() {
+		clusterStart.started = true
+		clusterStart.err = cluster.Start(context.Background())
 	})
-	if cluster.err != nil {
-		t.Fatalf("starting the local control plane: %v", cluster.err)
+	if clusterStart.err != nil {
+		t.Fatalf("starting the local control plane: %v", clusterStart.err)
 	}
 }
 
-// clusterScript runs hack/cluster.sh with the suite's directory and ports.
-func clusterScript(action string) (string, error) {
-	cmd := exec.Command(filepath.Join(repoRoot, "hack", "cluster.sh"), action)
-	cmd.Env = append(os.Environ(),
-		"CLUSTER_DIR="+filepath.Join(repoRoot, clusterDirName),
-		"CLUSTER_ETCD_PORT="+etcdPort,
-		"CLUSTER_API_PORT="+apiServerPort,
-	)
-	stdout, stderr, err := run(cmd, "")
-	if err != nil {
-		return stdout, fmt.Errorf("%w\n%s%s", err, stdout, stderr)
-	}
-	return stdout, nil
-}
-
-// kubectl runs the pinned kubectl as the cluster admin, with stdin as its
-// input, and returns stdout and stderr. It does not need a cluster for
-// subcommands that do not talk to one (kustomize).
+// kubectl runs the suite's kubectl as the cluster admin with stdin as its
+// input, shows the command line in the test's log, and returns stdout and
+// stderr apart (stderr has the API server's warnings).
 func kubectl(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := exec.Command(kubectlPath, args...)
-	cmd.Env = os.Environ()
-	if cluster.kubeconfig != "" {
-		cmd.Env = append(cmd.Env, "KUBECONFIG="+cluster.kubeconfig)
-	}
 	t.Logf("$ kubectl %s", strings.Join(args, " "))
-	return run(cmd, stdin)
+	cmd := cluster.KubectlCommand(context.Background(), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cluster.Runner.Output(cmd)
 }
 
 // mustKubectl is kubectl that fails the test on an error.
@@ -151,24 +122,9 @@ func mustKubectl(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	stdout, stderr, err := kubectl(t, stdin, args...)
 	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr)
+		t.Fatalf("%v\n%s%s", err, stdout, stderr)
 	}
 	return stdout
-}
-
-// run runs cmd for at most commandTimeout, in the repository root.
-func run(cmd *exec.Cmd, stdin string) (string, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	bound := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-	bound.Env, bound.Dir = cmd.Env, repoRoot
-	var stdout, stderr bytes.Buffer
-	bound.Stdin, bound.Stdout, bound.Stderr = strings.NewReader(stdin), &stdout, &stderr
-	err := bound.Run()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s", commandTimeout)
-	}
-	return stdout.String(), stderr.String(), err
 }
 
 // serverWarnings returns the warnings in kubectl's stderr, without the one
@@ -259,31 +215,11 @@ func installDefault(t *testing.T) {
 			defaultInstall.failure = fmt.Sprintf("applying config/default: %v\n%s%s", err, stdout, stderr)
 			return
 		}
-		stdout, stderr, err = kubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s",
-			"crd/clusterissuers.certsmith.io", "crd/servicecertificates.certsmith.io")
-		if err != nil {
-			defaultInstall.failure = fmt.Sprintf("waiting for the CRDs: %v\n%s%s", err, stdout, stderr)
+		if err := cluster.WaitForCRDs(context.Background()); err != nil {
+			defaultInstall.failure = fmt.Sprintf("waiting for the CRDs: %v", err)
 		}
 	})
 	if defaultInstall.failure != "" {
 		t.Fatal(defaultInstall.failure)
-	}
-}
-
-// findRepoRoot walks up from the working directory to the directory that holds go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or any parent")
-		}
-		dir = parent
 	}
 }

@@ -1,5 +1,3 @@
-//go:build !linux
-
 /*
 Copyright 2026 The certsmith Authors.
 
@@ -16,10 +14,15 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package main
+package harness
 
-import "os/exec"
+import (
+	"os/exec"
+	"syscall"
+)
 
-// setParentDeathSignal does nothing outside Linux (the benchmark reads /proc
-// and so measures only on Linux anyway).
-func setParentDeathSignal(*exec.Cmd) {}
+// setParentDeathSignal makes the kernel kill the manager if the harness process dies
+// before it could stop it (a SIGKILL, a crash).
+func setParentDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,3 +1,5 @@
+//go:build !linux
+
 /*
 Copyright 2026 The certsmith Authors.
 
@@ -14,15 +16,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package main
+package harness
 
-import (
-	"os/exec"
-	"syscall"
-)
+import "os/exec"
 
-// setParentDeathSignal makes the kernel kill the manager if the harness dies
-// before it could stop it (a SIGKILL, a crash).
-func setParentDeathSignal(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
+// setParentDeathSignal does nothing outside Linux, which alone has a
+// parent-death signal.
+func setParentDeathSignal(*exec.Cmd) {}

@@ -14,17 +14,15 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controllers
+package v1alpha1
 
-import (
-	"crypto/x509"
-	"time"
-
-	"github.com/certsmith/certsmith/internal/pki"
+// Event reasons of the CSR signer.
+const (
+	// ReasonAutoApprovalSkipped is the reason of the Event on a CSR that
+	// auto approval leaves to a person, because spec.policy.autoApprove does
+	// not name its requester.
+	ReasonAutoApprovalSkipped = "AutoApprovalSkipped"
+	// ReasonSignerPermissionMissing means the operator may not approve or
+	// sign for a signer name (RBAC on certificates.k8s.io/signers).
+	ReasonSignerPermissionMissing = "SignerPermissionMissing"
 )
-
-// Transitional names for the chain maths that moved to internal/pki.
-
-func chainsTo(cert *x509.Certificate, ca *pki.CA, at time.Time) bool { return pki.ChainsTo(cert, ca, at) }
-
-func trustAnchors(ca *pki.CA) []*x509.Certificate { return pki.TrustAnchors(ca) }

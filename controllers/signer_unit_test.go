@@ -1,0 +1,158 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/ca"
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// TestSignerApprovalRoute: certsmith decides its own CSRs and, under Auto
+// approval, those of named requesters; a person decides the rest.
+func TestSignerApprovalRoute(t *testing.T) {
+	named := &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{Approval: certsmithv1alpha1.ApprovalAuto,
+		Policy: &certsmithv1alpha1.IssuerPolicy{AutoApprove: &certsmithv1alpha1.AutoApprovePolicy{Users: []string{"alice"}}}}}
+	manual := &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{Approval: certsmithv1alpha1.ApprovalManual}}
+	csrOf := func(user string) *certificatesv1.CertificateSigningRequest {
+		return &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{Username: user}}
+	}
+	for _, tc := range []struct {
+		name   string
+		csr    *certificatesv1.CertificateSigningRequest
+		owned  bool
+		issuer *certsmithv1alpha1.ClusterIssuer
+		want   approvalRoute
+	}{
+		{"a ServiceCertificate's CSR under Manual approval", csrOf("system:serviceaccount:certsmith-system:certsmith"), true, manual, routeDecide},
+		{"a named requester under Auto", csrOf("alice"), false, named, routeDecide},
+		{"an unnamed requester under Auto", csrOf("mallory"), false, named, routeSkipAutoApproval},
+		{"a hand-made CSR under Manual", csrOf("alice"), false, manual, routeWaitForPerson},
+	} {
+		if got := approvalRouteOf(tc.csr, tc.owned, tc.issuer); got != tc.want {
+			t.Errorf("%s: route %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSignerCSRLifetime: expirationSeconds within policy.maxDuration; a
+// hand-made CSR at most 90 days unless the policy says otherwise.
+func TestSignerCSRLifetime(t *testing.T) {
+	year := int32(365 * 24 * 3600)
+	hour := int32(3600)
+	withMax := func(d time.Duration) *certsmithv1alpha1.ClusterIssuer {
+		return &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{Policy: &certsmithv1alpha1.IssuerPolicy{MaxDuration: &metav1.Duration{Duration: d}}}}
+	}
+	none := &certsmithv1alpha1.ClusterIssuer{}
+	for _, tc := range []struct {
+		name    string
+		issuer  *certsmithv1alpha1.ClusterIssuer
+		owned   bool
+		seconds *int32
+		want    time.Duration
+	}{
+		{"default", none, true, nil, defaultCSRDuration},
+		{"asked for an hour", none, false, &hour, time.Hour},
+		{"a hand-made CSR asking for a year gets 90 days", none, false, &year, defaultCSRDuration},
+		{"a ServiceCertificate's CSR asking for a year gets it", none, true, &year, 365 * 24 * time.Hour},
+		{"maxDuration caps a ServiceCertificate's CSR", withMax(48 * time.Hour), true, &year, 48 * time.Hour},
+		{"maxDuration lifts the 90-day cap of hand-made CSRs", withMax(200 * 24 * time.Hour), false, &year, 200 * 24 * time.Hour},
+	} {
+		if got := csrLifetime(tc.issuer, tc.owned, tc.seconds); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSignerMarks: the signer creates its record on first use, raises a
+// mark only when a certificate outlives it (no write otherwise), drops the
+// marks of CAs the issuer no longer has, never touches the CA Secret, and
+// refuses to write a Secret of that name that is not its record.
+func TestSignerMarks(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	root := unitRootCA(t, "marks")
+	fp := pki.FingerprintSHA256(root.Certificate)
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "marks"},
+		Status: certsmithv1alpha1.ClusterIssuerStatus{TrustedCAs: []certsmithv1alpha1.TrustedCA{{FingerprintSHA256: fp}}}}
+	caSecret := unitCASecret(t, "marks-ca", root, nil)
+	c := unitFakeClient(t, caSecret)
+	var marks signedMarks
+	read := func() (*corev1.Secret, map[string]time.Time) {
+		t.Helper()
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, signedUntilKey(issuer, caSecret.Namespace), secret); err != nil {
+			t.Fatalf("reading the record: %v", err)
+		}
+		return secret, ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])
+	}
+
+	if err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	record, got := read()
+	if want := now.Add(11 * time.Hour); !got[fp].Equal(want) || record.Labels[certsmithv1alpha1.LabelSignedUntil] != "marks" {
+		t.Fatalf("first mark %s (labels %v), want %s", got[fp], record.Labels, want)
+	}
+	// Covered by the headroom: no write at all.
+	if err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour+30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := read(); again.ResourceVersion != record.ResourceVersion {
+		t.Fatal("a certificate within the mark's headroom wrote the record")
+	}
+	// Past the mark, in a new process (nothing remembered): raised; the
+	// mark of a CA the issuer no longer has is dropped in the same write.
+	record.Annotations[ca.AnnotationSignedUntil] = ca.EncodeMarks(map[string]time.Time{fp: now.Add(11 * time.Hour), "gone": now})
+	if err := c.Update(ctx, record); err != nil {
+		t.Fatal(err)
+	}
+	var restarted signedMarks
+	if err := restarted.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(20*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := read(); !got[fp].Equal(now.Add(22*time.Hour)) || len(got) != 1 {
+		t.Fatalf("raised marks %v, want only %s at +22h", got, fp)
+	}
+	after := &corev1.Secret{}
+	if err := c.Get(ctx, caSecretKey(issuer, caSecret.Namespace), after); err != nil || after.ResourceVersion != caSecret.ResourceVersion && caSecret.ResourceVersion != "" {
+		t.Fatalf("the CA Secret changed (%v)", err)
+	}
+	if _, ok := after.Annotations[ca.AnnotationSignedUntil]; ok {
+		t.Fatal("the signer wrote a mark on the CA Secret")
+	}
+
+	// A Secret of the record's name that is not certsmith's is not written.
+	squatter := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other-signed-until", Namespace: caSecret.Namespace}}
+	other := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
+	c2 := unitFakeClient(t, squatter)
+	var m2 signedMarks
+	if err := m2.record(ctx, c2, c2, caSecret.Namespace, other, root.Certificate, now, now.Add(time.Hour)); err == nil {
+		t.Fatal("wrote marks into a Secret that is not the signer's record")
+	}
+	if got, err := readSignedUntil(ctx, c2, caSecret.Namespace, other); err != nil || len(got) != 0 {
+		t.Fatalf("read marks %v from a foreign Secret (%v)", got, err)
+	}
+}
