@@ -100,6 +100,7 @@ var _ = Describe("Upgrading from signed-until marks on the CA Secret", Serial, f
 			"certsmith.io/signed-until": marksJSON(map[string]time.Time{oldFP: now.Add(time.Hour)}),
 		})
 		waitIssuerReady(name)
+		waitRotationPhase(name, certsmithv1alpha1.RotationRetiring) // reported, although no status was stored
 		Consistently(func() string { return trustedRoles(name)[oldFP] }, 3*time.Second, 200*time.Millisecond).Should(Equal(certsmithv1alpha1.TrustedCARetiring),
 			"the old CA must stay trusted until the mark written by the previous release has passed")
 		Expect(bundleFingerprints(caSecretOf(name).Data["ca.crt"])).To(ContainElement(oldFP))
@@ -107,6 +108,7 @@ var _ = Describe("Upgrading from signed-until marks on the CA Secret", Serial, f
 		stepClock(time.Hour + time.Minute)
 		nudgeIssuer(name)
 		Eventually(func() map[string]string { return trustedRoles(name) }, timeout, interval).ShouldNot(HaveKey(oldFP))
+		waitRotationPhase(name, certsmithv1alpha1.RotationComplete)
 		secret := caSecretOf(name)
 		Expect(bundleFingerprints(secret.Data["ca.crt"])).To(ConsistOf(pki.FingerprintSHA256(current.Certificate)))
 		Expect(secret.Annotations).NotTo(HaveKey("certsmith.io/signed-until"), "the old marks leave with their CA")

@@ -209,6 +209,11 @@ func Plan(in Observed, make Maker) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.result.Rotation == nil && len(p.set.Retiring) > 0 {
+		// Retiring CAs stored without a rotation status (it was lost, or
+		// written by an older release): report the phase they are in.
+		p.result.Rotation = &Rotation{Phase: PhaseRetiring}
+	}
 	if r := p.result.Rotation; r != nil && r.Phase == PhaseRetiring && len(p.set.Retiring) == 0 {
 		r.Phase, r.CompletedAt = PhaseComplete, in.Now
 		p.event(ActionCompleted, false, "CA rotation complete")

@@ -601,6 +601,26 @@ func TestRestartInEveryPhase(t *testing.T) {
 		}
 		w.step()
 	}
+	// Lost status with a retiring CA stored: Retiring is reported, and
+	// Complete once it leaves.
+	w3 := newWorld(t, KindRoot)
+	w3.step()
+	w3.sign(time.Hour)
+	w3.spec.RotateRequest = "go"
+	w3.step()
+	w3.advance(PublishingPoll)
+	w3.step()
+	w3.advance(delay)
+	w3.step()
+	w3.expectActions(ActionSwitched)
+	w3.rotation = nil
+	w3.step()
+	w3.expectPhase(PhaseRetiring)
+	w3.advance(2 * time.Hour)
+	w3.step()
+	w3.expectActions(ActionRetired, ActionCompleted)
+	w3.expectPhase(PhaseComplete)
+
 	// Lost status with a next CA stored: Publishing again, from now.
 	w2 := newWorld(t, KindRoot)
 	w2.step()
