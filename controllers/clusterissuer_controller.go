@@ -71,6 +71,9 @@ type ClusterIssuerReconciler struct {
 	Recorder events.EventRecorder
 	// Namespace is the operator's namespace, where CA Secrets live.
 	Namespace string
+	// APIReader reads past the cache: the signer's marks are read from the
+	// API server itself before a CA leaves the trust bundle.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=clusterissuers,verbs=get;list;watch

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,13 +70,26 @@ var planEventReasons = map[ca.Action]string{
 // when anything changed, report in status, emit the plan's Events. It
 // returns the active CA and when to look again.
 func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, src caSource) (*pki.CA, time.Duration, error) {
-	secret, observed, err := r.observeCA(ctx, issuer, src)
+	secret, observed, err := r.observeCA(ctx, issuer, src, r.Client)
 	if err != nil {
 		return nil, 0, err
 	}
-	result, err := ca.Plan(*observed, func(parent *pki.CA) (*pki.CA, error) { return r.newCA(issuer, src.params, parent) })
+	maker := func(parent *pki.CA) (*pki.CA, error) { return r.newCA(issuer, src.params, parent) }
+	result, err := ca.Plan(*observed, maker)
 	if err != nil {
 		return nil, 0, err
+	}
+	if slices.Contains(result.Actions(), ca.ActionRetired) && r.APIReader != nil {
+		// A CA leaves the bundle: decide on the signer's marks as the API
+		// server has them, not as the cache may (a mark raised a moment ago
+		// keeps it). The signer writes its marks before it releases a
+		// certificate, so what it released is in what this reads.
+		if secret, observed, err = r.observeCA(ctx, issuer, src, r.APIReader); err != nil {
+			return nil, 0, err
+		}
+		if result, err = ca.Plan(*observed, maker); err != nil {
+			return nil, 0, err
+		}
 	}
 	if err := r.writeCASecret(ctx, issuer, secret, result); err != nil {
 		return nil, 0, err
@@ -103,8 +117,10 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 
 // observeCA gathers what the plan decides from: the stored set (nil
 // secret: none yet), the signer's marks, the rotation status, the trust
-// paths lacking a next CA, and the CAs of the issuers below.
-func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, src caSource) (*corev1.Secret, *ca.Observed, error) {
+// paths lacking a next CA, and the CAs of the issuers below. The signer's
+// marks (its own and its children's) are read through marks: the cache, or
+// the API server before a CA retires.
+func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, src caSource, marks client.Reader) (*corev1.Secret, *ca.Observed, error) {
 	observed := &ca.Observed{Now: r.Clock.Now(), Spec: caSpec(issuer, src.kind), Rotation: coreRotation(issuer.Status.Rotation),
 		Parent: src.parent, Imported: src.imported}
 	key := caSecretKey(issuer, r.Namespace)
@@ -127,7 +143,7 @@ func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmi
 		return nil, nil, terminal(certsmithv1alpha1.ReasonCASecretInvalid, fmt.Sprintf("%v; delete the Secret to have a new CA generated", err))
 	}
 	observed.Stored = stored
-	if observed.SignedUntil, err = r.signedUntil(ctx, issuer); err != nil {
+	if observed.SignedUntil, err = readSignedUntil(ctx, marks, r.Namespace, issuer); err != nil {
 		return nil, nil, err
 	}
 	if stored.Next != nil && (issuer.Status.Rotation == nil || issuer.Status.Rotation.PublishedAt == nil ||
@@ -138,7 +154,7 @@ func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmi
 		}
 	}
 	if len(stored.Retiring) > 0 {
-		observed.Children = r.childCAs(ctx, issuer.Name, 0)
+		observed.Children = r.childCAs(ctx, issuer.Name, 0, marks)
 	}
 	return secret, observed, nil
 }
@@ -209,7 +225,7 @@ func setAnnotations(meta *metav1.ObjectMeta, values map[string]string) {
 
 // childCAs returns the CA sets of the issuers below issuerName (bounded
 // depth), as far as retirement needs them: certificates and marks only.
-func (r *ClusterIssuerReconciler) childCAs(ctx context.Context, issuerName string, depth int) []ca.Child {
+func (r *ClusterIssuerReconciler) childCAs(ctx context.Context, issuerName string, depth int, marksReader client.Reader) []ca.Child {
 	if depth > maxIssuerDepth {
 		return nil
 	}
@@ -230,7 +246,11 @@ func (r *ClusterIssuerReconciler) childCAs(ctx context.Context, issuerName strin
 			continue
 		}
 		retiring, _ := pki.ParseCertificatesPEM(secret.Data[ca.KeyRetiring])
-		marks, _ := r.signedUntil(ctx, child)
+		marks, err := readSignedUntil(ctx, marksReader, r.Namespace, child)
+		if err != nil {
+			// Unknown marks: keep every retiring CA, as if one were in use.
+			return []ca.Child{{Unknown: true}}
+		}
 		for _, m := range []map[string]time.Time{ca.DecodeMarks(secret.Annotations[ca.AnnotationRetireAfter]),
 			ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])} {
 			for fp, t := range m {
@@ -241,7 +261,7 @@ func (r *ClusterIssuerReconciler) childCAs(ctx context.Context, issuerName strin
 		}
 		entry := ca.Child{Active: certs[0], Retiring: retiring, Marks: marks}
 		if len(retiring) > 0 {
-			entry.Children = r.childCAs(ctx, child.Name, depth+1)
+			entry.Children = r.childCAs(ctx, child.Name, depth+1, marksReader)
 		}
 		out = append(out, entry)
 	}

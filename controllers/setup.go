@@ -67,7 +67,7 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	recorder := boundedRecorder{mgr.GetEventRecorder("certsmith")}
 	if err := (&ClusterIssuerReconciler{
-		Client: mgr.GetClient(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ClusterIssuerControllerName, err)
 	}

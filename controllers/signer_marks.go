@@ -72,11 +72,6 @@ func readSignedUntil(ctx context.Context, reader client.Reader, namespace string
 	return ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil]), nil
 }
 
-// signedUntil is readSignedUntil through the ClusterIssuer controller's cache.
-func (r *ClusterIssuerReconciler) signedUntil(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (map[string]time.Time, error) {
-	return readSignedUntil(ctx, r.Client, r.Namespace, issuer)
-}
-
 // signedMarks writes the marks, with headroom (ca.SignedUntilMark) so that
 // most issuances need no write: about one write per CA per day.
 type signedMarks struct {

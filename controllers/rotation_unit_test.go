@@ -1,0 +1,106 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"crypto/x509"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/ca"
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// TestRotationRetiresOnLiveMarks: before a CA leaves the bundle the
+// controller reads the signer's marks from the API server, so a mark the
+// cache has not seen yet (a certificate the signer released a moment ago)
+// keeps the CA; with the cache alone it would have retired.
+func TestRotationRetiresOnLiveMarks(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	old, current := unitRootCA(t, "old"), unitRootCA(t, "current")
+	oldFP := pki.FingerprintSHA256(old.Certificate)
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "live"},
+		Spec: certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}}},
+		Status: certsmithv1alpha1.ClusterIssuerStatus{Rotation: &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationRetiring}}}
+	set := &ca.Set{Active: current, Retiring: []*x509.Certificate{old.Certificate}, RetiringChains: []*x509.Certificate{old.Certificate},
+		Bundle: []*x509.Certificate{current.Certificate, old.Certificate}, RetireAfter: map[string]time.Time{oldFP: now.Add(-time.Hour)}}
+	data, annotations, err := set.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caSecret := func() *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "live-ca", Namespace: unitOperatorNamespace,
+			Labels: map[string]string{certsmithv1alpha1.LabelClusterIssuer: "live"}}, Type: corev1.SecretTypeTLS, Data: data}
+		setAnnotations(&s.ObjectMeta, annotations)
+		return s
+	}
+	record := func(mark time.Time) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "live-signed-until", Namespace: unitOperatorNamespace,
+			Labels:      map[string]string{certsmithv1alpha1.LabelSignedUntil: "live"},
+			Annotations: map[string]string{ca.AnnotationSignedUntil: ca.EncodeMarks(map[string]time.Time{oldFP: mark})}}}
+	}
+	withIndex := func(objects ...client.Object) client.Client {
+		return unitFakeClientBuilder(t, objects...).WithIndex(&certsmithv1alpha1.ClusterIssuer{}, indexIssuerParent, func(obj client.Object) []string {
+			if ref := obj.(*certsmithv1alpha1.ClusterIssuer).Spec.CA.IssuerRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}).Build()
+	}
+	for _, tc := range []struct {
+		name       string
+		live       bool
+		wantKeeps  bool
+		wantEvents int
+	}{
+		{"cache only: the stale mark retires it", false, false, 2},
+		{"marks read live: the new mark keeps it", true, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cached := withIndex(caSecret(), record(now.Add(-time.Minute)), issuer.DeepCopy())
+			r := &ClusterIssuerReconciler{Client: cached, Clock: clocktesting.NewFakeClock(now), Recorder: events.NewFakeRecorder(10), Namespace: unitOperatorNamespace}
+			if tc.live {
+				r.APIReader = withIndex(caSecret(), record(now.Add(time.Hour)), issuer.DeepCopy())
+			}
+			got := issuer.DeepCopy()
+			if _, _, err := r.reconcileKeptCA(ctx, got, caSource{kind: ca.KindRoot, params: got.Spec.CA.SelfSigned}); err != nil {
+				t.Fatal(err)
+			}
+			stored := &corev1.Secret{}
+			if err := cached.Get(ctx, caSecretKey(got, unitOperatorNamespace), stored); err != nil {
+				t.Fatal(err)
+			}
+			bundle := fingerprints(stored.Data[ca.KeyBundle])
+			keeps := len(bundle) == 2 && len(got.Status.TrustedCAs) == 2
+			if keeps != tc.wantKeeps {
+				t.Fatalf("old CA kept: %v (bundle %v, trusted %d), want %v", keeps, bundle, len(got.Status.TrustedCAs), tc.wantKeeps)
+			}
+			if n := len(r.Recorder.(*events.FakeRecorder).Events); n != tc.wantEvents {
+				t.Fatalf("%d Events, want %d (CARetired, RotationComplete)", n, tc.wantEvents)
+			}
+		})
+	}
+}
