@@ -378,8 +378,16 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		return r.fail(ctx, csr, issuer, reason, err.Error())
 	}
 	// Write-ahead: a retiring CA must stay trusted until this certificate expires.
-	if err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter); err != nil {
+	wrote, err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter)
+	if err != nil {
 		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
+	}
+	if wrote {
+		// A new mark: the CA may be one that has just left the bundle and
+		// is still in this cache. Release only what a trusted CA signed.
+		if trusted, err := stillTrusted(ctx, r.APIReader, r.Namespace, issuer, ca.Certificate); err != nil || !trusted {
+			return errors.Join(fmt.Errorf("the CA of ClusterIssuer %s changed while signing CSR %s; signing again", issuer.Name, csr.Name), err)
+		}
 	}
 	csr.Status.Certificate = pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, pki.Intermediates(ca)...)...)
 	if err := r.Status().Update(ctx, csr); err != nil {

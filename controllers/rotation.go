@@ -149,7 +149,7 @@ func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmi
 	if stored.Next != nil && (issuer.Status.Rotation == nil || issuer.Status.Rotation.PublishedAt == nil ||
 		issuer.Status.Rotation.Phase != certsmithv1alpha1.RotationPublishing) {
 		observed.Coverage = &ca.Coverage{}
-		if err := r.observeTrust(ctx, issuer, pki.FingerprintSHA256(stored.Next.Certificate), 0, map[string]bool{}, observed.Coverage); err != nil {
+		if err := r.observeTrust(ctx, issuer, nextAnchorFingerprint(stored.Next), 0, map[string]bool{}, observed.Coverage); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -157,6 +157,14 @@ func (r *ClusterIssuerReconciler) observeCA(ctx context.Context, issuer *certsmi
 		observed.Children = r.childCAs(ctx, issuer.Name, 0, marks)
 	}
 	return secret, observed, nil
+}
+
+// nextAnchorFingerprint is what a trust path must hold for the next CA:
+// the fingerprint of its trust anchor. Bundles hold anchors, not the CAs
+// below them: the next CA itself for a root, its root for an imported
+// intermediate (often the root the paths already hold).
+func nextAnchorFingerprint(next *pki.CA) string {
+	return pki.FingerprintSHA256(pki.TrustAnchors(next)[0])
 }
 
 // caSpec is what the issuer's spec says about its CA, for the core.
@@ -239,11 +247,15 @@ func (r *ClusterIssuerReconciler) childCAs(ctx context.Context, issuerName strin
 		child := &children.Items[i]
 		secret := &corev1.Secret{}
 		if err := r.Get(ctx, caSecretKey(child, r.Namespace), secret); err != nil {
-			continue
+			if apierrors.IsNotFound(err) {
+				continue // no CA yet: it signs under nothing
+			}
+			return []ca.Child{{Unknown: true}}
 		}
 		certs, err := pki.ParseCertificatesPEM(secret.Data[corev1.TLSCertKey])
 		if err != nil {
-			continue
+			// What it signs under cannot be told: keep every retiring CA.
+			return []ca.Child{{Unknown: true}}
 		}
 		retiring, _ := pki.ParseCertificatesPEM(secret.Data[ca.KeyRetiring])
 		marks, err := readSignedUntil(ctx, marksReader, r.Namespace, child)

@@ -43,7 +43,7 @@ func TestRotationRetiresOnLiveMarks(t *testing.T) {
 	old, current := unitRootCA(t, "old"), unitRootCA(t, "current")
 	oldFP := pki.FingerprintSHA256(old.Certificate)
 	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "live"},
-		Spec: certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}}},
+		Spec:   certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}}},
 		Status: certsmithv1alpha1.ClusterIssuerStatus{Rotation: &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationRetiring}}}
 	set := &ca.Set{Active: current, Retiring: []*x509.Certificate{old.Certificate}, RetiringChains: []*x509.Certificate{old.Certificate},
 		Bundle: []*x509.Certificate{current.Certificate, old.Certificate}, RetireAfter: map[string]time.Time{oldFP: now.Add(-time.Hour)}}
@@ -102,5 +102,32 @@ func TestRotationRetiresOnLiveMarks(t *testing.T) {
 				t.Fatalf("%d Events, want %d (CARetired, RotationComplete)", n, tc.wantEvents)
 			}
 		})
+	}
+}
+
+// TestRotationCoverageByAnchor: trust paths hold anchors, so an imported
+// intermediate renewed under the same root is in every path already; a new
+// root is in none until distributed.
+func TestRotationCoverageByAnchor(t *testing.T) {
+	root := unitRootCA(t, "corp-root")
+	next := unitIntermediateCA(t, root, "corp-issuing-2")
+	newRoot := unitRootCA(t, "corp-root-2")
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "imp"},
+		Spec: certsmithv1alpha1.ClusterIssuerSpec{Bundle: &certsmithv1alpha1.BundleSpec{}},
+		Status: certsmithv1alpha1.ClusterIssuerStatus{Bundle: &certsmithv1alpha1.BundleStatus{
+			FingerprintsSHA256: []string{pki.FingerprintSHA256(root.Certificate)}, Namespaces: 5, UpToDate: 5}}}
+	for _, tc := range []struct {
+		name        string
+		next        *pki.CA
+		unpublished int
+	}{
+		{"an intermediate under the distributed root", next, 0},
+		{"a new root", newRoot, 5},
+	} {
+		var c ca.Coverage
+		observeBundleStatus(issuer, issuer.Status.Bundle, nextAnchorFingerprint(tc.next), &c)
+		if c.Unpublished != tc.unpublished {
+			t.Errorf("%s: %d unpublished paths (%+v), want %d", tc.name, c.Unpublished, c, tc.unpublished)
+		}
 	}
 }

@@ -82,26 +82,27 @@ type signedMarks struct {
 }
 
 // record raises the mark of caCert (the active CA of issuer) to cover a
-// certificate valid from notBefore to notAfter, before it is released.
-// Marks of CAs the issuer no longer has are dropped in the same write.
-func (m *signedMarks) record(ctx context.Context, c client.Client, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer, caCert *x509.Certificate, notBefore, notAfter time.Time) error {
+// certificate valid from notBefore to notAfter, before it is released, and
+// says whether it wrote. Marks of CAs the issuer no longer has are dropped
+// in the same write. What this process wrote before is trusted only while
+// the record exists: a deleted record is made again.
+func (m *signedMarks) record(ctx context.Context, c client.Client, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer, caCert *x509.Certificate, notBefore, notAfter time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fp := pki.FingerprintSHA256(caCert)
-	if !notAfter.After(m.written[fp]) {
-		return nil
-	}
 	var keep []string
 	for _, t := range issuer.Status.TrustedCAs {
 		keep = append(keep, t.FingerprintSHA256)
 	}
 	key := signedUntilKey(issuer, namespace)
 	var from client.Reader = c
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	wrote, fromCache := false, true
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		secret := &corev1.Secret{}
 		err := from.Get(ctx, key, secret)
-		from = reader // after a conflict, read past the cache
+		defer func() { from, fromCache = reader, false }() // after a conflict, read past the cache
 		if apierrors.IsNotFound(err) {
+			wrote = true
 			return m.create(ctx, c, key, issuer, fp, notBefore, notAfter, caCert.NotAfter)
 		}
 		if err != nil {
@@ -112,20 +113,47 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 				key, issuer.Name, certsmithv1alpha1.LabelSignedUntil, issuer.Name)
 		}
 		stored := ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])
+		if !notAfter.After(stored[fp]) || (fromCache && !notAfter.After(m.written[fp])) {
+			// Covered by the record, or by this process's own last write
+			// that the cache has not seen yet.
+			return nil
+		}
 		if len(keep) == 0 {
 			keep = mapKeys(stored) // no status yet: drop nothing
 		}
-		marks, changed := ca.RaiseMark(stored, fp, notBefore, notAfter, caCert.NotAfter, keep)
-		if changed {
-			updated := secret.DeepCopy()
-			setAnnotations(&updated.ObjectMeta, map[string]string{ca.AnnotationSignedUntil: ca.EncodeMarks(marks)})
-			if err := c.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{})); err != nil {
-				return err
-			}
+		marks, _ := ca.RaiseMark(stored, fp, notBefore, notAfter, caCert.NotAfter, keep)
+		updated := secret.DeepCopy()
+		setAnnotations(&updated.ObjectMeta, map[string]string{ca.AnnotationSignedUntil: ca.EncodeMarks(marks)})
+		if err := c.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
 		}
+		wrote = true
 		m.remember(fp, marks[fp])
 		return nil
 	})
+	return wrote, err
+}
+
+// stillTrusted reports, read from the API server, whether caCert is still
+// one of the issuer's CAs (active, next or retiring) in its CA Secret. The
+// signer asks after it raised a mark, before it releases the certificate:
+// a signer whose cache still shows a CA that has since left the bundle
+// must not release what it signed.
+func stillTrusted(ctx context.Context, reader client.Reader, namespace string, issuer *certsmithv1alpha1.ClusterIssuer, caCert *x509.Certificate) (bool, error) {
+	secret := &corev1.Secret{}
+	if err := reader.Get(ctx, caSecretKey(issuer, namespace), secret); err != nil {
+		return false, fmt.Errorf("reading the CA Secret of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	for _, key := range []string{corev1.TLSCertKey, ca.KeyNextCertificate, ca.KeyRetiring} {
+		certs, _ := pki.ParseCertificatesPEM(secret.Data[key])
+		if key != ca.KeyRetiring && len(certs) > 1 {
+			certs = certs[:1] // the rest is the chain above it
+		}
+		if pki.ContainsCertificate(certs, caCert) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // create makes the record with its first mark. AlreadyExists is returned

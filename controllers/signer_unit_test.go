@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -109,7 +110,7 @@ func TestSignerMarks(t *testing.T) {
 		return secret, ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])
 	}
 
-	if err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour)); err != nil {
+	if _, err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	record, got := read()
@@ -117,7 +118,7 @@ func TestSignerMarks(t *testing.T) {
 		t.Fatalf("first mark %s (labels %v), want %s", got[fp], record.Labels, want)
 	}
 	// Covered by the headroom: no write at all.
-	if err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour+30*time.Minute)); err != nil {
+	if _, err := marks.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(10*time.Hour+30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := read(); again.ResourceVersion != record.ResourceVersion {
@@ -130,7 +131,7 @@ func TestSignerMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var restarted signedMarks
-	if err := restarted.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(20*time.Hour)); err != nil {
+	if _, err := restarted.record(ctx, c, c, caSecret.Namespace, issuer, root.Certificate, now, now.Add(20*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, got := read(); !got[fp].Equal(now.Add(22*time.Hour)) || len(got) != 1 {
@@ -149,10 +150,57 @@ func TestSignerMarks(t *testing.T) {
 	other := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
 	c2 := unitFakeClient(t, squatter)
 	var m2 signedMarks
-	if err := m2.record(ctx, c2, c2, caSecret.Namespace, other, root.Certificate, now, now.Add(time.Hour)); err == nil {
+	if _, err := m2.record(ctx, c2, c2, caSecret.Namespace, other, root.Certificate, now, now.Add(time.Hour)); err == nil {
 		t.Fatal("wrote marks into a Secret that is not the signer's record")
 	}
 	if got, err := readSignedUntil(ctx, c2, caSecret.Namespace, other); err != nil || len(got) != 0 {
 		t.Fatalf("read marks %v from a foreign Secret (%v)", got, err)
+	}
+}
+
+// TestSignerMarksRecordDeleted: a record deleted by hand is made again by
+// the next signing, although this process remembers a mark covering it.
+func TestSignerMarksRecordDeleted(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	root := unitRootCA(t, "gone")
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "gone"}}
+	c := unitFakeClient(t)
+	var marks signedMarks
+	if wrote, err := marks.record(ctx, c, c, unitOperatorNamespace, issuer, root.Certificate, now, now.Add(10*time.Hour)); err != nil || !wrote {
+		t.Fatalf("first record: wrote %v, %v", wrote, err)
+	}
+	record := &corev1.Secret{}
+	if err := c.Get(ctx, signedUntilKey(issuer, unitOperatorNamespace), record); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, record); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := marks.record(ctx, c, c, unitOperatorNamespace, issuer, root.Certificate, now, now.Add(time.Hour)); err != nil || !wrote {
+		t.Fatalf("after deletion: wrote %v, %v; a released certificate would have no mark", wrote, err)
+	}
+	got, err := readSignedUntil(ctx, c, unitOperatorNamespace, issuer)
+	if err != nil || !got[pki.FingerprintSHA256(root.Certificate)].After(now.Add(time.Hour)) {
+		t.Fatalf("marks after re-creation %v (%v)", got, err)
+	}
+}
+
+// TestSignerStillTrusted: after a new mark the signer releases only what a
+// CA still in the CA Secret signed (active, next or retiring).
+func TestSignerStillTrusted(t *testing.T) {
+	ctx := context.Background()
+	active, retiring, gone := unitRootCA(t, "active"), unitRootCA(t, "retiring"), unitRootCA(t, "gone")
+	set := &ca.Set{Active: active, Retiring: []*x509.Certificate{retiring.Certificate}, Bundle: []*x509.Certificate{active.Certificate, retiring.Certificate}}
+	data, _, err := set.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "trust"}}
+	c := unitFakeClient(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "trust-ca", Namespace: unitOperatorNamespace}, Data: data})
+	for cert, want := range map[*x509.Certificate]bool{active.Certificate: true, retiring.Certificate: true, gone.Certificate: false} {
+		if got, err := stillTrusted(ctx, c, unitOperatorNamespace, issuer, cert); err != nil || got != want {
+			t.Errorf("%s: trusted %v (%v), want %v", cert.Subject.CommonName, got, err, want)
+		}
 	}
 }

@@ -268,7 +268,10 @@ const maxWait = 100 * 365 * 24 * time.Hour
 
 // wakeAt makes the plan look again at t (a second later), if sooner.
 func (p *planner) wakeAt(t time.Time) {
-	if d := t.Sub(p.in.Now); d < maxWait {
+	// A time already past needs no wake-up: whatever it stood for (a
+	// retirement, a renewal) was acted on in this plan, and an expired
+	// imported CA waits for its owner (a watch brings the new one).
+	if d := t.Sub(p.in.Now); d > 0 && d < maxWait {
 		p.wakeIn(d + time.Second)
 	}
 }
@@ -358,7 +361,11 @@ func (p *planner) rotateRoot() error {
 			p.set.Next = nil
 		}
 	}
-	if p.set.Next == nil && (manual || due) {
+	// A next CA that was stored but could not be read (nextDropped) never
+	// signed: a generated root's rotation starts over with a new one. The
+	// stored set decides this, never the status, which may be stale.
+	lost := p.in.Spec.Kind != KindImported && p.in.Stored.nextDropped
+	if p.set.Next == nil && (manual || due || lost) {
 		if err := p.startRotation(manual); err != nil {
 			return err
 		}
@@ -446,7 +453,7 @@ func (p *planner) resignIntermediate() error {
 	manual := p.manualRequest()
 	due := !p.in.Now.Before(RenewalTime(active, p.in.Spec.RenewBefore, p.in.Spec.JitterSeed))
 	if chained && !manual && !due {
-		p.set.Bundle = append([]*x509.Certificate(nil), p.in.Parent.Bundle...)
+		p.set.Bundle = p.intermediateBundle()
 		return nil
 	}
 	fresh, err := p.make(p.in.Parent.CA)
@@ -461,8 +468,19 @@ func (p *planner) resignIntermediate() error {
 	p.result.Rotation = &Rotation{Phase: PhaseRetiring, StartedAt: p.in.Now, SwitchedAt: p.in.Now, LastRequest: p.in.Spec.RotateRequest}
 	p.event(ActionSwitched, false, "Signing with new intermediate CA %q (SHA-256 %s) signed by the parent's current CA",
 		fresh.Certificate.Subject, pki.FingerprintSHA256(fresh.Certificate))
-	p.set.Bundle = append([]*x509.Certificate(nil), p.in.Parent.Bundle...)
+	p.set.Bundle = p.intermediateBundle()
 	return nil
+}
+
+// intermediateBundle is an intermediate's trust bundle: its parent's, plus
+// the anchor of every CA it retires that the parent's lacks (a CA that
+// was a root of its own, or under another parent, before spec.ca changed).
+func (p *planner) intermediateBundle() []*x509.Certificate {
+	out := append([]*x509.Certificate(nil), p.in.Parent.Bundle...)
+	for _, old := range p.set.Retiring {
+		out = pki.AppendNew(out, pki.AnchorsOf(old, p.set.RetiringChains, p.in.Stored.Bundle)...)
+	}
+	return out
 }
 
 // retireActive moves the active CA to the retiring list, freezing its

@@ -469,7 +469,16 @@ func TestIntermediateResigns(t *testing.T) {
 			if !pki.ChainsTo(w.stored.Active.Certificate, w.parent.CA, w.now) {
 				t.Fatal("the active intermediate does not chain to the parent's CA")
 			}
-			w.expectBundle(w.parent.Bundle...)
+			// The parent's anchors, and the old intermediate's while it
+			// retires (its old parent's root, when that was replaced).
+			for _, anchor := range w.parent.Bundle {
+				if !slices.Contains(fps(w.stored.Bundle), fp(anchor)) {
+					t.Fatalf("bundle %v lacks the parent's anchor %s", fps(w.stored.Bundle), fp(anchor))
+				}
+			}
+			if tc.resign && !slices.Contains(fps(w.stored.Bundle), fp(root.stored.Active.Certificate)) {
+				t.Fatal("the retiring intermediate's anchor left the bundle")
+			}
 			if tc.resign {
 				w.expectActions(ActionSwitched)
 				// And only once: the next plan retires the old one (it
@@ -641,15 +650,12 @@ func TestDecodeRejects(t *testing.T) {
 	w := newWorld(t, KindRoot)
 	w.step()
 	data, annotations, _ := w.stored.Encode()
-	for key, want := range map[string]string{KeyCertificate: "certificate", KeyPrivateKey: "key", KeyNextCertificate: KeyNextCertificate, KeyRetiring: KeyRetiring} {
+	for key, want := range map[string]string{KeyCertificate: "certificate", KeyPrivateKey: "key", KeyRetiring: KeyRetiring} {
 		broken := map[string][]byte{}
 		for k, v := range data {
 			broken[k] = v
 		}
 		broken[key] = []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-		if key == KeyNextCertificate {
-			broken[KeyNextPrivateKey] = data[KeyPrivateKey]
-		}
 		_, err := Decode(broken, annotations)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("broken %s: error %v, want one naming %q", key, err, want)
@@ -762,5 +768,112 @@ func TestInUseDepthBound(t *testing.T) {
 	}
 	if got := inUseUntil(root.Certificate, time.Time{}, time.Time{}, []Child{child}, 0); got != Forever {
 		t.Fatalf("past the depth bound: in use until %s, want forever", got)
+	}
+}
+
+// TestDecodeTolerates: what the plan can rebuild or start over does not
+// stop the issuer: an unreadable bundle is rebuilt, a next CA that is not
+// whole (garbage, no key, a key that does not match) is dropped and the
+// rotation starts over with a new one.
+func TestDecodeTolerates(t *testing.T) {
+	w := newWorld(t, KindRoot)
+	w.step()
+	w.spec.RotateRequest = "go"
+	w.step()
+	w.expectPhase(PhasePublishing)
+	data, annotations, _ := w.stored.Encode()
+	other, _ := w.maker(nil)
+	otherKey, _ := pki.EncodePrivateKeyPEM(other.Key, pki.KeyEncodingPKCS8)
+	for name, change := range map[string]func(map[string][]byte){
+		"garbage bundle": func(d map[string][]byte) {
+			d[KeyBundle] = []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+		},
+		"next without key":  func(d map[string][]byte) { delete(d, KeyNextPrivateKey) },
+		"next key mismatch": func(d map[string][]byte) { d[KeyNextPrivateKey] = otherKey },
+		"garbage next":      func(d map[string][]byte) { d[KeyNextCertificate] = []byte("junk") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			broken := map[string][]byte{}
+			for k, v := range data {
+				broken[k] = v
+			}
+			change(broken)
+			stored, err := Decode(broken, annotations)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			made := len(w.made)
+			result, err := Plan(Observed{Now: w.now, Spec: w.spec, Stored: stored, Rotation: w.rotation, Coverage: &Coverage{}}, w.maker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if result.Set.Next == nil || len(result.Set.Bundle) != 2 {
+				t.Fatalf("next %v, bundle of %d: the rotation did not carry on", result.Set.Next, len(result.Set.Bundle))
+			}
+			if name != "garbage bundle" && len(w.made) != made+1 {
+				t.Fatalf("a dropped next CA was not replaced (%d made)", len(w.made)-made)
+			}
+			if !pki.KeyMatchesCertificate(result.Set.Next.Key, result.Set.Next.Certificate) {
+				t.Fatal("the next CA's key does not match it")
+			}
+		})
+	}
+}
+
+// TestBecomingAnIntermediateKeepsTheOldAnchor: when spec.ca changes from a
+// root to an intermediate, the old root stays in the bundle while it
+// retires; certificates it signed keep verifying.
+func TestBecomingAnIntermediateKeepsTheOldAnchor(t *testing.T) {
+	w := newWorld(t, KindRoot)
+	w.step()
+	oldRoot := w.stored.Active.Certificate
+	w.sign(time.Hour)
+	parent, _ := w.maker(nil)
+	w.spec.Kind = KindIntermediate
+	w.parent = &Parent{CA: parent, Bundle: []*x509.Certificate{parent.Certificate}}
+	w.step()
+	w.expectActions(ActionSwitched)
+	w.expectBundle(parent.Certificate, oldRoot)
+	w.advance(2 * time.Hour)
+	w.step()
+	w.expectActions(ActionRetired, ActionCompleted)
+	w.expectBundle(parent.Certificate)
+}
+
+// TestExpiredImportedCAIsNotPolled: an expired imported CA waits for its
+// owner (a watch brings the new one) instead of a wake-up every second.
+func TestExpiredImportedCAIsNotPolled(t *testing.T) {
+	w := newWorld(t, KindImported)
+	a, _ := w.maker(nil)
+	w.imported = a
+	w.step()
+	w.advanceTo(a.Certificate.NotAfter.Add(time.Minute))
+	w.step()
+	if w.last.Requeue < time.Hour {
+		t.Fatalf("requeue %s for an expired imported CA", w.last.Requeue)
+	}
+}
+
+// TestStaleStatusAfterTheSwitch: the reconcile after a switch may read the
+// status from before it (Publishing, published) while the stored set has
+// no next CA any more: nothing starts again.
+func TestStaleStatusAfterTheSwitch(t *testing.T) {
+	w := newWorld(t, KindRoot)
+	w.step()
+	w.sign(time.Hour)
+	w.spec.RotateRequest = "go"
+	w.step()
+	w.advance(PublishingPoll)
+	w.step()
+	stale := *w.rotation
+	w.advance(delay)
+	w.step()
+	w.expectActions(ActionSwitched)
+	made := len(w.made)
+	w.rotation = &stale
+	w.advance(time.Second)
+	w.step()
+	if len(w.made) != made || w.stored.Next != nil {
+		t.Fatalf("a stale Publishing status started another rotation (%v)", w.last.Actions())
 	}
 }

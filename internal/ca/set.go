@@ -80,6 +80,8 @@ type Set struct {
 	Bundle []*x509.Certificate
 	// RotateHandled is the last rotation request acted on.
 	RotateHandled string
+	// nextDropped: Decode found a next CA that is not whole and left it out.
+	nextDropped bool
 }
 
 // Fingerprints returns the SHA-256 fingerprints of every CA in the set.
@@ -144,25 +146,28 @@ func (s *Set) Members() []Member {
 // Decode reads a stored set from the CA Secret's data and annotations. The
 // error names the key that is wrong, never key material.
 func Decode(data map[string][]byte, annotations map[string]string) (*Set, error) {
-	active, err := pki.ParseCA(data[KeyCertificate], data[KeyPrivateKey], data[KeyBundle])
+	// The bundle is derived (the plan rebuilds it): an unreadable one is
+	// no reason to stop, nor to make a new CA.
+	bundle, err := pki.ParseCertificatesPEM(data[KeyBundle])
+	rootsPEM := data[KeyBundle]
+	if err != nil {
+		bundle, rootsPEM = nil, nil
+	}
+	active, err := pki.ParseCA(data[KeyCertificate], data[KeyPrivateKey], rootsPEM)
 	if err != nil {
 		return nil, err
 	}
-	set := &Set{Active: active, RotateHandled: annotations[AnnotationRotateHandled],
+	set := &Set{Active: active, Bundle: bundle, RotateHandled: annotations[AnnotationRotateHandled],
 		RetireAfter: DecodeMarks(annotations[AnnotationRetireAfter]), LegacySignedUntil: DecodeMarks(annotations[AnnotationSignedUntil])}
-	if set.Bundle, err = pki.ParseCertificatesPEM(data[KeyBundle]); err != nil && len(data[KeyBundle]) > 0 {
-		return nil, fmt.Errorf("%s: %w", KeyBundle, err)
-	}
-	if certPEM, keyPEM := data[KeyNextCertificate], data[KeyNextPrivateKey]; len(certPEM) > 0 && len(keyPEM) > 0 {
-		certs, err := pki.ParseCertificatesPEM(certPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", KeyNextCertificate, err)
+	if len(data[KeyNextCertificate]) > 0 || len(data[KeyNextPrivateKey]) > 0 {
+		// A next CA that is not whole (no key, a key that does not match,
+		// not a CA) is dropped: it never signed, and the plan starts the
+		// rotation over with a new one.
+		if next, err := pki.ParseCA(data[KeyNextCertificate], data[KeyNextPrivateKey], nil); err == nil {
+			set.Next = next
+		} else {
+			set.nextDropped = true
 		}
-		key, err := pki.ParsePrivateKeyPEM(keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", KeyNextPrivateKey, err)
-		}
-		set.Next = &pki.CA{Certificate: certs[0], Chain: certs[1:], Key: key}
 	}
 	for key, into := range map[string]*[]*x509.Certificate{KeyRetiring: &set.Retiring, KeyRetiringChains: &set.RetiringChains} {
 		if raw := data[key]; len(raw) > 0 {

@@ -197,12 +197,17 @@ func ParseCA(certPEM, keyPEM, rootsPEM []byte) (*CA, error) {
 		// new root): only the root that issued the top of the chain belongs
 		// at its end, once. Appending any other would make it the CA's trust
 		// anchor, and nothing the CA signs would chain to it.
+		// Of roots that share a key (one re-issued), the one valid longest.
 		top := certs[len(certs)-1]
+		var anchor *x509.Certificate
 		for _, root := range extra {
-			if IsSelfSigned(root) && !ContainsCertificate(certs, root) && top.CheckSignatureFrom(root) == nil {
-				ca.Chain = append(ca.Chain, root)
-				break
+			if IsSelfSigned(root) && !ContainsCertificate(certs, root) && top.CheckSignatureFrom(root) == nil &&
+				(anchor == nil || root.NotAfter.After(anchor.NotAfter)) {
+				anchor = root
 			}
+		}
+		if anchor != nil {
+			ca.Chain = append(ca.Chain, anchor)
 		}
 	}
 	return ca, nil

@@ -611,3 +611,30 @@ func TestParseCA(t *testing.T) {
 		t.Errorf("a leaf of the parsed CA does not chain to it (anchors %s)", certList(TrustAnchors(ca)))
 	}
 }
+
+// TestParseCAPrefersTheLongestValidRoot: of two roots with the same key
+// (one re-issued), ca.crt may list the expired one first; the anchor is the
+// one valid longest.
+func TestParseCAPrefersTheLongestValidRoot(t *testing.T) {
+	t0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	key, _ := GenerateKey(KeySpec{Algorithm: KeyAlgorithmECDSA})
+	subject := pkix.Name{CommonName: "corp root"}
+	oldRoot, _ := NewSelfSignedCA(key, CATemplate{Subject: subject, Duration: 365 * 24 * time.Hour, MaxPathLen: -1}, t0)
+	newRoot, _ := NewSelfSignedCA(key, CATemplate{Subject: subject, Duration: 20 * 365 * 24 * time.Hour, MaxPathLen: -1}, t0.Add(300*24*time.Hour))
+	now := t0.Add(2 * 365 * 24 * time.Hour)
+	interKey, _ := GenerateKey(KeySpec{Algorithm: KeyAlgorithmECDSA})
+	inter, err := NewIntermediateCA(&CA{Certificate: newRoot, Key: key}, interKey, IntermediateTemplate{Subject: pkix.Name{CommonName: "issuing"}, Duration: 365 * 24 * time.Hour, MaxPathLen: 0}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, _ := EncodePrivateKeyPEM(inter.Key, KeyEncodingPKCS8)
+	for _, order := range [][]*x509.Certificate{{oldRoot, newRoot}, {newRoot, oldRoot}} {
+		parsed, err := ParseCA(EncodeCertificatesPEM(inter.Certificate), keyPEM, EncodeCertificatesPEM(order...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if anchor := TrustAnchors(parsed)[0]; !anchor.Equal(newRoot) {
+			t.Fatalf("anchor valid until %s, want the re-issued root (until %s)", anchor.NotAfter, newRoot.NotAfter)
+		}
+	}
+}
