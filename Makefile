@@ -160,7 +160,7 @@ run: ## Run the manager against the current KUBECONFIG (no leader election).
 ##@ Local control plane
 
 .PHONY: k8s-binaries
-k8s-binaries: ## Build kube-apiserver, etcd and kubectl for the pinned Kubernetes version into bin/k8s.
+k8s-binaries: ## Build kube-apiserver, etcd, kubectl, kube-controller-manager and kubelet for the pinned Kubernetes version into bin/k8s.
 	hack/build-k8s.sh
 
 .PHONY: cluster-up

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries that the tests and the demo run against:
-# kube-apiserver, etcd and kubectl at the Kubernetes version that matches the
+# Builds the Kubernetes binaries that the tests and the demo run against:
+# kube-apiserver, etcd and kubectl, and kube-controller-manager and kubelet
+# for the one-node cluster, at the Kubernetes version that matches the
 # k8s.io/api version in go.mod, from the Go module proxy.
 #
 # setup-envtest cannot be used on machines without internet access (it
 # downloads prebuilt binaries from a bucket), so this script compiles the same
-# binaries from source. A cold build takes about 12 minutes on two cores.
+# binaries from source. A cold build takes about 15 minutes on two cores.
 #
 # The binaries land in bin/k8s/ and a copy is kept in a per-user cache
 # (${XDG_CACHE_HOME:-~/.cache}/certsmith/k8s/<version>) so that a fresh clone
@@ -29,7 +30,7 @@ etcd_version=${ETCD_VERSION:-v3.7.0}
 cache_root=${CERTSMITH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certsmith}
 cache="$cache_root/k8s/$k8s_version"
 out="$root/bin/k8s"
-binaries=(kube-apiserver etcd kubectl)
+binaries=(kube-apiserver etcd kubectl kube-controller-manager kubelet)
 
 have_all() {
   local dir=$1
@@ -43,7 +44,7 @@ if have_all "$out"; then
 fi
 
 if ! have_all "$cache"; then
-  echo "build-k8s: building kube-apiserver, etcd and kubectl $k8s_version (etcd $etcd_version) from source; a cold build takes about 12 minutes on two cores"
+  echo "build-k8s: building kube-apiserver, etcd, kubectl, kube-controller-manager and kubelet $k8s_version (etcd $etcd_version) from source; a cold build takes about 15 minutes on two cores"
   work="$cache_root/k8s/build-$k8s_version"
   rm -rf "$work"
   mkdir -p "$work/etcd"
@@ -84,6 +85,8 @@ GO
   # go get on the command packages records every module they need.
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$k8s_version" \
     "k8s.io/kubernetes/cmd/kubectl@$k8s_version" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@$k8s_version" \
+    "k8s.io/kubernetes/cmd/kubelet@$k8s_version" \
     "go.etcd.io/etcd/server/v3/etcdmain@$etcd_version"
 
   minor=$(echo "$k8s_version" | cut -d. -f2)
@@ -95,11 +98,13 @@ GO
   done
   mkdir -p out
   export CGO_ENABLED=0
-  echo "build-k8s: [1/3] kube-apiserver"
-  go build -trimpath -ldflags "-s -w $ldflags" -o out/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
-  echo "build-k8s: [2/3] kubectl"
-  go build -trimpath -ldflags "-s -w $ldflags" -o out/kubectl k8s.io/kubernetes/cmd/kubectl
-  echo "build-k8s: [3/3] etcd"
+  # One go build for the four Kubernetes commands: their shared packages
+  # compile once. The kubelet and kube-controller-manager are for the
+  # one-node cluster (they build without cgo, like the others).
+  echo "build-k8s: [1/2] kube-apiserver, kubectl, kube-controller-manager, kubelet"
+  go build -trimpath -ldflags "-s -w $ldflags" -o out/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubelet
+  echo "build-k8s: [2/2] etcd"
   go build -trimpath -ldflags "-s -w" -o out/etcd ./etcd
   echo "$k8s_version" > out/VERSION
 
