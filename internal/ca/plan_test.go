@@ -185,6 +185,19 @@ func (w *world) renewalOf(cert *x509.Certificate) time.Time {
 	return RenewalTime(cert, w.spec.RenewBefore, w.spec.JitterSeed)
 }
 
+// rotateNow requests a rotation and steps it, with every path holding the
+// next CA, through publishing and the propagation delay to the switch.
+func (w *world) rotateNow(request string) {
+	w.t.Helper()
+	w.spec.RotateRequest = request
+	w.step()
+	w.advance(PublishingPoll)
+	w.step()
+	w.advance(delay)
+	w.step()
+	w.expectActions(ActionSwitched)
+}
+
 // TestRootLifecycle walks a generated root through create, renewal time,
 // Publishing, Retiring and Complete.
 func TestRootLifecycle(t *testing.T) {
@@ -391,13 +404,7 @@ func TestIntermediateUnderRotatingRoot(t *testing.T) {
 	child.expectBundle(oldRoot.Certificate)
 
 	// Root rotates; its switch happens while the child still signs under the old root.
-	root.spec.RotateRequest = "now"
-	root.step()
-	root.advance(PublishingPoll)
-	root.step()
-	root.advance(delay)
-	root.step()
-	root.expectActions(ActionSwitched)
+	root.rotateNow("now")
 	root.children = []Child{{Active: oldInter.Certificate}}
 	root.advance(time.Hour)
 	root.step()
@@ -503,13 +510,7 @@ func TestSignedUntilExtendsRetirement(t *testing.T) {
 	w.step()
 	old := w.stored.Active.Certificate
 	w.sign(time.Hour)
-	w.spec.RotateRequest = "go"
-	w.step()
-	w.advance(PublishingPoll)
-	w.step()
-	w.advance(delay)
-	w.step()
-	w.expectActions(ActionSwitched)
+	w.rotateNow("go")
 	frozen := w.stored.RetireAfter[fp(old)]
 
 	// Late: the signer signed a 3h certificate with the old CA.
@@ -526,13 +527,7 @@ func TestSignedUntilExtendsRetirement(t *testing.T) {
 	w.expectActions(ActionRetired, ActionCompleted)
 
 	// Marks an earlier release kept on the CA Secret count too (upgrade).
-	w.spec.RotateRequest = "again"
-	w.step()
-	w.advance(PublishingPoll)
-	w.step()
-	w.advance(delay)
-	w.step()
-	w.expectActions(ActionSwitched)
+	w.rotateNow("again")
 	retired := w.stored.Retiring[0]
 	legacy := w.now.Add(5 * time.Hour)
 	w.stored.LegacySignedUntil[fp(retired)] = legacy
@@ -615,13 +610,7 @@ func TestRestartInEveryPhase(t *testing.T) {
 	w3 := newWorld(t, KindRoot)
 	w3.step()
 	w3.sign(time.Hour)
-	w3.spec.RotateRequest = "go"
-	w3.step()
-	w3.advance(PublishingPoll)
-	w3.step()
-	w3.advance(delay)
-	w3.step()
-	w3.expectActions(ActionSwitched)
+	w3.rotateNow("go")
 	w3.rotation = nil
 	w3.step()
 	w3.expectPhase(PhaseRetiring)
