@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes binaries that the tests and the demo run against:
-# kube-apiserver, etcd and kubectl, and kube-controller-manager and kubelet
-# for the one-node cluster, at the Kubernetes version that matches the
+# kube-apiserver, etcd and kubectl, and kube-controller-manager,
+# kube-scheduler and kubelet for the one-node cluster (hack/node.sh), at the Kubernetes version that matches the
 # k8s.io/api version in go.mod, from the Go module proxy.
 #
 # setup-envtest cannot be used on machines without internet access (it
@@ -30,7 +30,7 @@ etcd_version=${ETCD_VERSION:-v3.7.0}
 cache_root=${CERTSMITH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certsmith}
 cache="$cache_root/k8s/$k8s_version"
 out="$root/bin/k8s"
-binaries=(kube-apiserver etcd kubectl kube-controller-manager kubelet)
+binaries=(kube-apiserver etcd kubectl kube-controller-manager kube-scheduler kubelet)
 
 have_all() {
   local dir=$1
@@ -44,7 +44,7 @@ if have_all "$out"; then
 fi
 
 if ! have_all "$cache"; then
-  echo "build-k8s: building kube-apiserver, etcd, kubectl, kube-controller-manager and kubelet $k8s_version (etcd $etcd_version) from source; a cold build takes about 15 minutes on two cores"
+  echo "build-k8s: building kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler and kubelet $k8s_version (etcd $etcd_version) from source; a cold build takes about 15 minutes on two cores"
   work="$cache_root/k8s/build-$k8s_version"
   rm -rf "$work"
   mkdir -p "$work/etcd"
@@ -86,6 +86,7 @@ GO
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$k8s_version" \
     "k8s.io/kubernetes/cmd/kubectl@$k8s_version" \
     "k8s.io/kubernetes/cmd/kube-controller-manager@$k8s_version" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@$k8s_version" \
     "k8s.io/kubernetes/cmd/kubelet@$k8s_version" \
     "go.etcd.io/etcd/server/v3/etcdmain@$etcd_version"
 
@@ -98,12 +99,12 @@ GO
   done
   mkdir -p out
   export CGO_ENABLED=0
-  # One go build for the four Kubernetes commands: their shared packages
-  # compile once. The kubelet and kube-controller-manager are for the
-  # one-node cluster (they build without cgo, like the others).
-  echo "build-k8s: [1/2] kube-apiserver, kubectl, kube-controller-manager, kubelet"
+  # One go build for the five Kubernetes commands: their shared packages
+  # compile once. kube-controller-manager, kube-scheduler and the kubelet
+  # are for the one-node cluster (they build without cgo, like the others).
+  echo "build-k8s: [1/2] kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kubelet"
   go build -trimpath -ldflags "-s -w $ldflags" -o out/ k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl \
-    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubelet
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet
   echo "build-k8s: [2/2] etcd"
   go build -trimpath -ldflags "-s -w" -o out/etcd ./etcd
   echo "$k8s_version" > out/VERSION

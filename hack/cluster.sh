@@ -24,6 +24,14 @@ k8s=$root/bin/k8s
 etcd_port=${CLUSTER_ETCD_PORT:-32379}
 etcd_peer_port=$((etcd_port + 1))
 api_port=${CLUSTER_API_PORT:-36443}
+# hack/node.sh sets these four: the address the API server binds to and
+# is reached at (a bridge address that pods can reach), more names for its
+# certificate, more kube-apiserver flags (word-split) and the authorization
+# modes (Node,RBAC for a cluster with a kubelet).
+api_address=${CLUSTER_API_ADDRESS:-127.0.0.1}
+api_sans=${CLUSTER_API_SANS:-}
+read -r -a extra_flags <<< "${CLUSTER_APISERVER_FLAGS:-}"
+authorization_mode=${CLUSTER_AUTHORIZATION_MODE:-RBAC}
 
 running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
 
@@ -62,7 +70,8 @@ make_pki() {
     -subj "/CN=certsmith-local-cluster-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver" \
     -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' > "$pki/apiserver.ext"
+  printf 'subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost,DNS:kubernetes.default.svc%s\nextendedKeyUsage=serverAuth\n' \
+    "$api_address" "${api_sans:+,$api_sans}" > "$pki/apiserver.ext"
   openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 365 -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=system:masters/CN=admin" \
@@ -82,7 +91,7 @@ kind: Config
 clusters:
 - name: local
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: https://$api_address:$api_port
     certificate-authority: $pki/ca.crt
 users:
 - name: admin
@@ -109,7 +118,7 @@ start() {
   fi
   stop
   for port in "$etcd_port" "$etcd_peer_port" "$api_port"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if (exec 3<>"/dev/tcp/$api_address/$port") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "cluster: port $port is already in use (a control plane left over from an earlier run?); stop it or set other ports" >&2
       exit 1
     fi
@@ -139,19 +148,20 @@ start() {
   local pki=$dir/pki
   "$k8s/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$api_address" --advertise-address "$api_address" --secure-port "$api_port" \
     --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
     --client-ca-file "$pki/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.0.0.0/16 \
-    --authorization-mode RBAC \
+    --authorization-mode "$authorization_mode" \
     --cert-dir "$dir/apiserver-certs" \
     --allow-privileged=true \
     --endpoint-reconciler-type none \
+    "${extra_flags[@]}" \
     --v=0 > "$dir/kube-apiserver.log" 2>&1 &
   echo $! > "$dir/kube-apiserver.pid"
-  echo -n "cluster: waiting for kube-apiserver on 127.0.0.1:$api_port"
+  echo -n "cluster: waiting for kube-apiserver on $api_address:$api_port"
   for _ in $(seq 1 120); do
     if "$k8s/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
       echo " ready"
