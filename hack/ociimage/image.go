@@ -108,7 +108,7 @@ func WriteArchive(out string, spec Spec) (string, error) {
 	manifestDesc.Annotations = map[string]string{
 		// containerd's importer names the image after this annotation;
 		// other tools read the OCI ref name.
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": name,
 	}
 	index, err := json.Marshal(map[string]any{
