@@ -30,7 +30,7 @@ api_port=${CLUSTER_API_PORT:-36443}
 # modes (Node,RBAC for a cluster with a kubelet).
 api_address=${CLUSTER_API_ADDRESS:-127.0.0.1}
 api_sans=${CLUSTER_API_SANS:-}
-read -r -a extra_flags <<< "${CLUSTER_APISERVER_FLAGS:-}"
+read -r -d '' -a extra_flags <<< "${CLUSTER_APISERVER_FLAGS:-}" || true
 authorization_mode=${CLUSTER_AUTHORIZATION_MODE:-RBAC}
 
 running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }

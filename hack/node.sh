@@ -93,7 +93,7 @@ build_images() {
   (cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$images_dir/manager" .)
   (cd "$root" && go build -o "$images_dir/ociimage" ./hack/ociimage)
   "$images_dir/ociimage" -name "$pause_image" -file "$images_dir/workload=/workload" \
-    -entrypoint "/workload pause" -o "$images_dir/workload.tar"
+    -entrypoint /workload -cmd pause -o "$images_dir/workload.tar"
   "$images_dir/ociimage" -name "$manager_image" -file "$images_dir/manager=/manager" \
     -entrypoint /manager -o "$images_dir/manager.tar"
 }

@@ -27,6 +27,9 @@ type Spec struct {
 	Files []File
 	// Entrypoint is the command the image runs.
 	Entrypoint []string
+	// Cmd are the entrypoint's default arguments; a container's args
+	// replace them.
+	Cmd []string
 	// User is the numeric UID:GID the image runs as: the kubelet can
 	// check runAsNonRoot only against a numeric user.
 	User string
@@ -85,6 +88,7 @@ func WriteArchive(out string, spec Spec) (string, error) {
 		"config": map[string]any{
 			"User":       spec.User,
 			"Entrypoint": spec.Entrypoint,
+			"Cmd":        spec.Cmd,
 			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			"WorkingDir": "/",
 		},
@@ -189,6 +193,11 @@ func Layer(files []File) ([]byte, error) {
 	for rel := range content {
 		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
 			dirs[d] = true
+		}
+	}
+	for _, rel := range sortedKeys(content) {
+		if dirs[rel] {
+			return nil, fmt.Errorf("image path %q is also a directory of the image", "/"+rel)
 		}
 	}
 	var buf bytes.Buffer

@@ -29,10 +29,11 @@ func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 func main() {
 	var spec Spec
 	var files fileList
-	var out, entrypoint string
+	var out, entrypoint, cmd string
 	flag.StringVar(&spec.Name, "name", "", "image reference, e.g. certsmith.local/manager:node (required)")
 	flag.Var(&files, "file", "SRC=DEST: put the local file SRC at the absolute path DEST, executable (repeatable)")
 	flag.StringVar(&entrypoint, "entrypoint", "", "the entrypoint, words separated by spaces")
+	flag.StringVar(&cmd, "cmd", "", "the entrypoint's default arguments, words separated by spaces (a container's args replace them)")
 	flag.StringVar(&spec.User, "user", "65532:65532", "the user the image runs as, numeric UID:GID")
 	flag.StringVar(&out, "o", "", "the archive to write (required)")
 	flag.Parse()
@@ -48,6 +49,7 @@ func main() {
 		spec.Files = append(spec.Files, File{Source: src, Path: dest})
 	}
 	spec.Entrypoint = strings.Fields(entrypoint)
+	spec.Cmd = strings.Fields(cmd)
 	digest, err := WriteArchive(out, spec)
 	if err != nil {
 		fail(err)

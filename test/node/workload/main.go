@@ -142,7 +142,7 @@ type Status struct {
 	// LastError is the newest failure's message, FirstErrorAt when the
 	// first failure happened.
 	LastError    string    `json:"lastError,omitempty"`
-	FirstErrorAt time.Time `json:"firstErrorAt,omitempty"`
+	FirstErrorAt time.Time `json:"firstErrorAt,omitzero"`
 	// PeerSerial and PeerIssuer describe the server's certificate of the
 	// newest successful handshake.
 	PeerSerial string `json:"peerSerial,omitempty"`
