@@ -64,19 +64,21 @@ verify: generate manifests docs ## Regenerate everything and fail if anything ch
 ##@ Test
 
 .PHONY: test
-test: manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e ## Run every suite: unit, fuzz, integration (envtest), manifests and end to end.
+test: manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e test-node ## Run every suite: unit, fuzz, integration (envtest), manifests, end to end and on a node.
 
 # The packages of each suite. Unit tests need no control plane: the PKI
 # core and policy (internal/), the generators (hack/), the benchmark's
 # parsers and planning (test/bench: "go test" runs its unit tests only, the
 # benchmark itself is "make bench") and the test harness (test/internal).
-# The others start a kube-apiserver: envtest (controllers/, cmd/) or
-# hack/cluster.sh (test/manifests, test/e2e). check-tests fails when
-# a package with tests is in none of them.
-UNIT_PACKAGES ?= ./internal/... ./hack/... ./test/bench/... ./test/internal/...
+# The others start a kube-apiserver: envtest (controllers/, cmd/),
+# hack/cluster.sh (test/manifests, test/e2e) or hack/node.sh, a whole
+# one-node cluster (test/node; its workload's own tests are unit tests).
+# check-tests fails when a package with tests is in none of them.
+UNIT_PACKAGES ?= ./internal/... ./hack/... ./test/bench/... ./test/internal/... ./test/node/workload/...
 INTEGRATION_PACKAGES ?= ./controllers/... ./cmd/...
 MANIFESTS_PACKAGES ?= ./test/manifests/...
 E2E_PACKAGES ?= ./test/e2e/...
+NODE_PACKAGES ?= ./test/node
 
 # The controllers' and the plugin's decision tests are plain Go tests next
 # to their envtest suites (the Ginkgo Test functions below, which start the
@@ -90,9 +92,9 @@ test-unit: check-tests ## Unit tests without a control plane: internal/, hack/, 
 	env -u KUBEBUILDER_ASSETS go test $(GO_TEST_FLAGS) -skip '$(ENVTEST_SUITES)' $(INTEGRATION_PACKAGES)
 
 .PHONY: check-tests
-check-tests: ## Fail if a package with tests is run by none of test-unit, test-integration, test-manifests, test-e2e.
+check-tests: ## Fail if a package with tests is run by none of test-unit, test-integration, test-manifests, test-e2e, test-node.
 	@all=$$(go list -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | sort); \
-	covered=$$(go list -e $(UNIT_PACKAGES) $(INTEGRATION_PACKAGES) $(MANIFESTS_PACKAGES) $(E2E_PACKAGES) | sort -u); \
+	covered=$$(go list -e $(UNIT_PACKAGES) $(INTEGRATION_PACKAGES) $(MANIFESTS_PACKAGES) $(E2E_PACKAGES) $(NODE_PACKAGES) | sort -u); \
 	missing=$$(for pkg in $$all; do echo "$$covered" | grep -qxF "$$pkg" || echo "$$pkg"; done); \
 	if [ -n "$$missing" ]; then echo "packages with tests that no make target runs (add them to a *_PACKAGES variable):"; echo "$$missing"; exit 1; fi
 
@@ -136,6 +138,14 @@ test-manifests: k8s-binaries ## Manifests (also installed into another namespace
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
 	go test -v $(GO_TEST_FLAGS) $(E2E_PACKAGES) -timeout 30m
 
+# The node suite needs root: hack/node.sh installs containerd, runc and the
+# CNI plugins with apt-get when they are missing, builds the images and
+# starts the node in bin/node-e2e; the suite deploys certsmith from
+# config/default onto it.
+.PHONY: test-node
+test-node: k8s-binaries ## On a real node (root): kubelet, containerd, controller-manager; certsmith deployed from config/default, pods that use its certificates and bundles.
+	go test -v $(GO_TEST_FLAGS) $(NODE_PACKAGES) -timeout 20m
+
 ##@ Benchmarks
 
 # Flags for the benchmark harness ("go run ./test/bench -h" lists them), for
@@ -160,7 +170,7 @@ run: ## Run the manager against the current KUBECONFIG (no leader election).
 ##@ Local control plane
 
 .PHONY: k8s-binaries
-k8s-binaries: ## Build kube-apiserver, etcd, kubectl, kube-controller-manager and kubelet for the pinned Kubernetes version into bin/k8s.
+k8s-binaries: ## Build kube-apiserver, etcd, kubectl, kube-controller-manager, kube-scheduler and kubelet for the pinned Kubernetes version into bin/k8s.
 	hack/build-k8s.sh
 
 .PHONY: cluster-up
@@ -171,9 +181,21 @@ cluster-up: k8s-binaries ## Start etcd + kube-apiserver in the background; kubec
 cluster-down: ## Stop the local control plane and delete its state.
 	hack/cluster.sh down
 
+.PHONY: node-up
+node-up: k8s-binaries ## Start a one-node cluster (root): control plane, kube-controller-manager, kube-scheduler, containerd, kubelet; kubeconfig at bin/node/kubeconfig.
+	hack/node.sh up
+
+.PHONY: node-down
+node-down: ## Stop the one-node cluster and delete its state, mounts, bridge and iptables rule.
+	hack/node.sh down
+
 .PHONY: demo
-demo: build k8s-binaries ## Run certsmith for real on a local control plane, issue a certificate and do a TLS handshake.
-	hack/demo.sh
+# NODE=1 runs the demo on a one-node cluster instead (root): certsmith
+# deployed from config/default, two pods that talk TLS (hack/demo-node.sh).
+NODE ?=
+
+demo: build k8s-binaries ## Run certsmith for real on a local control plane, issue a certificate and do a TLS handshake (NODE=1: on a node, two pods talk TLS).
+	@if [ "$(NODE)" = 1 ]; then hack/demo-node.sh; else hack/demo.sh; fi
 
 ##@ Deployment
 
