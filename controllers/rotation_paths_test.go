@@ -47,52 +47,19 @@ func asOperator() client.Client {
 // named objects (a ValidatingAdmissionPolicy, as a cluster's own policy
 // might), and waits until it is in force. It returns the function that lifts it.
 func freeze(group, resource string, like client.Object, names ...string) func() {
-	name := uniqueName("certsmith-test-freeze")
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptrTo(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-				ResourceNames: names,
-				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{resource}},
-				},
-			}}},
-			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "operator", Expression: fmt.Sprintf("request.userInfo.username == %q", operatorUser)}},
-			Validations:     []admissionregistrationv1.Validation{{Expression: "false", Message: "frozen by the test"}},
-		},
+	rule := admissionregistrationv1.RuleWithOperations{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{resource}},
 	}
-	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
 	}
-	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
-	operator := asOperator()
-	probe := func() error {
+	condition := fmt.Sprintf("object.metadata.name in [%s]", strings.Join(quoted, ", "))
+	return refuseOperator(rule, condition, func(operator client.Client) error {
 		obj := like.DeepCopyObject().(client.Object)
 		return operator.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"certsmith-test/probe":"x"}}}`)), client.DryRunAll)
-	}
-	Eventually(func() string {
-		if err := probe(); err != nil {
-			return err.Error()
-		}
-		return ""
-	}, timeout, interval).Should(ContainSubstring("frozen by the test"))
-	lifted := false
-	lift := func() {
-		if lifted {
-			return
-		}
-		lifted = true
-		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, binding))).To(Succeed())
-		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, policy))).To(Succeed())
-		Eventually(probe, timeout, interval).Should(Succeed())
-	}
-	DeferCleanup(lift)
-	return lift
+	})
 }
 
 func ptrTo[T any](v T) *T { return &v }

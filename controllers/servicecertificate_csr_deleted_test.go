@@ -50,7 +50,7 @@ import (
 // its clock), and completes when the hold is lifted.
 
 // refusalMessage is what the test's admission policies answer.
-const refusalMessage = "held by the CSR deletion test"
+const refusalMessage = "refused by the test"
 
 // refuseOperator makes the API server refuse the operator's requests that
 // match rule and the CEL condition, and waits until probe (a dry run as the

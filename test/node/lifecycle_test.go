@@ -127,7 +127,7 @@ func errorLines(since time.Time, namespace string) []string {
 	Expect(err).NotTo(HaveOccurred())
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, `"level":"error"`) && strings.Contains(l, `"`+namespace+`"`) {
+		if strings.Contains(l, `"level":"error"`) && strings.Contains(l, namespace) {
 			lines = append(lines, l)
 		}
 	}
