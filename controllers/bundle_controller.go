@@ -452,6 +452,12 @@ func bundleWriteOutcome(action bundleAction, err error) (outcome bundleOutcome, 
 	if err == nil {
 		return outcomeUpToDate, "", false
 	}
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// The namespace is being deleted: the update that says so, seen
+		// next, takes it out of the bundle's namespaces. Neither a conflict
+		// nor worth a retry.
+		return outcomePending, "", false
+	}
 	if why, rejected := rejection(err); rejected {
 		return outcomeConflict, why, false
 	}

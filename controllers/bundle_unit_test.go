@@ -406,6 +406,16 @@ func unitStatusError(reason metav1.StatusReason, message string) error {
 	return apierrors.NewServerTimeout(gr, "patch", 1)
 }
 
+// namespaceTerminatingError is what the API server answers a create in a
+// namespace that is being deleted (the NamespaceLifecycle admission plugin).
+func namespaceTerminatingError() error {
+	err := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "web-ca",
+		errors.New("unable to create new content in namespace web because it is being terminated"))
+	err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
+		Type: corev1.NamespaceTerminatingCause, Message: "namespace web is being terminated", Field: "metadata.namespace"})
+	return err
+}
+
 func TestBundleWriteOutcome(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -433,6 +443,8 @@ func TestBundleWriteOutcome(t *testing.T) {
 			wantOutcome: outcomePending, wantRetry: true},
 		{name: "a timeout is retried", action: bundlePatch, err: unitStatusError(metav1.StatusReasonTimeout, ""),
 			wantOutcome: outcomePending, wantRetry: true},
+		{name: "a namespace that began terminating is neither a conflict nor retried", action: bundleCreate, err: namespaceTerminatingError(),
+			wantOutcome: outcomePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

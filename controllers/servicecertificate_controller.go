@@ -107,6 +107,13 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 		return ctrl.Result{}, err
 	}
+	if terminating, err := r.namespaceTerminating(ctx, sc.Namespace); err != nil || terminating {
+		// The namespace controller is deleting everything in the
+		// namespace, this ServiceCertificate too: nothing can be created
+		// there any more, so nothing is written (forgetDeleted cleans up
+		// once it is gone).
+		return ctrl.Result{}, err
+	}
 	original := sc.DeepCopy()
 	if last := r.written.last(sc); last != nil {
 		// Only certsmith writes this status: the last one written is newer
@@ -136,11 +143,30 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 		return result, nil
 	}
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// The namespace began terminating after it was read: the same as
+		// above, only seen by the API server first.
+		return ctrl.Result{}, nil
+	}
 	if patchErr := r.patchStatus(ctx, original, sc); patchErr != nil {
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
 	recordCertificateMetrics(sc)
 	return result, err
+}
+
+// namespaceTerminating says whether a namespace is being deleted (from the
+// cache, which holds every namespace for the bundle controller). One the
+// cache does not hold yet, just created, is not.
+func (r *ServiceCertificateReconciler) namespaceTerminating(ctx context.Context, name string) (bool, error) {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	return ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating, nil
 }
 
 // reconcileCertificate is the pipeline of one ServiceCertificate: observe
