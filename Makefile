@@ -64,7 +64,13 @@ verify: generate manifests docs ## Regenerate everything and fail if anything ch
 ##@ Test
 
 .PHONY: test
-test: manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e test-node ## Run every suite: unit, fuzz, integration (envtest), manifests, end to end and on a node.
+test: check-root manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e test-node ## Run every suite: unit, fuzz, integration (envtest), manifests, end to end and on a node (as root).
+
+# The node suite, last in make test, needs root: say so before the other
+# suites have run for ten minutes.
+.PHONY: check-root
+check-root:
+	@test "$$(id -u)" = 0 || { echo "make test runs the node suite, which needs root (containerd, the kubelet, a bridge); run it as root, or run the other suites one by one (make help)"; exit 1; }
 
 # The packages of each suite. Unit tests need no control plane: the PKI
 # core and policy (internal/), the generators (hack/), the benchmark's
@@ -142,9 +148,14 @@ test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and 
 # CNI plugins with apt-get when they are missing, builds the images and
 # starts the node in bin/node-e2e; the suite deploys certsmith from
 # config/default onto it.
+# The node is stopped afterwards whatever happened, also when go test's
+# timeout ended the run before the suite's own cleanup.
+NODE_TEST_DIR ?= $(LOCALBIN)/node-e2e
+
 .PHONY: test-node
 test-node: k8s-binaries ## On a real node (root): kubelet, containerd, controller-manager; certsmith deployed from config/default, pods that use its certificates and bundles.
-	go test -v $(GO_TEST_FLAGS) $(NODE_PACKAGES) -timeout 20m
+	@rc=0; go test -v $(GO_TEST_FLAGS) $(NODE_PACKAGES) -timeout 25m || rc=$$?; \
+	if [ -z "$$NODE_KEEP" ]; then NODE_DIR=$(NODE_TEST_DIR) hack/node.sh down || rc=1; fi; exit $$rc
 
 ##@ Benchmarks
 
@@ -183,6 +194,7 @@ cluster-down: ## Stop the local control plane and delete its state.
 
 .PHONY: node-up
 node-up: k8s-binaries ## Start a one-node cluster (root): control plane, kube-controller-manager, kube-scheduler, containerd, kubelet; kubeconfig at bin/node/kubeconfig.
+	hack/node.sh images
 	hack/node.sh up
 
 .PHONY: node-down

@@ -33,7 +33,18 @@ api_sans=${CLUSTER_API_SANS:-}
 read -r -d '' -a extra_flags <<< "${CLUSTER_APISERVER_FLAGS:-}" || true
 authorization_mode=${CLUSTER_AUTHORIZATION_MODE:-RBAC}
 
-running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+# running NAME: the process in NAME.pid runs and names this directory in
+# its command line (a pid file from before a reboot may name another
+# process now, which stop must not kill).
+running() {
+  local pid
+  [[ -f "$dir/$1.pid" ]] || return 1
+  pid=$(cat "$dir/$1.pid")
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # Without /proc (not Linux) the pid is trusted.
+  [[ -r "/proc/$pid/cmdline" ]] || return 0
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$dir"
+}
 
 # stop_manager kills the manager recorded in manager.pid, only if that pid
 # still runs bin/manager: the check reads /proc, so elsewhere than on Linux

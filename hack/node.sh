@@ -12,12 +12,13 @@
 #   kubelet                 registered as Node "certsmith-node" with its
 #                           own client certificate (system:node:...)
 #
-# Pods get addresses on a bridge of their own (certsmith0, 10.88.0.0/24)
+# Pods get addresses on a bridge of their own (certsmith0, 10.213.0.0/24)
 # from the CNI bridge plugin; the API server binds to the bridge's address
-# 10.88.0.1 only, so nothing is reachable from outside this machine. There
-# is no kube-proxy: one iptables DNAT rule (chain CERTSMITH-NODE) takes
-# what it would do for the one Service pods need, kubernetes.default
-# (10.0.0.1:443), to the API server. Images cannot be pulled (no registry
+# 10.213.0.1. Filter rules (chain CERTSMITH-NODE) drop what other
+# interfaces send to the bridge's network and what pods send anywhere but
+# the bridge, so traffic stays on this machine. There is no kube-proxy: one
+# DNAT rule, for packets from the pods only, does what it would do for the
+# one Service pods need, kubernetes.default (10.0.0.1:443). Images cannot be pulled (no registry
 # is reachable): hack/node.sh images builds the pause image, the test
 # workload and the manager as OCI archives (hack/ociimage, no base image)
 # and "up" imports them with ctr.
@@ -29,23 +30,30 @@
 #   hack/node.sh images   build the images into bin/images (NODE_IMAGES_DIR)
 #
 # Needs root (containerd, the kubelet and the bridge do) and, once, Debian's
-# containerd, runc, containernetworking-plugins and iptables packages:
-# "up" installs them with apt-get when they are missing. One node runs on a
-# machine at a time (the kubelet owns the kubepods cgroups).
+# containerd, runc, containernetworking-plugins, iptables and procps
+# packages: "up" installs them with apt-get when they are missing. One node
+# runs on a machine at a time (the kubelet owns the kubepods cgroups, the
+# bridge and the rules are the machine's): "up" refuses while another runs,
+# and "down" for another directory leaves the running node's alone.
 #
 # Directory: NODE_DIR (default bin/node). Ports: NODE_ETCD_PORT (default
 # 27379), NODE_API_PORT (default 27443).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${NODE_DIR:-$root/bin/node}
+root=$(cd "$(dirname "$0")/.." && pwd -P)
+# Canonical, as /proc/self/mounts names the mounts to undo under it.
+dir=$(realpath -m -- "${NODE_DIR:-$root/bin/node}")
+[[ "$dir" != *[[:space:]]* ]] || { echo "node: NODE_DIR=$dir has white space, which mount tables escape; choose another" >&2; exit 2; }
+[[ "$dir" != / && "$dir" != "$HOME" ]] || { echo "node: NODE_DIR=$dir would be deleted by down; choose a directory of its own" >&2; exit 2; }
+# "up" marks the directory; "down" deletes only a marked one.
+marker=$dir/.certsmith-node
 k8s=$root/bin/k8s
 etcd_port=${NODE_ETCD_PORT:-27379}
 api_port=${NODE_API_PORT:-27443}
 node_name=certsmith-node
 bridge=certsmith0
-bridge_ip=10.88.0.1
-pod_subnet=10.88.0.0/24
+bridge_ip=10.213.0.1
+pod_subnet=10.213.0.0/24
 service_ip=10.0.0.1
 chain=CERTSMITH-NODE
 lock=/run/certsmith-node.dir
@@ -58,7 +66,28 @@ manager_image=certsmith.local/manager:node
 log() { echo "node: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-running() { [[ -f "$dir/$1.pid" ]] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+# pid_of_node PIDFILE NODEDIR: the pid in the file, if that process runs and
+# names the node's directory in its command line (a pid file from before a
+# reboot may name another process now).
+pid_of_node() {
+  local pid
+  [[ -f "$1" ]] || return 1
+  pid=$(cat "$1")
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2" || return 1
+  echo "$pid"
+}
+
+running() { pid_of_node "$dir/$1.pid" "$dir" >/dev/null; }
+
+# other_node prints the directory of another node whose kubelet runs.
+other_node() {
+  local other
+  [[ -f "$lock" ]] || return 1
+  other=$(cat "$lock")
+  [[ "$other" != "$dir" ]] && pid_of_node "$other/kubelet.pid" "$other" >/dev/null || return 1
+  echo "$other"
+}
 
 cluster() {
   CLUSTER_DIR=$dir CLUSTER_ETCD_PORT=$etcd_port CLUSTER_API_PORT=$api_port \
@@ -79,10 +108,12 @@ install_packages() {
   [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
   command -v iptables >/dev/null || need+=(iptables)
   command -v ip >/dev/null || need+=(iproute2)
+  command -v pkill >/dev/null || need+=(procps)
   ((${#need[@]} == 0)) && return
   log "installing ${need[*]} with apt-get"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # A fresh machine's unattended upgrades may hold the dpkg lock a while.
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}" >/dev/null
 }
 
 # build_images writes the OCI archives: the test workload (also the pause
@@ -134,25 +165,45 @@ KUBECONFIG
 
 network_up() {
   if ! ip link show "$bridge" >/dev/null 2>&1; then
+    if ip -4 -o addr show | grep -qF " ${bridge_ip}/"; then
+      die "$bridge_ip is already an address of this machine ($(ip -4 -o addr show | grep -F " ${bridge_ip}/" | awk '{print $2}')); the node's network would collide with it"
+    fi
     ip link add "$bridge" type bridge
   fi
   ip addr replace "$bridge_ip/24" dev "$bridge"
   ip link set "$bridge" up
-  # What kube-proxy would do for kubernetes.default: pods' in-cluster
-  # configuration dials 10.0.0.1:443.
+  # What kube-proxy would do for kubernetes.default, for the pods only:
+  # their in-cluster configuration dials 10.0.0.1:443.
   iptables -t nat -N "$chain" 2>/dev/null || iptables -t nat -F "$chain"
-  iptables -t nat -A "$chain" -d "$service_ip/32" -p tcp --dport 443 -j DNAT --to-destination "$bridge_ip:$api_port"
-  for hook in PREROUTING OUTPUT; do
-    iptables -t nat -C "$hook" -j "$chain" 2>/dev/null || iptables -t nat -I "$hook" -j "$chain"
-  done
+  iptables -t nat -A "$chain" -i "$bridge" -s "$pod_subnet" -d "$service_ip/32" -p tcp --dport 443 \
+    -j DNAT --to-destination "$bridge_ip:$api_port"
+  iptables -t nat -C PREROUTING -j "$chain" 2>/dev/null || iptables -t nat -I PREROUTING -j "$chain"
+  # Traffic stays on this machine: nothing from other interfaces reaches
+  # the bridge's network, and pods reach nothing but the bridge (the host's
+  # own address on it included). Pod to pod is accepted, whatever the
+  # FORWARD policy (Docker sets DROP).
+  iptables -N "$chain-IN" 2>/dev/null || iptables -F "$chain-IN"
+  iptables -A "$chain-IN" -i "$bridge" -j RETURN
+  iptables -A "$chain-IN" -i lo -j RETURN
+  iptables -A "$chain-IN" -d "$pod_subnet" -j DROP
+  iptables -N "$chain-FWD" 2>/dev/null || iptables -F "$chain-FWD"
+  iptables -A "$chain-FWD" -i "$bridge" -o "$bridge" -j ACCEPT
+  iptables -A "$chain-FWD" -d "$pod_subnet" ! -i "$bridge" -j DROP
+  iptables -A "$chain-FWD" -s "$pod_subnet" -i "$bridge" -j DROP
+  iptables -C INPUT -j "$chain-IN" 2>/dev/null || iptables -I INPUT -j "$chain-IN"
+  iptables -C FORWARD -j "$chain-FWD" 2>/dev/null || iptables -I FORWARD -j "$chain-FWD"
 }
 
 network_down() {
-  for hook in PREROUTING OUTPUT; do
-    while iptables -t nat -D "$hook" -j "$chain" 2>/dev/null; do :; done
-  done
+  while iptables -t nat -D PREROUTING -j "$chain" 2>/dev/null; do :; done
   iptables -t nat -F "$chain" 2>/dev/null || true
   iptables -t nat -X "$chain" 2>/dev/null || true
+  while iptables -D INPUT -j "$chain-IN" 2>/dev/null; do :; done
+  while iptables -D FORWARD -j "$chain-FWD" 2>/dev/null; do :; done
+  for c in "$chain-IN" "$chain-FWD"; do
+    iptables -F "$c" 2>/dev/null || true
+    iptables -X "$c" 2>/dev/null || true
+  done
   ip link del "$bridge" 2>/dev/null || true
 }
 
@@ -175,6 +226,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # for sandboxes) then fails in runc ("can't get final child's PID from
   # pipe"). This keeps every container at or above containerd's score.
   restrict_oom_score_adj = true
+  # Pods' network namespaces under the state directory, where "down"
+  # finds (and unmounts) what a pod left behind; by default they are
+  # under /run/netns.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -200,7 +255,7 @@ TOML
       "ipam": {
         "type": "host-local",
         "dataDir": "$dir/cni/ipam",
-        "ranges": [[{"subnet": "$pod_subnet", "rangeStart": "10.88.0.10", "gateway": "$bridge_ip"}]],
+        "ranges": [[{"subnet": "$pod_subnet", "rangeStart": "${pod_subnet%.0/24}.10", "gateway": "$bridge_ip"}]],
         "routes": [{"dst": "0.0.0.0/0"}]
       }
     },
@@ -273,16 +328,24 @@ up() {
   for b in kube-controller-manager kube-scheduler kubelet; do
     [[ -x "$k8s/$b" ]] || die "$k8s/$b is missing; run 'make k8s-binaries'"
   done
-  if [[ -f "$lock" && "$(cat "$lock")" != "$dir" ]] && [[ -f "$(cat "$lock")/kubelet.pid" ]] \
-    && kill -0 "$(cat "$(cat "$lock")/kubelet.pid")" 2>/dev/null; then
-    die "another node runs from $(cat "$lock"); stop it first (NODE_DIR=$(cat "$lock") hack/node.sh down)"
+  local other
+  if other=$(other_node); then
+    die "another node runs from $other; stop it first (NODE_DIR=$other hack/node.sh down)"
   fi
   if running kubelet && running containerd && cluster status >/dev/null 2>&1; then
     log "already running (KUBECONFIG=$dir/kubeconfig)"
     return
   fi
+  # Unix socket paths have at most 107 bytes; containerd's ttrpc socket is
+  # the longest the node makes.
+  local longest=$dir/containerd/containerd.sock.ttrpc
+  ((${#longest} <= 100)) || die "NODE_DIR is too long for containerd's sockets (${#longest} > 100 bytes: $longest); choose a shorter one"
   install_packages
+  if [[ -d "$dir" && ! -f "$marker" && -n "$(ls -A "$dir")" ]]; then
+    die "$dir exists and is not a node's directory; choose another NODE_DIR"
+  fi
   mkdir -p "$dir"
+  touch "$marker"
   echo "$dir" > "$lock"
   [[ -f "$images_dir/workload.tar" && -f "$images_dir/manager.tar" ]] || build_images
   network_up
@@ -346,7 +409,17 @@ stop_pid() {
 
 down() {
   [[ $(id -u) == 0 ]] || die "stopping the node needs root"
-  # Pods first, so that the kubelet tears their networks down.
+  if [[ -d "$dir" && ! -f "$marker" && -n "$(ls -A "$dir")" ]]; then
+    die "$dir is not a node's directory (no $(basename "$marker")); not touching it"
+  fi
+  # The bridge, the rules and the kubepods cgroups are the machine's: they
+  # go only when no other node runs.
+  local other=
+  other=$(other_node) || other=
+  # No controller may re-create pods meanwhile; then the pods go first, so
+  # that the kubelet tears their networks down.
+  stop_pid kube-scheduler
+  stop_pid kube-controller-manager
   if running kubelet && cluster status >/dev/null 2>&1; then
     kubectl delete pods --all --all-namespaces --grace-period 1 --wait=true --timeout 30s >/dev/null 2>&1 || true
   fi
@@ -364,21 +437,30 @@ down() {
   stop_pid containerd
   # containerd's shims outlive it; each serves one pod of this node.
   pkill -9 -f "containerd-shim-runc-v2 .*-address $sock" 2>/dev/null || true
-  stop_pid kube-scheduler
-  stop_pid kube-controller-manager
+  if [[ -z "$other" ]]; then
+    # Whatever a shim left running is in the kubepods cgroups.
+    find /sys/fs/cgroup -path '*kubepods*' -name cgroup.procs 2>/dev/null | while read -r procs; do
+      while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done < "$procs"
+    done
+  fi
   # Secret and ConfigMap volumes are tmpfs mounts, images overlay mounts,
-  # network namespaces bind mounts: unmount everything under the
-  # directory, deepest first, before deleting it.
+  # pods' network namespaces bind mounts (netns_mounts_under_state_dir):
+  # unmount everything under the directory, deepest first, then delete it
+  # without leaving its file system.
   if [[ -d "$dir" ]]; then
     awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
       umount -l "$m" 2>/dev/null || true
     done
   fi
   cluster down >/dev/null 2>&1 || true
-  network_down
-  rm -rf "$dir"
+  [[ -z "$other" ]] && network_down
+  rm -rf --one-file-system "$dir"
   [[ -f "$lock" && "$(cat "$lock")" == "$dir" ]] && rm -f "$lock"
-  log "stopped"
+  if [[ -n "$other" ]]; then
+    log "stopped (the node of $other keeps running, with the bridge and the rules)"
+  else
+    log "stopped"
+  fi
 }
 
 case "${1:-}" in

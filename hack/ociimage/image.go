@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -124,10 +125,13 @@ func WriteArchive(out string, spec Spec) (string, error) {
 		return "", err
 	}
 
-	f, err := os.Create(out)
+	// Written next to out and renamed: an interrupted run leaves no
+	// truncated archive where a complete one is expected.
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
 	if err != nil {
 		return "", err
 	}
+	defer os.Remove(f.Name())
 	tw := tar.NewWriter(f)
 	entries := []struct {
 		name string
@@ -156,6 +160,12 @@ func WriteArchive(out string, spec Spec) (string, error) {
 		return "", err
 	}
 	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
 		return "", err
 	}
 	return manifestDesc.Digest, nil

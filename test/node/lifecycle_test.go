@@ -30,9 +30,8 @@ import (
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func serviceCertificateYAML(namespace, name, extra string) string {
@@ -88,24 +87,61 @@ var _ = Describe("The garbage collector and a ServiceCertificate's Secret", Labe
 var _ = Describe("A namespace terminated under certsmith", Label("namespace"), func() {
 	const ns = "node-term"
 
-	It("lets the namespace go: no bundle re-created, no error loop, bundle coverage right", func() {
+	It("lets the namespace go: no bundle re-created, no error loop, bundle coverage right", func(ctx SpecContext) {
 		createNamespace(ns)
 		apply(serviceCertificateYAML(ns, "app", ""))
 		waitReady(ns, "app")
 		Eventually(func() bool { return exists(ns, "configmap/"+bundleName) }).
 			WithTimeout(30 * time.Second).WithPolling(time.Second).Should(BeTrue())
 		since := time.Now().UTC()
+		// Every ConfigMap and Secret created in the namespace from now on:
+		// while it terminates, certsmith must create none.
+		var mu sync.Mutex
+		var recreated []string
+		client := adminClient()
+		watchCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		// Each watch starts at the resource version of a list, so it sees
+		// only what changes after it: an ADDED event is a new object.
+		configMaps, err := client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		secrets, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		for kind, w := range map[string]func() (watch.Interface, error){
+			"configmap": func() (watch.Interface, error) {
+				return client.CoreV1().ConfigMaps(ns).Watch(watchCtx, metav1.ListOptions{ResourceVersion: configMaps.ResourceVersion})
+			},
+			"secret": func() (watch.Interface, error) {
+				return client.CoreV1().Secrets(ns).Watch(watchCtx, metav1.ListOptions{ResourceVersion: secrets.ResourceVersion})
+			},
+		} {
+			watcher, err := w()
+			Expect(err).NotTo(HaveOccurred())
+			defer watcher.Stop()
+			go func() {
+				defer GinkgoRecover()
+				for ev := range watcher.ResultChan() {
+					obj, err := meta.Accessor(ev.Object)
+					if err != nil || ev.Type != watch.Added {
+						continue
+					}
+					mu.Lock()
+					recreated = append(recreated, kind+"/"+obj.GetName())
+					mu.Unlock()
+				}
+			}()
+		}
 
 		By("deleting the namespace: the namespace controller deletes its contents")
-		_, err := cluster.Kubectl("delete", "namespace", ns, "--wait=true", "--timeout=90s")
+		_, err = cluster.Kubectl("delete", "namespace", ns, "--wait=true", "--timeout=90s")
 		Expect(err).NotTo(HaveOccurred(), func() string {
 			out, _ := cluster.Kubectl("get", "namespace", ns, "-o", "yaml")
 			return "the namespace did not go away:\n" + out + "\n" + managerLog()
 		})
 
-		By("the bundle's coverage counts only the namespaces that remain")
+		By("the bundle's coverage counts only the namespaces that remain (other specs' may still be terminating)")
 		Eventually(func(g Gomega) {
-			out, err := quiet.Kubectl("get", "namespaces", "-o", "name")
+			out, err := quiet.Kubectl("get", "namespaces", "-o", `jsonpath={range .items[?(@.status.phase=="Active")]}{.metadata.name}{" "}{end}`)
 			g.Expect(err).NotTo(HaveOccurred())
 			want := strconv.Itoa(len(strings.Fields(out)))
 			g.Expect(jsonpath("", "clusterissuer/"+issuer, "{.status.bundle.namespaces}")).To(Equal(want))
@@ -116,13 +152,26 @@ var _ = Describe("A namespace terminated under certsmith", Label("namespace"), f
 		Consistently(func() []string {
 			return errorLines(since, ns)
 		}).WithTimeout(10*time.Second).WithPolling(2*time.Second).Should(HaveLen(0), "the manager logged errors about "+ns)
-		Expect(exists(ns, "configmap/"+bundleName)).To(BeFalse())
+		mu.Lock()
+		defer mu.Unlock()
+		Expect(recreated).To(BeEmpty(), "objects created in the namespace while it terminated")
 	})
 })
 
 // errorLines returns the manager's error log lines since the given time
 // that name the namespace.
 func errorLines(since time.Time, namespace string) []string {
+	GinkgoHelper()
+	// The check reads JSON lines: the manager's log must be JSON (zap's
+	// production encoder), and its container must not have restarted (the
+	// log of an earlier one is gone).
+	all, err := quiet.Kubectl("-n", operatorNamespace, "logs", "deployment/"+managerDeployment)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(all).To(MatchRegexp(`(?m)^\{"level":"`), "the manager's log is not JSON")
+	Expect(jsonpath(operatorNamespace, "deployment/"+managerDeployment, "{.status.readyReplicas}")).To(Equal("1"))
+	pods, err := quiet.Kubectl("-n", operatorNamespace, "get", "pods", "-o", "jsonpath={.items[*].status.containerStatuses[*].restartCount}")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(strings.Fields(pods)).To(HaveEach("0"), "the manager restarted")
 	out, err := quiet.Kubectl("-n", operatorNamespace, "logs", "deployment/"+managerDeployment, "--since-time="+since.Format(time.RFC3339))
 	Expect(err).NotTo(HaveOccurred())
 	var lines []string
@@ -155,11 +204,7 @@ var _ = Describe("CSRs deleted by someone else during an issuance", Label("csr")
 
 	It("restarts or completes the issuance, whatever the stage, and does not loop", func(ctx SpecContext) {
 		createNamespace(ns)
-		config, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig())
-		Expect(err).NotTo(HaveOccurred())
-		client, err := kubernetes.NewForConfig(config)
-		Expect(err).NotTo(HaveOccurred())
-		csrs := client.CertificatesV1().CertificateSigningRequests()
+		csrs := adminClient().CertificatesV1().CertificateSigningRequests()
 
 		watchCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -168,6 +213,7 @@ var _ = Describe("CSRs deleted by someone else during an issuance", Label("csr")
 		defer w.Stop()
 		var mu sync.Mutex
 		deleted := map[string]string{} // certificate → the CSR deleted
+		var deleteErrors []error
 		created := map[string]map[string]bool{}
 		go func() {
 			defer GinkgoRecover()
@@ -191,7 +237,11 @@ var _ = Describe("CSRs deleted by someone else during an issuance", Label("csr")
 				if !done && stage != nil && stage(csr) {
 					deleted[name] = csr.Name
 					mu.Unlock()
-					_ = csrs.Delete(context.Background(), csr.Name, metav1.DeleteOptions{})
+					if err := csrs.Delete(context.Background(), csr.Name, metav1.DeleteOptions{}); err != nil {
+						mu.Lock()
+						deleteErrors = append(deleteErrors, err)
+						mu.Unlock()
+					}
 					continue
 				}
 				mu.Unlock()
@@ -222,6 +272,7 @@ var _ = Describe("CSRs deleted by someone else during an issuance", Label("csr")
 		Consistently(counts).WithTimeout(5 * time.Second).WithPolling(time.Second).Should(Equal(before))
 		mu.Lock()
 		defer mu.Unlock()
+		Expect(deleteErrors).To(BeEmpty(), "a CSR could not be deleted: the stage was not tested")
 		for name := range stages {
 			// The deleted CSR and at most two more: one restarted issuance,
 			// and one if the deletion raced with its completion.

@@ -48,6 +48,8 @@ import (
 	"github.com/certsmith/certsmith/test/internal/harness"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The suite's node has a directory and ports of its own; only one node runs
@@ -214,6 +216,26 @@ var _ = AfterEach(func() {
 		AddReportEntry("pods", podLogs())
 	}
 })
+
+// adminClient is client-go as the node's admin, for watches.
+func adminClient() *kubernetes.Clientset {
+	GinkgoHelper()
+	config, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig())
+	Expect(err).NotTo(HaveOccurred())
+	client, err := kubernetes.NewForConfig(config)
+	Expect(err).NotTo(HaveOccurred())
+	return client
+}
+
+// expectNoRestarts checks that the pods' containers never restarted: a
+// restarted workload client starts counting from zero, and a restarted
+// manager's earlier log is gone.
+func expectNoRestarts(namespace string, pods ...string) {
+	GinkgoHelper()
+	for _, pod := range pods {
+		Expect(jsonpath(namespace, "pod/"+pod, "{.status.containerStatuses[*].restartCount}")).To(Equal("0"), "pod %s/%s restarted", namespace, pod)
+	}
+}
 
 // createNamespace creates a namespace for one spec and deletes it (without
 // waiting) when the spec ends.
