@@ -171,6 +171,8 @@ var _ = Describe("Pods that consume certsmith's certificate and bundles", Ordere
 				g.Expect(st.Handshakes).To(BeNumerically(">", min))
 				g.Expect(st.PeerSerial).To(Equal(serial), "client %s: the server presents another certificate", ip)
 			}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(Succeed())
+			st := mustClientStatus(ip)
+			By(fmt.Sprintf("client %s: %d handshakes, %d failed, server serial %s", ip, st.Handshakes, st.Failures, st.PeerSerial))
 		}
 		expectNoRestarts(tlsNamespace, "server", "client-configmap", "client-trustbundle")
 	}
