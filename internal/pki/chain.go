@@ -77,7 +77,7 @@ func AppendNew(certs []*x509.Certificate, more ...*x509.Certificate) []*x509.Cer
 // own start (notBefore plus a second) to ask "was this signed by this CA"
 // without the answer changing as the clock moves.
 func ChainsTo(cert *x509.Certificate, ca *CA, at time.Time) bool {
-	if cert == nil || ca == nil || cert.CheckSignatureFrom(ca.Certificate) != nil {
+	if cert == nil || ca == nil || ca.Certificate == nil || cert.CheckSignatureFrom(ca.Certificate) != nil {
 		return false
 	}
 	return VerifyChain(cert, Intermediates(ca), TrustAnchors(ca), "", at) == nil
@@ -89,11 +89,17 @@ func ChainsTo(cert *x509.Certificate, ca *CA, at time.Time) bool {
 // anchor. Chains are built at cert's own start, so the answer does not
 // depend on the clock.
 func AnchorsOf(cert *x509.Certificate, known, trusted []*x509.Certificate) []*x509.Certificate {
+	if cert == nil {
+		return nil
+	}
 	if IsSelfSigned(cert) {
 		return []*x509.Certificate{cert}
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	for _, c := range append(append([]*x509.Certificate(nil), trusted...), known...) {
+		if c == nil {
+			continue
+		}
 		if IsSelfSigned(c) || ContainsCertificate(trusted, c) {
 			roots.AddCert(c)
 		} else {

@@ -266,6 +266,7 @@ func TestChainsTo(t *testing.T) {
 		{"zero time", leafOfRoot, p.root, time.Time{}, false},
 		{"nil certificate", nil, p.root, testNow, false},
 		{"nil CA", leafOfRoot, nil, testNow, false},
+		{"CA without a certificate", leafOfRoot, &CA{}, testNow, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,6 +325,8 @@ func TestAnchorsOf(t *testing.T) {
 		{"two chains to one root: deduplicated", leafOfTwin, certs{twinA.Certificate, twinB.Certificate, root}, nil, certs{root}, false},
 		{"same root in known and trusted: once", leafOfRoot, certs{root}, certs{root, reparsed(t, root)}, certs{root}, false},
 		{"cross-signed: both anchors", leafOfTwin, certs{twinA.Certificate, cross.Certificate, root, root2}, nil, certs{root, root2}, true},
+		{"nil certificate", nil, certs{root}, certs{root}, nil, false},
+		{"nil entries in known and trusted are skipped", leafOfInter1, certs{nil, inter1, nil}, certs{nil, root}, certs{root}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
