@@ -38,6 +38,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -497,5 +498,49 @@ func TestCSRCheckDecision(t *testing.T) {
 				t.Fatal("a denied CSR is not remembered as finished")
 			}
 		})
+	}
+}
+
+// A CSR that waits because auto approval does not name its requester is
+// told so once an hour, not at every reconcile.
+func TestAutoApprovalSkippedOncePerHour(t *testing.T) {
+	r := unitCluster(t)
+	clock := clocktesting.NewFakeClock(unitNow)
+	r.Clock = clock
+	recorder := events.NewFakeRecorder(10)
+	r.Recorder, r.skipWarned = recorder, newUIDMemory(r.Clock, skipWarningTTL)
+	csr := unitCSRObject(nil)
+	issuer := unitPolicyIssuer(nil)
+	for range 3 {
+		r.warnAutoApprovalSkipped(csr, issuer)
+	}
+	if evts := unitEvents(recorder); len(evts) != 1 || !strings.HasPrefix(evts[0], corev1.EventTypeWarning+" "+certsmithv1alpha1.ReasonAutoApprovalSkipped+" ") {
+		t.Fatalf("events %q, want one AutoApprovalSkipped", evts)
+	}
+	other := unitCSRObject(nil)
+	other.UID = "other-uid"
+	r.warnAutoApprovalSkipped(other, issuer)
+	if evts := unitEvents(recorder); len(evts) != 1 {
+		t.Fatalf("events %q: another CSR is told too", evts)
+	}
+	clock.Step(skipWarningTTL + time.Second)
+	r.warnAutoApprovalSkipped(csr, issuer)
+	if evts := unitEvents(recorder); len(evts) != 1 {
+		t.Fatalf("events %q: told again after an hour", evts)
+	}
+}
+
+// The record of told CSRs is bounded: past maxRemembered it remembers
+// nothing new, so a flood of CSRs costs bounded memory.
+func TestUIDMemoryBounded(t *testing.T) {
+	m := newUIDMemory(clocktesting.NewFakePassiveClock(unitNow), time.Hour)
+	for i := range maxRemembered + 50 {
+		m.add(types.UID(fmt.Sprint(i)), unitNow)
+	}
+	if len(m.uids) != maxRemembered {
+		t.Fatalf("%d remembered, want %d", len(m.uids), maxRemembered)
+	}
+	if m.has(types.UID(fmt.Sprint(maxRemembered + 10))) {
+		t.Fatal("an entry past the bound is remembered")
 	}
 }

@@ -84,6 +84,8 @@ type CSRReconciler struct {
 	APIReader client.Reader
 
 	recent *recentlyFinished
+	// skipWarned remembers the waiting CSRs told AutoApprovalSkipped.
+	skipWarned *recentlyFinished
 	marks  signedMarks
 }
 
@@ -130,10 +132,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		case routeSkipAutoApproval:
 			// Auto approval approves only the requesters the policy names;
 			// the rest wait for a person.
-			r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, certsmithv1alpha1.ReasonAutoApprovalSkipped, "Approve",
-				"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
-					"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
-				csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
+			r.warnAutoApprovalSkipped(csr, issuer)
 			return ctrl.Result{}, nil
 		case routeDecide:
 			approved, err := r.decide(ctx, csr, owner, issuer)
@@ -435,9 +434,30 @@ func (r *CSRReconciler) fail(ctx context.Context, csr *certificatesv1.Certificat
 	return nil
 }
 
+// skipWarningTTL is how often a CSR that waits because auto approval does
+// not name its requester is told so again: every reconcile of it (each
+// change to it or its issuer, each resync) would otherwise write an Event.
+const skipWarningTTL = time.Hour
+
+// warnAutoApprovalSkipped emits the Warning AutoApprovalSkipped on a CSR
+// that waits for a person, once per skipWarningTTL.
+func (r *CSRReconciler) warnAutoApprovalSkipped(csr *certificatesv1.CertificateSigningRequest, issuer *certsmithv1alpha1.ClusterIssuer) {
+	if r.skipWarned != nil {
+		if r.skipWarned.has(csr.UID) {
+			return
+		}
+		r.skipWarned.add(csr.UID, r.Clock.Now())
+	}
+	r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, certsmithv1alpha1.ReasonAutoApprovalSkipped, "Approve",
+		"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
+			"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
+		csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
+}
+
 // SetupWithManager registers the controller.
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.recent = newRecentlyFinished(r.Clock)
+	r.skipWarned = newUIDMemory(r.Clock, skipWarningTTL)
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 4

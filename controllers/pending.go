@@ -212,36 +212,50 @@ func (w *writtenStatuses) forget(key types.NamespacedName) { w.state.forget(key)
 
 // recentlyFinished remembers the CSRs this process signed, failed or denied
 // in the last moments, until the cache has seen the write.
+// The same type, with a longer TTL, remembers which waiting CSRs were told
+// about already (AutoApprovalSkipped).
 type recentlyFinished struct {
 	mu    sync.Mutex
 	clock clock.PassiveClock
+	ttl   time.Duration
 	uids  map[types.UID]time.Time
 }
 
 // recentTTL bounds how long a finished CSR is remembered.
 const recentTTL = time.Minute
 
+// maxRemembered bounds the record: past it, add remembers nothing new
+// (whoever asks then acts as if it were not there).
+const maxRemembered = 10000
+
 // newRecentlyFinished returns an empty record on clock c.
 func newRecentlyFinished(c clock.PassiveClock) *recentlyFinished {
-	return &recentlyFinished{clock: c, uids: map[types.UID]time.Time{}}
+	return newUIDMemory(c, recentTTL)
 }
 
-// add records that the CSR with uid finished at now, and drops entries past recentTTL.
+// newUIDMemory returns an empty record on clock c that forgets after ttl.
+func newUIDMemory(c clock.PassiveClock, ttl time.Duration) *recentlyFinished {
+	return &recentlyFinished{clock: c, ttl: ttl, uids: map[types.UID]time.Time{}}
+}
+
+// add records uid at now, and drops entries past the TTL.
 func (f *recentlyFinished) add(uid types.UID, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for u, at := range f.uids {
-		if now.Sub(at) > recentTTL {
+		if now.Sub(at) > f.ttl {
 			delete(f.uids, u)
 		}
 	}
-	f.uids[uid] = now
+	if _, ok := f.uids[uid]; ok || len(f.uids) < maxRemembered {
+		f.uids[uid] = now
+	}
 }
 
-// has reports whether the CSR with uid finished within recentTTL.
+// has reports whether uid was added within the TTL.
 func (f *recentlyFinished) has(uid types.UID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	at, ok := f.uids[uid]
-	return ok && f.clock.Now().Sub(at) <= recentTTL
+	return ok && f.clock.Now().Sub(at) <= f.ttl
 }
