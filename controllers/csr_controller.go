@@ -86,7 +86,7 @@ type CSRReconciler struct {
 	recent *recentlyFinished
 	// skipWarned remembers the waiting CSRs told AutoApprovalSkipped.
 	skipWarned *recentlyFinished
-	marks  signedMarks
+	marks      signedMarks
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
