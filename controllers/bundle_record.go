@@ -175,13 +175,19 @@ func (w *bundleRecords) forget(issuer, namespace string) {
 // bundleRecordName is the Secret of one shard: "<issuer>-bundle-owners-<i>",
 // with the issuer's name shortened and hashed when that would be too long.
 func bundleRecordName(issuer string, shard int) string {
-	suffix := fmt.Sprintf("-bundle-owners-%d", shard)
-	if len(issuer)+len(suffix) <= 253 {
-		return issuer + suffix
+	return boundedName(issuer, fmt.Sprintf("-bundle-owners-%d", shard))
+}
+
+// boundedName is base+suffix when that fits an object name (253
+// characters), else base shortened and followed by a hash of all of it, so
+// that two long bases stay apart.
+func boundedName(base, suffix string) string {
+	if len(base)+len(suffix) <= 253 {
+		return base + suffix
 	}
-	sum := sha256.Sum256([]byte(issuer))
+	sum := sha256.Sum256([]byte(base))
 	keep := 253 - len(suffix) - 17
-	return strings.TrimRight(issuer[:keep], "-.") + "-" + hex.EncodeToString(sum[:8]) + suffix
+	return strings.TrimRight(base[:keep], "-.") + "-" + hex.EncodeToString(sum[:8]) + suffix
 }
 
 // shardOf is the shard that holds a record key.

@@ -44,9 +44,9 @@ import (
 
 // signedUntilKey is where the signer keeps an issuer's marks.
 func signedUntilKey(issuer *certsmithv1alpha1.ClusterIssuer, namespace string) types.NamespacedName {
-	name := issuer.Name + "-signed-until"
+	name := boundedName(issuer.Name, "-signed-until")
 	if ref := issuer.Spec.CA.SecretRef; ref != nil && ref.Name == name {
-		name += "-copy"
+		name = boundedName(issuer.Name, "-signed-until-copy")
 	}
 	return types.NamespacedName{Namespace: namespace, Name: name}
 }

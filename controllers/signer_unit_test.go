@@ -19,12 +19,14 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/ca"
@@ -202,5 +204,36 @@ func TestSignerStillTrusted(t *testing.T) {
 		if got, err := stillTrusted(ctx, c, unitOperatorNamespace, issuer, cert); err != nil || got != want {
 			t.Errorf("%s: trusted %v (%v), want %v", cert.Subject.CommonName, got, err, want)
 		}
+	}
+}
+
+// The signer's record has a valid name for every issuer name: one of up to
+// 253 characters used to give a name past the limit, and every write of
+// the record, so every signature, failed.
+func TestSignedUntilKeyFitsEveryIssuerName(t *testing.T) {
+	issuer := func(name string) *certsmithv1alpha1.ClusterIssuer {
+		return &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	}
+	if got := signedUntilKey(issuer("web"), "ns").Name; got != "web-signed-until" {
+		t.Fatalf("short names keep their record: %q", got)
+	}
+	long := strings.Repeat("a", 240) + "." + strings.Repeat("b", 12)
+	other := strings.Repeat("a", 240) + "." + strings.Repeat("c", 12)
+	a, b := signedUntilKey(issuer(long), "ns").Name, signedUntilKey(issuer(other), "ns").Name
+	for _, name := range []string{a, b} {
+		if len(name) > 253 || len(validation.IsDNS1123Subdomain(name)) != 0 {
+			t.Fatalf("record name %q (%d characters) is not a valid Secret name: %v", name, len(name), validation.IsDNS1123Subdomain(name))
+		}
+	}
+	if a == b {
+		t.Fatalf("two long issuer names share the record %q", a)
+	}
+	if a != signedUntilKey(issuer(long), "ns").Name {
+		t.Fatal("the record name is not stable")
+	}
+	withRef := issuer(long)
+	withRef.Spec.CA.SecretRef = &certsmithv1alpha1.SecretReference{Name: a}
+	if c := signedUntilKey(withRef, "ns").Name; c == a || len(c) > 253 {
+		t.Fatalf("an imported CA in the record's Secret: record %q", c)
 	}
 }
