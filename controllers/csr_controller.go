@@ -379,6 +379,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	// Write-ahead: a retiring CA must stay trusted until this certificate expires.
 	wrote, err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter)
 	if err != nil {
+		r.warnRecordConflict(issuer, err)
 		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
 	}
 	if wrote {
@@ -452,6 +453,24 @@ func (r *CSRReconciler) warnAutoApprovalSkipped(csr *certificatesv1.CertificateS
 		"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
 			"add the user, one of its groups or its ServiceAccount (<namespace>/<name>) there to approve such CSRs automatically",
 		csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
+}
+
+// warnRecordConflict tells, on the issuer and once per skipWarningTTL, that
+// a Secret squats its signed-until record's name: nothing it signs can be
+// released until that Secret is removed.
+func (r *CSRReconciler) warnRecordConflict(issuer *certsmithv1alpha1.ClusterIssuer, err error) {
+	var conflict *recordConflictError
+	if !errors.As(err, &conflict) {
+		return
+	}
+	if r.skipWarned != nil {
+		if r.skipWarned.has(issuer.UID) {
+			return
+		}
+		r.skipWarned.add(issuer.UID, r.Clock.Now())
+	}
+	r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonSignedUntilRecordConflict, "Sign",
+		"No certificate of ClusterIssuer %s is released: %s", issuer.Name, conflict.Error())
 }
 
 // SetupWithManager registers the controller.

@@ -72,6 +72,17 @@ func readSignedUntil(ctx context.Context, reader client.Reader, namespace string
 	return ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil]), nil
 }
 
+// recordConflictError: a Secret has the record's name but is not the record.
+type recordConflictError struct {
+	key    types.NamespacedName
+	issuer string
+}
+
+func (e *recordConflictError) Error() string {
+	return fmt.Sprintf("secret %s exists but is not the signed-until record of ClusterIssuer %s (label %s=%s); remove or rename it",
+		e.key, e.issuer, certsmithv1alpha1.LabelSignedUntil, e.issuer)
+}
+
 // signedMarks writes the marks, with headroom (ca.SignedUntilMark) so that
 // most issuances need no write: about one write per CA per day.
 type signedMarks struct {
@@ -109,8 +120,7 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 			return err
 		}
 		if !isSignedUntilRecord(secret, issuer.Name) {
-			return fmt.Errorf("secret %s exists but is not the signed-until record of ClusterIssuer %s (label %s=%s); remove or rename it",
-				key, issuer.Name, certsmithv1alpha1.LabelSignedUntil, issuer.Name)
+			return &recordConflictError{key: key, issuer: issuer.Name}
 		}
 		stored := ca.DecodeMarks(secret.Annotations[ca.AnnotationSignedUntil])
 		if !notAfter.After(stored[fp]) || (fromCache && !notAfter.After(m.written[fp])) {

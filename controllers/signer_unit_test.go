@@ -19,6 +19,8 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/ca"
@@ -152,8 +156,23 @@ func TestSignerMarks(t *testing.T) {
 	other := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
 	c2 := unitFakeClient(t, squatter)
 	var m2 signedMarks
-	if _, err := m2.record(ctx, c2, c2, caSecret.Namespace, other, root.Certificate, now, now.Add(time.Hour)); err == nil {
-		t.Fatal("wrote marks into a Secret that is not the signer's record")
+	_, err := m2.record(ctx, c2, c2, caSecret.Namespace, other, root.Certificate, now, now.Add(time.Hour))
+	var conflict *recordConflictError
+	if !errors.As(err, &conflict) {
+		t.Fatalf("wrote marks into a Secret that is not the signer's record, or failed otherwise: %v", err)
+	}
+	// The issuer is told, once an hour, not at every CSR.
+	recorder := events.NewFakeRecorder(10)
+	clock := clocktesting.NewFakeClock(now)
+	r := &CSRReconciler{Recorder: recorder, Clock: clock, skipWarned: newUIDMemory(clock, skipWarningTTL)}
+	other.UID = "other-uid"
+	for range 3 {
+		r.warnRecordConflict(other, fmt.Errorf("recording: %w", err))
+	}
+	r.warnRecordConflict(other, errors.New("some other failure"))
+	if evts := unitEvents(recorder); len(evts) != 1 || !strings.HasPrefix(evts[0], corev1.EventTypeWarning+" "+certsmithv1alpha1.ReasonSignedUntilRecordConflict+" ") ||
+		!strings.Contains(evts[0], "other-signed-until") {
+		t.Fatalf("events %q, want one SignedUntilRecordConflict naming the Secret", evts)
 	}
 	if got, err := readSignedUntil(ctx, c2, caSecret.Namespace, other); err != nil || len(got) != 0 {
 		t.Fatalf("read marks %v from a foreign Secret (%v)", got, err)

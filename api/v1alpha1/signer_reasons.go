@@ -25,4 +25,8 @@ const (
 	// ReasonSignerPermissionMissing means the operator may not approve or
 	// sign for a signer name (RBAC on certificates.k8s.io/signers).
 	ReasonSignerPermissionMissing = "SignerPermissionMissing"
+	// ReasonSignedUntilRecordConflict means a Secret of the name of an
+	// issuer's signed-until record exists that is not the record: the
+	// signer cannot record what it signs, so it releases nothing.
+	ReasonSignedUntilRecordConflict = "SignedUntilRecordConflict"
 )
