@@ -29,6 +29,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -83,9 +84,9 @@ type CSRReconciler struct {
 	// APIReader reads past the cache after a write conflict.
 	APIReader client.Reader
 
-	recent *recentlyFinished
+	recent *uidMemory
 	// skipWarned remembers the waiting CSRs told AutoApprovalSkipped.
-	skipWarned *recentlyFinished
+	skipWarned *uidMemory
 	marks      signedMarks
 }
 
@@ -443,11 +444,8 @@ const skipWarningTTL = time.Hour
 // warnAutoApprovalSkipped emits the Warning AutoApprovalSkipped on a CSR
 // that waits for a person, once per skipWarningTTL.
 func (r *CSRReconciler) warnAutoApprovalSkipped(csr *certificatesv1.CertificateSigningRequest, issuer *certsmithv1alpha1.ClusterIssuer) {
-	if r.skipWarned != nil {
-		if r.skipWarned.has(csr.UID) {
-			return
-		}
-		r.skipWarned.add(csr.UID, r.Clock.Now())
+	if !r.dueWarning(csr.UID) {
+		return
 	}
 	r.Recorder.Eventf(csr, issuer, corev1.EventTypeWarning, certsmithv1alpha1.ReasonAutoApprovalSkipped, "Approve",
 		"CSR %s waits for manual approval: its requester %q (groups %s) is not named in spec.policy.autoApprove of ClusterIssuer %s; "+
@@ -455,19 +453,26 @@ func (r *CSRReconciler) warnAutoApprovalSkipped(csr *certificatesv1.CertificateS
 		csr.Name, csr.Spec.Username, strings.Join(csr.Spec.Groups, ", "), issuer.Name)
 }
 
+// dueWarning says whether a Warning about the object with uid is due (none
+// was emitted within skipWarningTTL), and records that one is.
+func (r *CSRReconciler) dueWarning(uid types.UID) bool {
+	if r.skipWarned == nil {
+		return true
+	}
+	if r.skipWarned.has(uid) {
+		return false
+	}
+	r.skipWarned.add(uid, r.Clock.Now())
+	return true
+}
+
 // warnRecordConflict tells, on the issuer and once per skipWarningTTL, that
 // a Secret squats its signed-until record's name: nothing it signs can be
 // released until that Secret is removed.
 func (r *CSRReconciler) warnRecordConflict(issuer *certsmithv1alpha1.ClusterIssuer, err error) {
 	var conflict *recordConflictError
-	if !errors.As(err, &conflict) {
+	if !errors.As(err, &conflict) || !r.dueWarning(issuer.UID) {
 		return
-	}
-	if r.skipWarned != nil {
-		if r.skipWarned.has(issuer.UID) {
-			return
-		}
-		r.skipWarned.add(issuer.UID, r.Clock.Now())
 	}
 	r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonSignedUntilRecordConflict, "Sign",
 		"No certificate of ClusterIssuer %s is released: %s", issuer.Name, conflict.Error())

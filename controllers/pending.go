@@ -210,11 +210,11 @@ func (w *writtenStatuses) last(obj metav1.Object) *certsmithv1alpha1.ServiceCert
 // forget drops the status kept under key, for any UID.
 func (w *writtenStatuses) forget(key types.NamespacedName) { w.state.forget(key) }
 
-// recentlyFinished remembers the CSRs this process signed, failed or denied
-// in the last moments, until the cache has seen the write.
-// The same type, with a longer TTL, remembers which waiting CSRs were told
-// about already (AutoApprovalSkipped).
-type recentlyFinished struct {
+// uidMemory remembers objects by UID for a while, in bounded memory: the
+// CSRs this process signed, failed or denied in the last moments, until
+// the cache has seen the write (newRecentlyFinished), and the objects a
+// Warning was emitted about within the hour (newUIDMemory).
+type uidMemory struct {
 	mu    sync.Mutex
 	clock clock.PassiveClock
 	ttl   time.Duration
@@ -229,17 +229,17 @@ const recentTTL = time.Minute
 const maxRemembered = 10000
 
 // newRecentlyFinished returns an empty record on clock c.
-func newRecentlyFinished(c clock.PassiveClock) *recentlyFinished {
+func newRecentlyFinished(c clock.PassiveClock) *uidMemory {
 	return newUIDMemory(c, recentTTL)
 }
 
 // newUIDMemory returns an empty record on clock c that forgets after ttl.
-func newUIDMemory(c clock.PassiveClock, ttl time.Duration) *recentlyFinished {
-	return &recentlyFinished{clock: c, ttl: ttl, uids: map[types.UID]time.Time{}}
+func newUIDMemory(c clock.PassiveClock, ttl time.Duration) *uidMemory {
+	return &uidMemory{clock: c, ttl: ttl, uids: map[types.UID]time.Time{}}
 }
 
 // add records uid at now, and drops entries past the TTL.
-func (f *recentlyFinished) add(uid types.UID, now time.Time) {
+func (f *uidMemory) add(uid types.UID, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for u, at := range f.uids {
@@ -253,7 +253,7 @@ func (f *recentlyFinished) add(uid types.UID, now time.Time) {
 }
 
 // has reports whether uid was added within the TTL.
-func (f *recentlyFinished) has(uid types.UID) bool {
+func (f *uidMemory) has(uid types.UID) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	at, ok := f.uids[uid]

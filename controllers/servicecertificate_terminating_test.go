@@ -21,7 +21,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,22 +37,8 @@ var _ = Describe("A ServiceCertificate in a terminating namespace", func() {
 		namespace := newNamespace()
 		createCertificate(namespace, issuer.Name, "leaving", nil)
 		key := types.NamespacedName{Namespace: namespace, Name: "leaving"}
-		Eventually(func(g Gomega) {
-			sc := &certsmithv1alpha1.ServiceCertificate{}
-			g.Expect(k8sClient.Get(ctx, key, sc)).To(Succeed())
-			g.Expect(sc.Status.Revision).To(BeNumerically(">=", 1))
-		}, timeout, interval).Should(Succeed())
-		csrsOf := func() int {
-			var list certificatesv1.CertificateSigningRequestList
-			Expect(k8sClient.List(ctx, &list)).To(Succeed())
-			n := 0
-			for _, csr := range list.Items {
-				if csr.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] == namespace+"/leaving" {
-					n++
-				}
-			}
-			return n
-		}
+		waitCertificateReady(namespace, "leaving")
+		csrsOf := func() int { return len(requestsFor(namespace, "leaving")) }
 		csrs := csrsOf()
 
 		By("deleting the namespace; it stays Terminating")
