@@ -81,7 +81,7 @@ check-root:
 # one-node cluster (test/node; its workload's own tests are unit tests).
 # check-tests fails when a package with tests is in none of them.
 UNIT_PACKAGES ?= ./internal/... ./hack/... ./test/bench/... ./test/internal/... ./test/node/workload/...
-INTEGRATION_PACKAGES ?= ./controllers/... ./cmd/...
+INTEGRATION_PACKAGES ?= ./controllers/... ./cmd/... ./test/integration/...
 MANIFESTS_PACKAGES ?= ./test/manifests/...
 E2E_PACKAGES ?= ./test/e2e/...
 NODE_PACKAGES ?= ./test/node
@@ -90,7 +90,7 @@ NODE_PACKAGES ?= ./test/node
 # to their envtest suites (the Ginkgo Test functions below, which start the
 # control plane): test-unit runs them without one, with KUBEBUILDER_ASSETS
 # unset so that nothing can start a kube-apiserver by accident.
-ENVTEST_SUITES ?= ^(TestControllers|TestKubectlCertsmith)$$
+ENVTEST_SUITES ?= ^(TestControllers|TestKubectlCertsmith|TestPodCertificates)$$
 
 .PHONY: test-unit
 test-unit: check-tests ## Unit tests without a control plane: internal/, hack/, test/bench, test/internal, and the controllers' decision tests.

@@ -87,7 +87,9 @@ type CSRReconciler struct {
 	recent *uidMemory
 	// skipWarned remembers the waiting CSRs told AutoApprovalSkipped.
 	skipWarned *uidMemory
-	marks      signedMarks
+	// Marks records what each CA signed; shared with the pod-certificate
+	// signer, so that one writer keeps an issuer's signed-until record.
+	Marks *signedMarks
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
@@ -209,8 +211,14 @@ func (r *CSRReconciler) ownerOf(ctx context.Context, csr *certificatesv1.Certifi
 
 // issuerFor returns the ClusterIssuer that serves a signerName, nil if none does.
 func (r *CSRReconciler) issuerFor(ctx context.Context, signerName string) (*certsmithv1alpha1.ClusterIssuer, error) {
+	return issuerForSigner(ctx, r.Client, signerName)
+}
+
+// issuerForSigner returns the ClusterIssuer that serves a signerName: the
+// oldest of those that name it; nil if none does.
+func issuerForSigner(ctx context.Context, reader client.Reader, signerName string) (*certsmithv1alpha1.ClusterIssuer, error) {
 	var list certsmithv1alpha1.ClusterIssuerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexIssuerSignerName: signerName}); err != nil {
+	if err := reader.List(ctx, &list, client.MatchingFields{indexIssuerSignerName: signerName}); err != nil {
 		return nil, err
 	}
 	var chosen *certsmithv1alpha1.ClusterIssuer
@@ -378,7 +386,7 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		return r.fail(ctx, csr, issuer, reason, err.Error())
 	}
 	// Write-ahead: a retiring CA must stay trusted until this certificate expires.
-	wrote, err := r.marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter)
+	wrote, err := r.Marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter)
 	if err != nil {
 		r.warnRecordConflict(issuer, err)
 		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
@@ -482,6 +490,9 @@ func (r *CSRReconciler) warnRecordConflict(issuer *certsmithv1alpha1.ClusterIssu
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.recent = newRecentlyFinished(r.Clock)
 	r.skipWarned = newUIDMemory(r.Clock, skipWarningTTL)
+	if r.Marks == nil {
+		r.Marks = &signedMarks{}
+	}
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
 		workers = 4

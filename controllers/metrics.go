@@ -17,9 +17,12 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -64,11 +67,26 @@ var (
 		Name: "certsmith_csr_refused_total",
 		Help: "CertificateSigningRequests denied or failed by certsmith, by issuer and reason.",
 	}, []string{"issuer", "reason"})
+	podCertificatesIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "certsmith_podcertificaterequests_issued_total",
+		Help: "PodCertificateRequests issued, by issuer.",
+	}, []string{"issuer"})
+	podCertificatesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "certsmith_podcertificaterequests_refused_total",
+		Help: "PodCertificateRequests denied or failed by certsmith, by issuer, condition (Denied or Failed) and reason.",
+	}, []string{"issuer", "condition", "reason"})
+	podCertificateIssuanceDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "certsmith_podcertificaterequest_issuance_duration_seconds",
+		Help:    "Time from a PodCertificateRequest's creation (whole seconds) to its Issued status.",
+		Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600},
+	}, []string{"issuer"})
+	watchedCollector = &podCertificateCollector{}
 )
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(certificateExpiration, certificateRenewal, certificateReady,
-		issuerReady, issuerCAExpiration, issuanceDuration, csrsSigned, csrsRefused)
+		issuerReady, issuerCAExpiration, issuanceDuration, csrsSigned, csrsRefused,
+		podCertificatesIssued, podCertificatesRefused, podCertificateIssuanceDuration, watchedCollector)
 }
 
 var conditionValues = []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
@@ -140,4 +158,54 @@ func forgetIssuerMetrics(name string) {
 // observeIssuance records how long one issuance took.
 func observeIssuance(issuer string, took time.Duration) {
 	issuanceDuration.WithLabelValues(issuer).Observe(took.Seconds())
+}
+
+// podCertificateCollector reports, at each scrape, the PodCertificateRequests
+// in each watched signer's cache: "pending" ones wait for certsmith,
+// "finished" ones are kept until the API server's cleaner deletes them.
+// Requests of signers certsmith does not watch are never in a cache.
+type podCertificateCollector struct {
+	mu      sync.Mutex
+	signers *signerWatches
+}
+
+var podCertificatesWatchedDesc = prometheus.NewDesc("certsmith_podcertificaterequests_watched",
+	"PodCertificateRequests in the operator's cache, by signer and state (pending or finished).", []string{"signer", "state"}, nil)
+
+func (c *podCertificateCollector) set(signers *signerWatches) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.signers = signers
+}
+
+// Describe implements prometheus.Collector.
+func (c *podCertificateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- podCertificatesWatchedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *podCertificateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	signers := c.signers
+	c.mu.Unlock()
+	if signers == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, name := range signers.names() {
+		signerCache := signers.get(name)
+		var list certificatesv1.PodCertificateRequestList
+		if signerCache == nil || signerCache.List(ctx, &list) != nil {
+			continue
+		}
+		pending := 0
+		for i := range list.Items {
+			if !pcrFinished(&list.Items[i]) {
+				pending++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(podCertificatesWatchedDesc, prometheus.GaugeValue, float64(pending), name, "pending")
+		ch <- prometheus.MustNewConstMetric(podCertificatesWatchedDesc, prometheus.GaugeValue, float64(len(list.Items)-pending), name, "finished")
+	}
 }

@@ -83,11 +83,19 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", BundleControllerName, err)
 	}
+	// The CSR and pod-certificate signers share the writer of the signed-until records.
+	marks := &signedMarks{}
 	if err := (&CSRReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
-		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
+		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers, Marks: marks,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
+	}
+	if err := (&PodCertificateReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+		ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers, Marks: marks,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", PodCertificateControllerName, err)
 	}
 	if opts.CAInjection {
 		if err := (&CAInjectorReconciler{

@@ -17,7 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -31,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -43,6 +41,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/testutil"
 )
 
 // The integration suite runs the controllers in-process against a real
@@ -140,42 +139,9 @@ func operatorIdentity(adminConfig *rest.Config) *rest.Config {
 	user, err := testEnv.AddUser(envtest.User{Name: operatorUser}, adminConfig)
 	Expect(err).NotTo(HaveOccurred())
 
-	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
-	Expect(err).NotTo(HaveOccurred())
-	injectorRole, err := os.ReadFile(filepath.Join("..", "config", "rbac-cainjector", "role.yaml"))
-	Expect(err).NotTo(HaveOccurred())
-	raw = append(append(raw, "\n---\n"...), injectorRole...)
-	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 	subject := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}
-	for {
-		var doc map[string]any
-		if err := decoder.Decode(&doc); err != nil {
-			break
-		}
-		if doc == nil {
-			continue
-		}
-		switch doc["kind"] {
-		case "ClusterRole":
-			role := &rbacv1.ClusterRole{}
-			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(doc, role)).To(Succeed())
-			Expect(k8sClient.Create(ctx, role)).To(Succeed())
-			Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-				Subjects:   []rbacv1.Subject{subject},
-			})).To(Succeed())
-		case "Role":
-			role := &rbacv1.Role{}
-			Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(doc, role)).To(Succeed())
-			Expect(k8sClient.Create(ctx, role)).To(Succeed())
-			Expect(k8sClient.Create(ctx, &rbacv1.RoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: role.Namespace},
-				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-				Subjects:   []rbacv1.Subject{subject},
-			})).To(Succeed())
-		}
-	}
+	Expect(testutil.BindRoles(ctx, k8sClient, subject,
+		filepath.Join("..", "config", "rbac", "role.yaml"), filepath.Join("..", "config", "rbac-cainjector", "role.yaml"))).To(Succeed())
 	// The test issuers with custom signer names use example.com/<name>: grant
 	// them the way a user grants a custom domain (config/samples/custom-signer-rbac.yaml).
 	Expect(k8sClient.Create(ctx, &rbacv1.ClusterRole{

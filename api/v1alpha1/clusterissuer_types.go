@@ -22,6 +22,7 @@ import (
 
 // ClusterIssuerSpec is the desired state of a ClusterIssuer.
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.signerName) == has(self.signerName)",message="signerName is immutable: it cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="!has(self.podCertificates) || !has(self.policy) || !has(self.policy.maxDuration) || duration(self.policy.maxDuration) >= duration('1h')",message="policy.maxDuration must be at least 1h when podCertificates is set: a pod certificate lives at least an hour"
 type ClusterIssuerSpec struct {
 	// CA is where the issuer's certificate authority comes from: exactly one
 	// of selfSigned, secretRef or issuerRef.
@@ -70,7 +71,90 @@ type ClusterIssuerSpec struct {
 	// certsmith.io/rotate-requested-at).
 	// +optional
 	Rotation *RotationSpec `json:"rotation,omitempty"`
+
+	// PodCertificates makes the issuer sign PodCertificateRequests of its
+	// signerName: pods that mount a podCertificate projected volume with
+	// this signerName get a certificate whose key never leaves their node,
+	// and no Secret. Unset (the default) means the issuer does not look at
+	// PodCertificateRequests; "podCertificates: {}" signs for every pod
+	// with a SPIFFE identity of its namespace and ServiceAccount.
+	// +optional
+	PodCertificates *PodCertificatePolicy `json:"podCertificates,omitempty"`
 }
+
+// PodCertificatePolicy says which pods get certificates from an issuer and
+// what goes into them. Everything a pod certificate carries comes from what
+// the API server verified of the pod (its namespace, ServiceAccount, name
+// and node), never from what the pod asked for.
+type PodCertificatePolicy struct {
+	// TrustDomain is the SPIFFE trust domain of the identities issued:
+	// every certificate carries the URI
+	// spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. Defaults to
+	// the cluster's DNS domain (the operator's --cluster-domain).
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`
+	TrustDomain string `json:"trustDomain,omitempty"`
+
+	// MaxDuration caps the lifetime of pod certificates. A pod asks for a
+	// lifetime (maxExpirationSeconds of its volume, default 24h) and gets
+	// the shortest of that, this and spec.policy.maxDuration. Defaults to
+	// 24h; at least 1h, as the API requires, and at most 2160h (90 days).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('2160h')",message="must be between 1h and 2160h"
+	MaxDuration *metav1.Duration `json:"maxDuration,omitempty"`
+
+	// KeyTypes are the key types the issuer signs, as the kubelet names
+	// them in a podCertificate volume's keyType. A request for another
+	// type is Denied with reason UnsupportedKeyType. Defaults to all of
+	// them: ECDSAP256, ECDSAP384, ECDSAP521, ED25519, RSA3072, RSA4096.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=6
+	KeyTypes []PodCertificateKeyType `json:"keyTypes,omitempty"`
+
+	// NamespaceSelector limits the namespaces whose pods get certificates.
+	// Unset means every namespace that spec.policy.namespaceSelector (when
+	// set) serves; both must match.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// ServiceAccountSelector limits the ServiceAccounts whose pods get
+	// certificates, by the ServiceAccount's labels. Unset means every
+	// ServiceAccount.
+	// +optional
+	ServiceAccountSelector *metav1.LabelSelector `json:"serviceAccountSelector,omitempty"`
+
+	// DNSNames are DNS names to put into pod certificates, made from the
+	// verified facts with the variables $(SERVICE_ACCOUNT), $(NAMESPACE),
+	// $(POD_NAME) and $(CLUSTER_DOMAIN), for example
+	// "$(SERVICE_ACCOUNT).$(NAMESPACE).svc". Unset means none. Every name
+	// made passes the same checks as any other request (the namespace's
+	// service domain or spec.policy.dnsNames, the API server's reserved
+	// names, spec.policy.maxNames); a pod whose names fail is Denied.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="self.replace('$(SERVICE_ACCOUNT)', 'a').replace('$(NAMESPACE)', 'a').replace('$(POD_NAME)', 'a').replace('$(CLUSTER_DOMAIN)', 'a').matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="must be a DNS name in which only $(SERVICE_ACCOUNT), $(NAMESPACE), $(POD_NAME) and $(CLUSTER_DOMAIN) are replaced"
+	DNSNames []string `json:"dnsNames,omitempty"`
+}
+
+// PodCertificateKeyType is a key type of a podCertificate volume.
+// +kubebuilder:validation:Enum=ECDSAP256;ECDSAP384;ECDSAP521;ED25519;RSA3072;RSA4096
+type PodCertificateKeyType string
+
+// The key types the kubelet generates for pod certificates.
+const (
+	PodCertificateKeyECDSAP256 PodCertificateKeyType = "ECDSAP256"
+	PodCertificateKeyECDSAP384 PodCertificateKeyType = "ECDSAP384"
+	PodCertificateKeyECDSAP521 PodCertificateKeyType = "ECDSAP521"
+	PodCertificateKeyED25519   PodCertificateKeyType = "ED25519"
+	PodCertificateKeyRSA3072   PodCertificateKeyType = "RSA3072"
+	PodCertificateKeyRSA4096   PodCertificateKeyType = "RSA4096"
+)
 
 // BundleSpec says where an issuer's trust bundle goes.
 type BundleSpec struct {

@@ -115,3 +115,23 @@ func JitterFraction(seed string) float64 {
 	}
 	return fraction
 }
+
+// RefreshMargin is how far from either end of its validity the API server
+// accepts a pod certificate's beginRefreshAt.
+const RefreshMargin = 10 * time.Minute
+
+// PodCertificateRefreshTime returns when the kubelet should start replacing
+// a pod certificate valid from notBefore to notAfter: the default renewal
+// time (two thirds into the lifetime, moved earlier by the jitter of seed,
+// the request's UID, so that pods started together do not refresh
+// together), kept at least RefreshMargin from either end, in whole seconds.
+func PodCertificateRefreshTime(notBefore, notAfter time.Time, seed string) time.Time {
+	refresh := RenewalTime(notBefore, notAfter, 0, 0, seed).Truncate(time.Second)
+	if earliest := notBefore.Add(RefreshMargin); refresh.Before(earliest) {
+		refresh = earliest
+	}
+	if latest := notAfter.Add(-RefreshMargin); refresh.After(latest) {
+		refresh = latest
+	}
+	return refresh
+}

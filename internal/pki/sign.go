@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -158,8 +159,20 @@ type SignRequest struct {
 	// Subject, when set, is the certificate's subject instead of the CSR's
 	// (the caller checked these values; the CSR's encoding is not copied).
 	Subject *pkix.Name
+	// SANs, when set, are the certificate's subject alternative names
+	// instead of the CSR's (a pod certificate's come from what the API
+	// server verified of the pod; the CSR's are never read).
+	SANs *SubjectAltNames
 	// Now is the current time.
 	Now time.Time
+}
+
+// SubjectAltNames are the subject alternative names of a certificate.
+type SubjectAltNames struct {
+	DNSNames       []string
+	IPAddresses    []net.IP
+	URIs           []*url.URL
+	EmailAddresses []string
 }
 
 // Sign issues a certificate for req.CSR, signed by ca.
@@ -252,6 +265,10 @@ func (ca *CA) Sign(req SignRequest) (*x509.Certificate, error) {
 	}
 	if req.Subject != nil {
 		template.RawSubject, template.Subject = nil, *req.Subject
+	}
+	if names := req.SANs; names != nil {
+		template.DNSNames, template.IPAddresses, template.URIs, template.EmailAddresses =
+			names.DNSNames, names.IPAddresses, names.URIs, names.EmailAddresses
 	}
 
 	der, err := x509.CreateCertificate(rand.Reader, template, ca.Certificate, csr.PublicKey, normalizeSigner(ca.Key))
