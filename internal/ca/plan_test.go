@@ -866,3 +866,76 @@ func TestStaleStatusAfterTheSwitch(t *testing.T) {
 		t.Fatalf("a stale Publishing status started another rotation (%v)", w.last.Actions())
 	}
 }
+
+// TestPodCertificatesRefreshBeforeRetire: pods refresh their certificates
+// at the signer's beginRefreshAt with whichever CA is active; across a
+// rotation, the old CA stays in the trust bundle while any pod certificate
+// it signed is valid, and leaves once the last one has expired. The clock
+// steps from one event (a refresh, a plan's requeue) to the next.
+func TestPodCertificatesRefreshBeforeRetire(t *testing.T) {
+	const podLifetime = 2 * time.Hour
+	w := newWorld(t, KindRoot)
+	w.step()
+	type podCert struct {
+		ca                  string
+		notAfter, refreshAt time.Time
+	}
+	pods := make([]podCert, 5)
+	issue := func(i int) {
+		notBefore := w.now.Add(-time.Minute).Truncate(time.Second)
+		notAfter := notBefore.Add(podLifetime)
+		w.sign(podLifetime - time.Minute)
+		pods[i] = podCert{ca: fp(w.stored.Active.Certificate), notAfter: notAfter,
+			refreshAt: pki.PodCertificateRefreshTime(notBefore, notAfter, fmt.Sprintf("pod-%d-%s", i, w.now))}
+	}
+	for i := range pods {
+		issue(i)
+		w.advance(7 * time.Minute)
+	}
+	oldCA := fp(w.stored.Active.Certificate)
+	switched, retired := false, false
+	lastOldExpiry := time.Time{}
+	for end := w.now.Add(24 * time.Hour); w.now.Before(end); {
+		// The next event: a pod's refresh, or the plan's requeue.
+		next := w.now.Add(w.last.Requeue)
+		for _, p := range pods {
+			if p.refreshAt.After(w.now) && p.refreshAt.Before(next) {
+				next = p.refreshAt
+			}
+		}
+		w.advanceTo(next)
+		for i, p := range pods {
+			if !w.now.Before(p.refreshAt) {
+				issue(i)
+			}
+		}
+		if !switched && w.now.Sub(epoch) > 3*time.Hour {
+			w.rotateNow("rotate")
+			switched = true
+		}
+		w.step()
+		bundle := fps(w.stored.Bundle)
+		for i, p := range pods {
+			if w.now.Before(p.notAfter) && !slices.Contains(bundle, p.ca) {
+				t.Fatalf("at +%s: pod %d holds a valid certificate of a CA that left the bundle", w.now.Sub(epoch), i)
+			}
+			if p.ca == oldCA && p.notAfter.After(lastOldExpiry) {
+				lastOldExpiry = p.notAfter
+			}
+		}
+		if switched && !slices.Contains(bundle, oldCA) && !retired {
+			retired = true
+			if w.now.Before(lastOldExpiry) {
+				t.Fatalf("the old CA retired at +%s, before its last pod certificate expired at +%s", w.now.Sub(epoch), lastOldExpiry.Sub(epoch))
+			}
+		}
+	}
+	if !switched || !retired {
+		t.Fatalf("switched %v, retired %v: the rotation did not finish in a day", switched, retired)
+	}
+	for i, p := range pods {
+		if p.ca == oldCA {
+			t.Errorf("pod %d still holds an old-CA certificate a day later", i)
+		}
+	}
+}

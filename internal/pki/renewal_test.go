@@ -162,3 +162,39 @@ func TestRenewalTimeNeverBeforeTheFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestPodCertificateRefreshTime: the default renewal point with jitter,
+// always where the API server accepts it (10 minutes inside either end), in
+// whole seconds, and spread by the seed.
+func TestPodCertificateRefreshTime(t *testing.T) {
+	notBefore := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	for _, lifetime := range []time.Duration{time.Hour, 90 * time.Minute, 24 * time.Hour, 91 * 24 * time.Hour} {
+		notAfter := notBefore.Add(lifetime)
+		seen := map[time.Time]bool{}
+		for i := range 200 {
+			seed := fmt.Sprintf("pcr-%d", i)
+			refresh := PodCertificateRefreshTime(notBefore, notAfter, seed)
+			if refresh.Before(notBefore.Add(RefreshMargin)) || refresh.After(notAfter.Add(-RefreshMargin)) {
+				t.Fatalf("%s: %s outside the window", lifetime, refresh.Sub(notBefore))
+			}
+			if !refresh.Equal(refresh.Truncate(time.Second)) {
+				t.Fatalf("%s: %s is not whole seconds", lifetime, refresh)
+			}
+			if want := RenewalTime(notBefore, notAfter, 0, 0, seed).Truncate(time.Second); lifetime >= time.Hour && !refresh.Equal(want) && refresh.After(notBefore.Add(RefreshMargin)) {
+				t.Fatalf("%s: %s, want the renewal time %s", lifetime, refresh, want)
+			}
+			if !PodCertificateRefreshTime(notBefore, notAfter, seed).Equal(refresh) {
+				t.Fatal("not deterministic")
+			}
+			seen[refresh] = true
+		}
+		if len(seen) < 100 { // an hour spreads over 6 minutes: 360 whole seconds
+			t.Errorf("%s: 200 seeds gave %d refresh times", lifetime, len(seen))
+		}
+	}
+	// A window too short for the margins still lands inside the validity.
+	short := PodCertificateRefreshTime(notBefore, notBefore.Add(15*time.Minute), "x")
+	if short.Before(notBefore) || short.After(notBefore.Add(15*time.Minute)) {
+		t.Errorf("short: %s", short.Sub(notBefore))
+	}
+}

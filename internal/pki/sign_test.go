@@ -162,6 +162,28 @@ func TestSignEmptySubjectMakesSANCritical(t *testing.T) {
 	}
 }
 
+// TestSignSANsReplaceTheRequests: SANs, when given, are the certificate's
+// names and the CSR's are not read; with an empty subject the extension is
+// critical.
+func TestSignSANsReplaceTheRequests(t *testing.T) {
+	ca := newTestRootCA(t, ecdsaP256, year, -1)
+	csr := newTestCSR(t, testKey(t, ecdsaP256), CSRRequest{Subject: pkix.Name{CommonName: "kubernetes.default.svc"}, DNSNames: []string{"kubernetes.default.svc"},
+		IPAddresses: []net.IP{net.ParseIP("10.0.0.1")}, URIs: []*url.URL{{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/kube-system/sa/admin"}}})
+	want := &url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/shop/sa/web"}
+	cert, err := ca.Sign(SignRequest{CSR: csr, Usages: []string{UsageClientAuth}, Duration: day, Now: testNow,
+		Subject: &pkix.Name{}, SANs: &SubjectAltNames{DNSNames: []string{"web.shop.svc"}, URIs: []*url.URL{want}}})
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	if !reflect.DeepEqual(cert.DNSNames, []string{"web.shop.svc"}) || len(cert.IPAddresses) != 0 || len(cert.URIs) != 1 ||
+		cert.URIs[0].String() != want.String() || len(cert.Subject.Names) != 0 {
+		t.Errorf("names %v %v %v, subject %q", cert.DNSNames, cert.IPAddresses, cert.URIs, cert.Subject)
+	}
+	if ext := extension(cert, oidSubjectAltName); ext == nil || !ext.Critical {
+		t.Error("the SAN extension of an empty subject is not critical")
+	}
+}
+
 func TestSignValidityWindow(t *testing.T) {
 	const caDuration = year
 	ca := newTestRootCA(t, ecdsaP256, caDuration, -1)
