@@ -109,6 +109,21 @@ func listTLSSecrets(ctx context.Context, c client.Client, namespace string) ([]s
 	return names, nil
 }
 
+// listPods lists the Pods of namespace, reading only their metadata: the
+// names are all completion needs, and a Pod object can be large.
+func listPods(ctx context.Context, c client.Client, namespace string) ([]string, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, pod := range list.Items {
+		names = append(names, pod.Name)
+	}
+	return names, nil
+}
+
 // listUndecidedCSRs lists the CSRs of certsmith signers that are neither
 // approved nor denied: the ones "approve" and "deny" accept.
 func listUndecidedCSRs(ctx context.Context, c client.Client, _ string) ([]string, error) {

@@ -18,6 +18,7 @@ package main
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net"
@@ -151,4 +152,27 @@ func readyCondition(status metav1.ConditionStatus, reason, message string, since
 		Type: certsmithv1alpha1.ConditionReady, Status: status, Reason: reason, Message: message,
 		LastTransitionTime: metav1.NewTime(since),
 	}
+}
+
+// newStubRequest returns what the kubelet puts into a PodCertificateRequest
+// for key: an empty PKCS#10 request (DER) that only proves the key.
+func newStubRequest(key crypto.Signer) ([]byte, error) {
+	return x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+}
+
+// signPodCertificate signs with ca a pod certificate for the key of stub,
+// carrying sans, issued at now (backdated as certsmith does) for lifetime.
+func signPodCertificate(ca *pki.CA, stub []byte, sans pki.SubjectAltNames, now time.Time, lifetime time.Duration) (*x509.Certificate, error) {
+	csr, err := x509.ParseCertificateRequest(stub)
+	if err != nil {
+		return nil, err
+	}
+	return ca.Sign(pki.SignRequest{
+		CSR:      csr,
+		Usages:   []string{pki.UsageDigitalSignature, pki.UsageClientAuth, pki.UsageServerAuth},
+		Duration: lifetime,
+		Subject:  &pkix.Name{},
+		SANs:     &sans,
+		Now:      now,
+	})
 }

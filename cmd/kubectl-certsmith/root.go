@@ -135,12 +135,13 @@ func newRootCommand(streams ioStreams, factory clientFactory, clk clock.PassiveC
 	o := &rootOptions{streams: streams, factory: factory, clock: clk}
 	root := &cobra.Command{
 		Use:   "kubectl-certsmith",
-		Short: "Inspect and operate certsmith certificates, issuers and CSRs",
+		Short: "Inspect and operate certsmith certificates, pod certificates, issuers and CSRs",
 		Long: `kubectl certsmith inspects and operates certsmith, the Kubernetes PKI operator.
 
-It explains why a ServiceCertificate is or is not ready, asks certsmith to
-renew certificates or rotate an issuer's CA, decodes TLS Secrets, and approves
-or denies CertificateSigningRequests addressed to certsmith's ClusterIssuers.
+It explains why a ServiceCertificate is or is not ready, shows the pod
+certificates of a namespace or a pod, asks certsmith to renew certificates or
+rotate an issuer's CA, decodes TLS Secrets, and approves or denies
+CertificateSigningRequests addressed to certsmith's ClusterIssuers.
 
 It connects like kubectl: --kubeconfig, --context and -n/--namespace work
 the same way.
@@ -162,6 +163,7 @@ kubectl_complete-certsmith on the PATH that runs
 
 	root.AddCommand(
 		newStatusCommand(o),
+		newPodsCommand(o),
 		newRenewCommand(o),
 		newInspectCommand(o),
 		newDecideCommand(o, approveDecision),

@@ -103,10 +103,16 @@ type pluginResult struct {
 // runPlugin runs "kubectl certsmith ARGS" in-process against the test
 // cluster at testNow.
 func runPlugin(args ...string) pluginResult {
+	return runPluginWith(kubeconfigPath, testNow, args...)
+}
+
+// runPluginWith runs "kubectl certsmith ARGS" with the given kubeconfig
+// (another user) at now (a later moment).
+func runPluginWith(kubeconfig string, now time.Time, args ...string) pluginResult {
 	var out, errOut bytes.Buffer
 	streams := ioStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	cmd := newRootCommand(streams, newKubeconfigFactory(&errOut), clocktesting.NewFakePassiveClock(testNow))
-	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfigPath}, args...))
+	cmd := newRootCommand(streams, newKubeconfigFactory(&errOut), clocktesting.NewFakePassiveClock(now))
+	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
 	err := cmd.ExecuteContext(ctx)
 	GinkgoWriter.Printf("$ kubectl certsmith %s\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
 	if err != nil {
