@@ -22,8 +22,10 @@ limitations under the License.
 // ones users run. Workloads are pods of the test workload
 // (test/node/workload): a TLS server that mounts a ServiceCertificate's
 // Secret, and clients that trust only the bundle, from its ConfigMap or
-// from a clusterTrustBundle projected volume. The real garbage collector
-// and namespace controller act on certsmith's objects.
+// from a clusterTrustBundle projected volume; and pods that get pod
+// certificates from the kubelet (podCertificate projected volumes that
+// certsmith's signer fills) and do mutual TLS by SPIFFE ID. The real
+// garbage collector and namespace controller act on certsmith's objects.
 //
 // It needs root. Run it from the repository root ("make test-node"):
 //
@@ -281,6 +283,48 @@ func waitForPod(namespace, name string) string {
 	return ip
 }
 
+// workloadPodYAML is a pod of the test workload under the restricted Pod
+// Security Standard: non-root (the image's 65532), no privilege
+// escalation, no capabilities, a read-only root filesystem. It runs under
+// serviceAccount ("" for the namespace's default) without its token, and
+// mounts the volume source in volumes (YAML indented for "  - name:
+// files") at /files.
+func workloadPodYAML(namespace, name, serviceAccount, labels string, args []string, volumes string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	account := ""
+	if serviceAccount != "" {
+		account = "  serviceAccountName: " + serviceAccount + "\n"
+	}
+	return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ` + name + `
+  namespace: ` + namespace + `
+  labels: {` + labels + `}
+spec:
+` + account + `  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+  - name: workload
+    image: ` + workloadImage + `
+    args: [` + strings.Join(quoted, ", ") + `]
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL]}
+    volumeMounts:
+    - {name: files, mountPath: /files, readOnly: true}
+  volumes:
+  - name: files
+` + volumes
+}
+
 // clientStatus is what a workload client reports (workload.Status).
 type clientStatus struct {
 	Handshakes int64    `json:"handshakes"`
@@ -288,22 +332,29 @@ type clientStatus struct {
 	LastError  string   `json:"lastError"`
 	PeerSerial string   `json:"peerSerial"`
 	PeerIssuer string   `json:"peerIssuer"`
+	PeerID     string   `json:"peerID"`
+	PeerAnchor string   `json:"peerAnchor"`
 	Anchors    []string `json:"anchors"`
+}
+
+// readStatus reads a workload's GET /status at host:port into st.
+func readStatus(addr string, st any) error {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + addr + "/status")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(st)
 }
 
 // readClientStatus reads a client pod's status over the pod network.
 func readClientStatus(ip string) (clientStatus, error) {
 	var st clientStatus
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + ip + ":9000/status")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("status %s", resp.Status)
-	}
-	err = json.NewDecoder(resp.Body).Decode(&st)
+	err := readStatus(ip+":9000", &st)
 	return st, err
 }
 

@@ -85,39 +85,10 @@ spec:
   duration: 1h
 `
 
-// podYAML is a pod of the test workload under the restricted Pod Security
-// Standard: non-root (the image's 65532), no privilege escalation, no
-// capabilities, a read-only root filesystem.
+// podYAML is a pod of the test workload in the TLS spec's namespace, under
+// its default ServiceAccount (workloadPodYAML).
 func podYAML(name, labels string, args []string, volumes string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = fmt.Sprintf("%q", a)
-	}
-	return `apiVersion: v1
-kind: Pod
-metadata:
-  name: ` + name + `
-  namespace: ` + tlsNamespace + `
-  labels: {` + labels + `}
-spec:
-  automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 1
-  securityContext:
-    runAsNonRoot: true
-    seccompProfile: {type: RuntimeDefault}
-  containers:
-  - name: workload
-    image: ` + workloadImage + `
-    args: [` + strings.Join(quoted, ", ") + `]
-    securityContext:
-      allowPrivilegeEscalation: false
-      readOnlyRootFilesystem: true
-      capabilities: {drop: [ALL]}
-    volumeMounts:
-    - {name: files, mountPath: /files, readOnly: true}
-  volumes:
-  - name: files
-` + volumes
+	return workloadPodYAML(tlsNamespace, name, "", labels, args, volumes)
 }
 
 var _ = Describe("Pods that consume certsmith's certificate and bundles", Ordered, Label("tls"), func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -271,7 +273,8 @@ func TestHandshake(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("trusted", func(t *testing.T) {
-		anchors, peer, err := handshake(ctx, onlyOne, serverName, addr)
+		res, err := handshake(ctx, clientConfig{caFile: onlyOne, serverName: serverName}, addr)
+		anchors, peer := res.anchors, res.peer
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
@@ -287,7 +290,8 @@ func TestHandshake(t *testing.T) {
 	})
 
 	t.Run("bundle of two", func(t *testing.T) {
-		anchors, peer, err := handshake(ctx, both, serverName, addr)
+		res, err := handshake(ctx, clientConfig{caFile: both, serverName: serverName}, addr)
+		anchors, peer := res.anchors, res.peer
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
@@ -300,7 +304,8 @@ func TestHandshake(t *testing.T) {
 	})
 
 	t.Run("wrong server name", func(t *testing.T) {
-		anchors, peer, err := handshake(ctx, onlyOne, "other.test", addr)
+		res, err := handshake(ctx, clientConfig{caFile: onlyOne, serverName: "other.test"}, addr)
+		anchors, peer := res.anchors, res.peer
 		var hostErr x509.HostnameError
 		if !errors.As(err, &hostErr) {
 			t.Fatalf("error %v (%T), want an x509.HostnameError", err, err)
@@ -314,7 +319,8 @@ func TestHandshake(t *testing.T) {
 	})
 
 	t.Run("untrusted CA", func(t *testing.T) {
-		anchors, peer, err := handshake(ctx, onlyTwo, serverName, addr)
+		res, err := handshake(ctx, clientConfig{caFile: onlyTwo, serverName: serverName}, addr)
+		anchors, peer := res.anchors, res.peer
 		var authErr x509.UnknownAuthorityError
 		if !errors.As(err, &authErr) {
 			t.Fatalf("error %v (%T), want an x509.UnknownAuthorityError", err, err)
@@ -336,7 +342,8 @@ func TestHandshake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := caFile(strings.ReplaceAll(tc.name, " ", "-"), []byte(tc.content))
-			anchors, peer, err := handshake(ctx, p, serverName, addr)
+			res, err := handshake(ctx, clientConfig{caFile: p, serverName: serverName}, addr)
+			anchors, peer := res.anchors, res.peer
 			if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.wantErrSub)
 			}
@@ -347,7 +354,7 @@ func TestHandshake(t *testing.T) {
 	}
 
 	t.Run("missing CA file", func(t *testing.T) {
-		_, _, err := handshake(ctx, filepath.Join(dir, "missing.crt"), serverName, addr)
+		_, err := handshake(ctx, clientConfig{caFile: filepath.Join(dir, "missing.crt"), serverName: serverName}, addr)
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("error %v, want not exist", err)
 		}
@@ -355,7 +362,8 @@ func TestHandshake(t *testing.T) {
 
 	t.Run("unexpected answer", func(t *testing.T) {
 		other := tlsServer(t, certPEM, keyPEM, "nope\n")
-		_, peer, err := handshake(ctx, onlyOne, serverName, other)
+		res, err := handshake(ctx, clientConfig{caFile: onlyOne, serverName: serverName}, other)
+		peer := res.peer
 		if err == nil || !strings.Contains(err.Error(), "unexpected answer") {
 			t.Fatalf("error %v, want an unexpected answer", err)
 		}
@@ -365,7 +373,7 @@ func TestHandshake(t *testing.T) {
 	})
 
 	t.Run("nothing listening", func(t *testing.T) {
-		_, _, err := handshake(ctx, onlyOne, serverName, freeAddr(t))
+		_, err := handshake(ctx, clientConfig{caFile: onlyOne, serverName: serverName}, freeAddr(t))
 		if err == nil {
 			t.Fatal("handshake with no server succeeded")
 		}
@@ -485,7 +493,7 @@ func TestServeAndClient(t *testing.T) {
 			t.Fatalf("serve returned early: %v", err)
 		default:
 		}
-		_, _, err := handshake(ctx, bundle, serverName, serveAddr)
+		_, err := handshake(ctx, clientConfig{caFile: bundle, serverName: serverName}, serveAddr)
 		return err == nil, fmt.Sprint(err)
 	})
 
@@ -582,5 +590,464 @@ func TestClientNeedsServerNameAndAddr(t *testing.T) {
 		if err := client(context.Background(), args); err == nil {
 			t.Errorf("client %q returned no error", args)
 		}
+	}
+}
+
+// spiffeID is the SPIFFE ID of a ServiceAccount as certsmith issues it.
+func spiffeID(namespace, serviceAccount string) string {
+	return "spiffe://cluster.local/ns/" + namespace + "/sa/" + serviceAccount
+}
+
+// intermediate returns a CA signed by c.
+func (c *ca) intermediate(t *testing.T, cn string) *ca {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(2),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ca{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// svid describes a pod certificate to issue.
+type svid struct {
+	serial int64
+	uris   []string
+	usages []x509.ExtKeyUsage // default client and server
+	isCA   bool
+	// chain are the intermediates that follow the leaf in the bundle.
+	chain []*ca
+}
+
+// issueBundle returns a kubelet credential bundle with a certificate like
+// certsmith's pod certificates (an empty subject, URI SANs only), signed
+// by c: the PKCS#8 key, then the leaf and the chain.
+func (c *ca) issueBundle(t *testing.T, s svid) []byte {
+	t.Helper()
+	key := newKey(t)
+	usages := s.usages
+	if usages == nil {
+		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(s.serial),
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           usages,
+		IsCA:                  s.isCA,
+		BasicConstraintsValid: true,
+	}
+	for _, u := range s.uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	for _, i := range s.chain {
+		out = append(out, i.pem...)
+	}
+	return out
+}
+
+// bundleCerts parses the certificates of a credential bundle, leaf first.
+func bundleCerts(t *testing.T, bundle []byte) []*x509.Certificate {
+	t.Helper()
+	var certs []*x509.Certificate
+	for rest := bundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return certs
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, cert)
+	}
+}
+
+func TestParseCredentialBundle(t *testing.T) {
+	root := newCA(t, "root")
+	mid := root.intermediate(t, "intermediate")
+	id := spiffeID("ns", "app")
+	good := root.issueBundle(t, svid{serial: 7, uris: []string{id}})
+	chained := mid.issueBundle(t, svid{serial: 8, uris: []string{id}, chain: []*ca{mid}})
+	other := root.issueBundle(t, svid{serial: 9, uris: []string{id}})
+	keyBlock, certs := splitBundle(t, good)
+	otherKey, _ := splitBundle(t, other)
+	ecKey, _ := pem.Decode(keyBlock)
+	parsedKey, err := x509.ParsePKCS8PrivateKey(ecKey.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec1, err := x509.MarshalECPrivateKey(parsedKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec1PEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+	t.Run("key and leaf", func(t *testing.T) {
+		pair, err := parseCredentialBundle(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pair.Leaf == nil || pair.Leaf.SerialNumber.Int64() != 7 || len(pair.Certificate) != 1 {
+			t.Fatalf("pair %+v", pair)
+		}
+		if _, err := tls.X509KeyPair(certs, keyBlock); err != nil {
+			t.Fatalf("the test's bundle is no key pair: %v", err)
+		}
+	})
+	t.Run("key, leaf and intermediate", func(t *testing.T) {
+		pair, err := parseCredentialBundle(chained)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pair.Certificate) != 2 || pair.Leaf.SerialNumber.Int64() != 8 {
+			t.Fatalf("%d certificates, leaf %v", len(pair.Certificate), pair.Leaf.SerialNumber)
+		}
+	})
+	for _, tc := range []struct {
+		name, data, wantErrSub string
+	}{
+		{"empty", "", "does not start with a PRIVATE KEY"},
+		{"not PEM", "junk", "does not start with a PRIVATE KEY"},
+		{"certificate first", string(cat(certs, keyBlock)), "does not start with a PRIVATE KEY"},
+		{"SEC 1 key instead of PKCS#8", string(cat(sec1PEM, certs)), "does not start with a PRIVATE KEY"},
+		{"PKCS#8 block with junk", string(cat(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("junk")}), certs)), "credential bundle:"},
+		{"key only", string(keyBlock), "no certificate"},
+		{"another key", string(cat(otherKey, certs)), "does not match"},
+		{"two keys", string(cat(keyBlock, keyBlock, certs)), "a PRIVATE KEY block after the key"},
+		{"certificate not DER", string(cat(keyBlock, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("junk")}))), "certificate 1"},
+		{"trailing data", string(cat(good, []byte("junk\n"))), "data after the last PEM block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseCredentialBundle([]byte(tc.data))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.wantErrSub)
+			}
+		})
+	}
+	t.Run("trailing newlines", func(t *testing.T) {
+		if _, err := parseCredentialBundle(cat(good, []byte("\n\n"))); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// splitBundle returns the key block and the certificate blocks of a
+// credential bundle.
+func splitBundle(t *testing.T, bundle []byte) (keyPEM, certsPEM []byte) {
+	t.Helper()
+	block, rest := pem.Decode(bundle)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		t.Fatal("no key block first")
+	}
+	return pem.EncodeToMemory(block), rest
+}
+
+func TestKeyPairCredentialBundleReload(t *testing.T) {
+	authority := newCA(t, "CA one")
+	file := filepath.Join(t.TempDir(), "credentials.pem")
+	k := &keyPair{bundleFile: file}
+	if _, err := k.get(nil); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no file: %v", err)
+	}
+	writeAtomic(t, file, authority.issueBundle(t, svid{serial: 0x11, uris: []string{spiffeID("ns", "a")}}))
+	if got := servedSerial(t, k); got != "11" {
+		t.Fatalf("serial %s, want 11", got)
+	}
+	first, _ := k.get(nil)
+	if again, _ := k.get(nil); again != first {
+		t.Error("unchanged file: get parsed the bundle again instead of keeping it")
+	}
+	writeAtomic(t, file, authority.issueBundle(t, svid{serial: 0x22, uris: []string{spiffeID("ns", "a")}}))
+	if got := servedSerial(t, k); got != "22" {
+		t.Fatalf("after the refresh: serial %s, want 22", got)
+	}
+	// A bundle that does not parse, or is gone, keeps the one loaded.
+	writeAtomic(t, file, []byte("junk"))
+	if got := servedSerial(t, k); got != "22" {
+		t.Fatalf("broken bundle: serial %s, want 22 kept", got)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, k); got != "22" {
+		t.Fatalf("bundle gone: serial %s, want 22 kept", got)
+	}
+	pair, err := k.clientCertificate(nil)
+	if err != nil || pair.Leaf.SerialNumber.Int64() != 0x22 {
+		t.Fatalf("clientCertificate = %v, %v", pair, err)
+	}
+}
+
+func TestVerifyPeerID(t *testing.T) {
+	root, other := newCA(t, "root"), newCA(t, "other root")
+	mid := root.intermediate(t, "intermediate")
+	want := spiffeID("ns", "server")
+	roots := x509.NewCertPool()
+	roots.AddCert(root.cert)
+	rootFP := fingerprint(root.cert)
+	for _, tc := range []struct {
+		name       string
+		bundle     []byte
+		usage      x509.ExtKeyUsage
+		wantErrSub string // "" for verified
+	}{
+		{"the identity, as server", root.issueBundle(t, svid{serial: 1, uris: []string{want}}), x509.ExtKeyUsageServerAuth, ""},
+		{"the identity, as client", root.issueBundle(t, svid{serial: 1, uris: []string{want}}), x509.ExtKeyUsageClientAuth, ""},
+		{"through an intermediate", mid.issueBundle(t, svid{serial: 2, uris: []string{want}, chain: []*ca{mid}}), x509.ExtKeyUsageServerAuth, ""},
+		{"intermediate not sent", mid.issueBundle(t, svid{serial: 2, uris: []string{want}}), x509.ExtKeyUsageServerAuth, "unknown authority"},
+		{"another ServiceAccount", root.issueBundle(t, svid{serial: 3, uris: []string{spiffeID("ns", "client")}}), x509.ExtKeyUsageServerAuth,
+			"peer ID spiffe://cluster.local/ns/ns/sa/client, want " + want},
+		{"another namespace", root.issueBundle(t, svid{serial: 3, uris: []string{spiffeID("other", "server")}}), x509.ExtKeyUsageServerAuth, "peer ID"},
+		{"a longer path", root.issueBundle(t, svid{serial: 3, uris: []string{want + "/x"}}), x509.ExtKeyUsageServerAuth, "peer ID"},
+		{"another trust domain", root.issueBundle(t, svid{serial: 3, uris: []string{"spiffe://example.org/ns/ns/sa/server"}}), x509.ExtKeyUsageServerAuth, "peer ID"},
+		{"no URI", root.issueBundle(t, svid{serial: 4}), x509.ExtKeyUsageServerAuth, "carries 0 URIs"},
+		{"a second URI", root.issueBundle(t, svid{serial: 5, uris: []string{want, spiffeID("ns", "client")}}), x509.ExtKeyUsageServerAuth, "carries 2 URIs"},
+		{"untrusted CA", other.issueBundle(t, svid{serial: 6, uris: []string{want}}), x509.ExtKeyUsageServerAuth, "unknown authority"},
+		{"server only, as client", root.issueBundle(t, svid{serial: 7, uris: []string{want}, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}),
+			x509.ExtKeyUsageClientAuth, "incompatible key usage"},
+		{"a CA", root.issueBundle(t, svid{serial: 8, uris: []string{want}, isCA: true}), x509.ExtKeyUsageServerAuth, "is a CA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			anchor, err := verifyPeerID(bundleCerts(t, tc.bundle), roots, tc.usage, want)
+			if tc.wantErrSub == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if anchor != rootFP {
+					t.Errorf("anchor %s, want the root's %s", anchor, rootFP)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.wantErrSub)
+			}
+			if anchor != "" {
+				t.Errorf("anchor %s with a failed verification", anchor)
+			}
+		})
+	}
+	if _, err := verifyPeerID(nil, roots, x509.ExtKeyUsageServerAuth, want); err == nil {
+		t.Error("no certificate verified")
+	}
+}
+
+func getServerStatus(addr string) (ServerStatus, error) {
+	var st ServerStatus
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %s", resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// waitServerStatus polls the server's status until cond holds.
+func waitServerStatus(t *testing.T, addr, what string, cond func(ServerStatus) bool) ServerStatus {
+	t.Helper()
+	var st ServerStatus
+	eventually(t, what, func() (bool, string) {
+		var err error
+		st, err = getServerStatus(addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		return cond(st), fmt.Sprintf("%+v", st)
+	})
+	return st
+}
+
+// TestMutualTLS runs serve and client with pod certificates as the node
+// suite does: credential bundles, trust files and SPIFFE IDs, then a CA
+// rotation under them.
+func TestMutualTLS(t *testing.T) {
+	old, next := newCA(t, "CA old"), newCA(t, "CA new")
+	oldFP, nextFP := fingerprint(old.cert), fingerprint(next.cert)
+	serverID, clientID := spiffeID("ns", "server"), spiffeID("ns", "client")
+	dir := t.TempDir()
+	file := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		writeAtomic(t, p, data)
+		return p
+	}
+	trust := file("trust.pem", old.pem)
+	serverCreds := file("server.pem", old.issueBundle(t, svid{serial: 0x5001, uris: []string{serverID}}))
+	clientCreds := file("client.pem", old.issueBundle(t, svid{serial: 0xc001, uris: []string{clientID}}))
+	intruderCreds := file("intruder.pem", old.issueBundle(t, svid{serial: 0xbad, uris: []string{spiffeID("ns", "intruder")}}))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serveAddr, serverStatus := freeAddr(t), freeAddr(t)
+	server := start(ctx, "serve", serve, "-credential-bundle", serverCreds, "-ca", trust, "-peer-id", clientID,
+		"-listen", serveAddr, "-status", serverStatus)
+	good := clientConfig{caFile: trust, peerID: serverID, credentials: &keyPair{bundleFile: clientCreds}}
+	eventually(t, "serving", func() (bool, string) {
+		select {
+		case err := <-server.done:
+			t.Fatalf("serve returned early: %v", err)
+		default:
+		}
+		_, err := handshake(ctx, good, serveAddr)
+		return err == nil, fmt.Sprint(err)
+	})
+
+	t.Run("handshake results", func(t *testing.T) {
+		res, err := handshake(ctx, good, serveAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.peer.SerialNumber.Int64() != 0x5001 || peerID(res.peer) != serverID || res.peerAnchor != oldFP {
+			t.Errorf("peer %v %s, anchor %s", res.peer.SerialNumber, peerID(res.peer), res.peerAnchor)
+		}
+		for _, tc := range []struct {
+			name       string
+			c          clientConfig
+			wantErrSub string
+		}{
+			{"expecting another server", clientConfig{caFile: trust, peerID: spiffeID("ns", "other"), credentials: good.credentials}, "peer ID " + serverID + ", want"},
+			{"a host name check of a certificate without names", clientConfig{caFile: trust, serverName: "server.ns.svc", credentials: good.credentials}, "certificate"},
+			{"no client certificate", clientConfig{caFile: trust, peerID: serverID}, "certificate required"},
+			{"another client", clientConfig{caFile: trust, peerID: serverID, credentials: &keyPair{bundleFile: intruderCreds}}, "bad certificate"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, err := handshake(ctx, tc.c, serveAddr)
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
+					t.Fatalf("error %v, want it to mention %q", err, tc.wantErrSub)
+				}
+				if res.peer != nil {
+					t.Error("a peer certificate with a failed handshake")
+				}
+			})
+		}
+		st, err := getServerStatus(serverStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rejected != 1 || !strings.Contains(st.LastRejection, "peer ID "+spiffeID("ns", "intruder")+", want "+clientID) {
+			t.Errorf("server status %+v, want the intruder's one rejection", st)
+		}
+		if _, ok := st.Accepted[spiffeID("ns", "intruder")]; ok || len(st.Accepted) != 1 || st.Accepted[clientID][oldFP] < 2 {
+			t.Errorf("accepted %v, want only %s under the old CA", st.Accepted, clientID)
+		}
+		if want := []string{oldFP}; !reflect.DeepEqual(st.Anchors, want) {
+			t.Errorf("server anchors %q, want %q", st.Anchors, want)
+		}
+	})
+
+	clientStatus := freeAddr(t)
+	cli := start(ctx, "client", client, "-credential-bundle", clientCreds, "-ca", trust, "-peer-id", serverID,
+		"-addr", serveAddr, "-status", clientStatus, "-interval", "20ms")
+	st := waitStatus(t, clientStatus, "handshaking", func(st Status) bool { return st.Handshakes >= 3 })
+	if st.Failures != 0 || st.PeerID != serverID || st.PeerSerial != "5001" || st.PeerAnchor != oldFP {
+		t.Fatalf("client status %+v", st)
+	}
+	wrongStatus := freeAddr(t)
+	wrong := start(ctx, "client expecting another server", client, "-credential-bundle", clientCreds, "-ca", trust,
+		"-peer-id", spiffeID("ns", "other"), "-addr", serveAddr, "-status", wrongStatus, "-interval", "20ms")
+	st = waitStatus(t, wrongStatus, "failing", func(st Status) bool { return st.Failures >= 2 })
+	if st.Handshakes != st.Failures || st.PeerSerial != "" || st.PeerID != "" || !strings.Contains(st.LastError, "want "+spiffeID("ns", "other")) {
+		t.Errorf("client expecting another server: %+v", st)
+	}
+
+	// A CA rotation as certsmith does it: the next CA joins the trust
+	// file, a new client gets a certificate of the next CA and talks to
+	// the server that still holds the old one; then the server's bundle is
+	// refreshed and the old client talks to it.
+	writeAtomic(t, trust, append(append([]byte{}, old.pem...), next.pem...))
+	newClientCreds := file("new-client.pem", next.issueBundle(t, svid{serial: 0xc002, uris: []string{clientID}}))
+	newStatus := freeAddr(t)
+	newCli := start(ctx, "new client", client, "-credential-bundle", newClientCreds, "-ca", trust, "-peer-id", serverID,
+		"-addr", serveAddr, "-status", newStatus, "-interval", "20ms")
+	st = waitStatus(t, newStatus, "the new client handshaking", func(st Status) bool { return st.Handshakes >= 3 })
+	if st.Failures != 0 || st.PeerAnchor != oldFP {
+		t.Errorf("new client: %+v, want the server's old-CA certificate", st)
+	}
+	waitServerStatus(t, serverStatus, "the new client accepted under the next CA", func(st ServerStatus) bool {
+		return st.Accepted[clientID][nextFP] > 0 && st.Accepted[clientID][oldFP] > 0
+	})
+	writeAtomic(t, serverCreds, next.issueBundle(t, svid{serial: 0x5002, uris: []string{serverID}}))
+	st = waitStatus(t, clientStatus, "the old client seeing the new server certificate", func(st Status) bool { return st.PeerSerial == "5002" })
+	if st.Failures != 0 || st.PeerAnchor != nextFP {
+		t.Errorf("old client after the server's refresh: %+v", st)
+	}
+	if st := waitServerStatus(t, serverStatus, "both anchors", func(st ServerStatus) bool { return len(st.Anchors) == 2 }); st.Rejected != 1 {
+		t.Errorf("server rejected more than the intruder: %+v", st)
+	}
+
+	cancel()
+	for _, r := range []role{wrong, newCli, cli, server} {
+		r.stop(t)
+	}
+	if _, err := getServerStatus(serverStatus); err == nil {
+		t.Error("the server's status still answers after serve returned")
+	}
+}
+
+func TestMutualTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials.pem")
+	writeAtomic(t, creds, newCA(t, "CA").issueBundle(t, svid{serial: 1, uris: []string{spiffeID("ns", "a")}}))
+	writeAtomic(t, filepath.Join(dir, "junk.pem"), []byte("junk"))
+	for _, tc := range []struct {
+		name       string
+		run        func(context.Context, []string) error
+		args       []string
+		wantErrSub string
+	}{
+		{"serve: bundle and key pair", serve, []string{"-credential-bundle", creds, "-cert", creds}, "not both"},
+		{"serve: peer ID without trust", serve, []string{"-credential-bundle", creds, "-peer-id", "spiffe://x/y"}, "-peer-id and -ca"},
+		{"serve: trust without peer ID", serve, []string{"-credential-bundle", creds, "-ca", creds}, "-peer-id and -ca"},
+		{"serve: status without peer ID", serve, []string{"-credential-bundle", creds, "-status", freeAddr(t)}, "-status only"},
+		{"serve: bundle missing", serve, []string{"-credential-bundle", filepath.Join(dir, "missing.pem"), "-listen", freeAddr(t)}, "loading the key pair"},
+		{"client: both checks", client, []string{"-addr", "127.0.0.1:1", "-server-name", serverName, "-peer-id", "spiffe://x/y"}, "one of"},
+		{"client: bundle missing", client, []string{"-addr", "127.0.0.1:1", "-peer-id", "spiffe://x/y", "-credential-bundle", filepath.Join(dir, "missing.pem")},
+			"loading the credential bundle"},
+		{"client: bundle broken", client, []string{"-addr", "127.0.0.1:1", "-peer-id", "spiffe://x/y", "-credential-bundle", filepath.Join(dir, "junk.pem")},
+			"loading the credential bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run(context.Background(), tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.wantErrSub)
+			}
+		})
 	}
 }
