@@ -37,6 +37,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/policy"
 )
 
 // Defaults of spec.podCertificates.
@@ -58,9 +59,9 @@ var allPodCertificateKeyTypes = []certsmithv1alpha1.PodCertificateKeyType{
 }
 
 // podCertificateUsages are the usages of every pod certificate: a pod is
-// both a client and a server of mutual TLS. Key encipherment is dropped for
-// ECDSA and Ed25519 keys when signing.
-var podCertificateUsages = []string{"digital signature", "key encipherment", "server auth", "client auth"}
+// both a client and a server of mutual TLS. Key encipherment is left out:
+// TLS 1.3 never needs it, and it would not fit ECDSA and Ed25519 keys.
+var podCertificateUsages = []string{"digital signature", "server auth", "client auth"}
 
 // podCertificateRefusal is a Denied or Failed condition to write.
 type podCertificateRefusal struct {
@@ -296,4 +297,84 @@ func podCertificateLifetime(issuer *certsmithv1alpha1.ClusterIssuer, pcr *certif
 		lifetime = min(lifetime, time.Duration(*s)*time.Second)
 	}
 	return maxDuration(issuer, lifetime).Truncate(time.Second)
+}
+
+// podCertificateConfigProblem says what in an issuer's settings keeps every
+// pod certificate from being issued, "" when nothing does. Such a problem
+// is the issuer's, not a pod's: requests wait for it to be fixed instead of
+// being denied, which would be final for every pod. The CRD refuses most
+// of these at admission; this also covers an operator without a cluster
+// domain and issuers stored before a rule existed.
+func podCertificateConfigProblem(issuer *certsmithv1alpha1.ClusterIssuer, clusterDomain string) string {
+	podPolicy := issuer.Spec.PodCertificates
+	if trustDomainOf(podPolicy, clusterDomain) == "" {
+		return "there is no trust domain: set spec.podCertificates.trustDomain (the operator runs without a cluster domain)"
+	}
+	rules, err := issuerRules(issuer)
+	if err != nil {
+		return fmt.Sprintf("spec.policy is invalid: %v", err)
+	}
+	allowed := rules.Usages
+	if len(allowed) == 0 {
+		allowed = policy.DefaultUsages
+	}
+	for _, usage := range podCertificateUsages {
+		if !slices.Contains(allowed, usage) {
+			return fmt.Sprintf("spec.policy.usages does not allow %q, which every pod certificate carries", usage)
+		}
+	}
+	for field, selector := range map[string]*metav1.LabelSelector{
+		"spec.policy.namespaceSelector": policySelector(issuer), "spec.podCertificates.namespaceSelector": podPolicy.NamespaceSelector,
+	} {
+		if _, err := metav1.LabelSelectorAsSelector(selector); err != nil {
+			return fmt.Sprintf("%s is invalid: %v", field, err)
+		}
+	}
+	if p := issuer.Spec.Policy; p != nil && p.MaxNames != nil && int(*p.MaxNames) < len(podPolicy.DNSNames)+1 {
+		return fmt.Sprintf("spec.policy.maxNames (%d) leaves no room for the SPIFFE ID and the %d names of spec.podCertificates.dnsNames", *p.MaxNames, len(podPolicy.DNSNames))
+	}
+	// Any one pod makes the same shape of names: check one of the simplest.
+	sample := &certificatesv1.PodCertificateRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "a"},
+		Spec: certificatesv1.PodCertificateRequestSpec{PodName: "a", ServiceAccountName: "a"}}
+	names := podDNSNames(podPolicy, sample, clusterDomain)
+	for _, name := range names {
+		if err := validPodDNSName(name); err != nil {
+			return fmt.Sprintf("spec.podCertificates.dnsNames makes invalid names such as %q: %v", name, err)
+		}
+	}
+	uri := spiffeID(trustDomainOf(podPolicy, clusterDomain), "a", "a")
+	rules.URIs = append(rules.URIs, uri.String())
+	if err := policy.Check(policy.Request{Namespace: "a", URIs: []*url.URL{uri}, Usages: podCertificateUsages},
+		policy.Context{ClusterDomain: clusterDomain, Reserved: policy.ReservedNames(clusterDomain, nil), Rules: rules}); err != nil {
+		return fmt.Sprintf("the policy refuses the SPIFFE ID of every pod: %v", err)
+	}
+	return ""
+}
+
+// policySelector returns spec.policy.namespaceSelector, nil when unset.
+func policySelector(issuer *certsmithv1alpha1.ClusterIssuer) *metav1.LabelSelector {
+	if p := issuer.Spec.Policy; p != nil {
+		return p.NamespaceSelector
+	}
+	return nil
+}
+
+// validPodDNSName checks a name made for a pod certificate as the API
+// server checks the names of an Issued certificate (no leading or trailing
+// dot) and as the policy checks every DNS name.
+func validPodDNSName(name string) error {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return fmt.Errorf("it starts or ends with a dot")
+	}
+	return policy.ValidateDNSName(name, false)
+}
+
+// serviceAccountListed reports whether podCertificates.serviceAccounts
+// lists a ServiceAccount: entries "<namespace>/<name>", "*" standing for
+// any namespace or any name.
+func serviceAccountListed(entries []string, namespace, name string) bool {
+	return slices.ContainsFunc(entries, func(entry string) bool {
+		ns, sa, ok := strings.Cut(entry, "/")
+		return ok && (ns == "*" || ns == namespace) && (sa == "*" || sa == name)
+	})
 }

@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -53,8 +54,9 @@ import (
 const PodCertificateControllerName = "podcertificaterequest"
 
 // issuerNotReadyRecheck is how soon a request waiting for its issuer is
-// looked at again (the issuer becoming Ready also wakes it).
-const issuerNotReadyRecheck = 30 * time.Second
+// looked at again. The issuer becoming Ready wakes it at once (syncSigner);
+// this only backs that up.
+const issuerNotReadyRecheck = 2 * time.Minute
 
 // PodCertificateReconciler signs PodCertificateRequests: for each issuer
 // with spec.podCertificates it watches the requests of the issuer's
@@ -84,12 +86,12 @@ type PodCertificateReconciler struct {
 	// that one writer keeps an issuer's signed-until record.
 	Marks *signedMarks
 
-	controller controller.TypedController[podCertificateKey]
-	signers    *signerWatches
-	recent     *uidMemory
-	refusals   *refusalDigest
-	// permissionWarned remembers the issuers told SignerPermissionMissing.
-	permissionWarned *uidMemory
+	signers  *signerWatches
+	recent   *uidMemory
+	refusals *refusalDigest
+	// warned remembers, by issuer UID and reason, the Warnings about an
+	// issuer emitted within the hour.
+	warned *uidMemory
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=podcertificaterequests,verbs=get;list;watch
@@ -118,19 +120,28 @@ func (r *PodCertificateReconciler) Reconcile(ctx context.Context, key podCertifi
 		return reconcile.Result{}, err
 	}
 	ctx = logf.IntoContext(ctx, logf.FromContext(ctx).WithValues("podCertificateRequest", key.Namespace+"/"+key.Name, "clusterIssuer", issuer.Name))
-	checked, refusal, err := r.check(ctx, pcr, issuer)
-	if err != nil {
-		return reconcile.Result{}, err
+	if problem := podCertificateConfigProblem(issuer, r.ClusterDomain); problem != "" {
+		// The issuer's fault, not the pod's: a denial would be final for
+		// every pod. Nothing is written until the issuer is fixed.
+		r.warnIssuer(issuer, certsmithv1alpha1.ReasonPodCertificatePolicyInvalid,
+			"No pod certificate is issued: %s; fix the ClusterIssuer, the waiting requests are then issued", problem)
+		return reconcile.Result{RequeueAfter: terminalRecheck}, nil
 	}
-	if refusal != nil {
-		return r.permissionIsTerminal(issuer, pcr, r.refuse(ctx, pcr, issuer, refusal))
-	}
+	// The cheap, cached look at the issuer comes before the reads of what
+	// the request names.
 	ca, err := loadIssuerCA(ctx, r.Client, r.Namespace, issuer)
 	if err != nil {
 		// Not Ready, or its CA Secret not there yet: it will be. The kubelet
 		// replaces a request left unanswered for about ten minutes.
 		logf.FromContext(ctx).V(1).Info("waiting for the issuer", "reason", err.Error())
 		return reconcile.Result{RequeueAfter: issuerNotReadyRecheck}, nil
+	}
+	checked, refusal, err := r.check(ctx, pcr, issuer)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if refusal != nil {
+		return r.permissionIsTerminal(issuer, pcr, r.refuse(ctx, pcr, issuer, refusal))
 	}
 	return r.permissionIsTerminal(issuer, pcr, r.issue(ctx, pcr, issuer, ca, checked))
 }
@@ -147,7 +158,7 @@ func (r *PodCertificateReconciler) syncSigner(ctx context.Context, signerName st
 		r.signers.stop(signerName)
 		return nil
 	}
-	started, err := r.signers.ensure(signerName, r.controller)
+	started, err := r.signers.ensure(signerName)
 	if err != nil || started {
 		// A new watch delivers every request it finds, open ones included.
 		return err
@@ -270,9 +281,9 @@ func (r *PodCertificateReconciler) checkServed(ctx context.Context, pcr *certifi
 			return refusal, nil
 		}
 	}
-	if podPolicy.ServiceAccountSelector != nil {
-		return selectorRefusal(podPolicy.ServiceAccountSelector, facts.serviceAccount.Labels, issuer, "spec.podCertificates.serviceAccountSelector",
-			"ServiceAccount "+pcr.Namespace+"/"+pcr.Spec.ServiceAccountName), nil
+	if len(podPolicy.ServiceAccounts) > 0 && !serviceAccountListed(podPolicy.ServiceAccounts, pcr.Namespace, pcr.Spec.ServiceAccountName) {
+		return notAllowed(fmt.Sprintf("ClusterIssuer %s does not give pod certificates to ServiceAccount %s/%s (it is not in spec.podCertificates.serviceAccounts)",
+			issuer.Name, pcr.Namespace, pcr.Spec.ServiceAccountName)), nil
 	}
 	return nil, nil
 }
@@ -314,7 +325,8 @@ func (r *PodCertificateReconciler) checkNames(ctx context.Context, pcr *certific
 	}
 	rules, err := issuerRules(issuer)
 	if err != nil {
-		return names, notAllowed(fmt.Sprintf("ClusterIssuer %s has an invalid policy: %v", issuer.Name, err)), nil
+		// podCertificateConfigProblem has looked at it: the issuer changed since.
+		return names, nil, fmt.Errorf("ClusterIssuer %s has an invalid policy: %w", issuer.Name, err)
 	}
 	rules.AllowCA = false
 	rules.URIs = append(rules.URIs, names.uri.String())
@@ -323,7 +335,7 @@ func (r *PodCertificateReconciler) checkNames(ctx context.Context, pcr *certific
 		return names, nil, err
 	}
 	for _, name := range names.dnsNames {
-		if err := policy.ValidateDNSName(name, false); err != nil {
+		if err := validPodDNSName(name); err != nil {
 			return names, notAllowed(fmt.Sprintf("DNS name %q made from spec.podCertificates.dnsNames is invalid: %v", name, err)), nil
 		}
 	}
@@ -353,8 +365,9 @@ func (r *PodCertificateReconciler) issue(ctx context.Context, pcr *certificatesv
 		Now:      now,
 	})
 	if err != nil {
-		return r.refuse(ctx, pcr, issuer, &podCertificateRefusal{certificatesv1.PodCertificateRequestConditionTypeFailed,
-			certsmithv1alpha1.ReasonPodCertificateSigningFailed, err.Error()})
+		// The CA's trouble, which fixing the issuer cures: not final for the pod.
+		r.warnIssuer(issuer, certsmithv1alpha1.ReasonPodCertificateSigningFailed, "Cannot sign pod certificates (such as %s/%s): %v", pcr.Namespace, pcr.Name, err)
+		return fmt.Errorf("signing PodCertificateRequest %s/%s: %w", pcr.Namespace, pcr.Name, err)
 	}
 	if got := cert.NotAfter.Sub(cert.NotBefore); got < minPodCertificateDuration {
 		return fmt.Errorf("the CA of ClusterIssuer %s allows a lifetime of only %s", issuer.Name, got)
@@ -362,6 +375,9 @@ func (r *PodCertificateReconciler) issue(ctx context.Context, pcr *certificatesv
 	// Write-ahead: a retiring CA must stay trusted until this certificate expires.
 	wrote, err := r.Marks.record(ctx, r.Client, r.APIReader, r.Namespace, issuer, ca.Certificate, cert.NotBefore, cert.NotAfter)
 	if err != nil {
+		if conflict := (*recordConflictError)(nil); errors.As(err, &conflict) {
+			r.warnIssuer(issuer, certsmithv1alpha1.ReasonSignedUntilRecordConflict, "No certificate of ClusterIssuer %s is released: %s", issuer.Name, conflict.Error())
+		}
 		return fmt.Errorf("recording what CA %s signed: %w", issuer.Name, err)
 	}
 	if wrote {
@@ -421,23 +437,50 @@ func (r *PodCertificateReconciler) refuse(ctx context.Context, pcr *certificates
 // signerName nobody granted) into a Warning Event on the issuer, once an
 // hour, and a slow retry.
 func (r *PodCertificateReconciler) permissionIsTerminal(issuer *certsmithv1alpha1.ClusterIssuer, pcr *certificatesv1.PodCertificateRequest, err error) (reconcile.Result, error) {
-	if !apierrors.IsForbidden(err) {
+	if !signPermissionMissing(err) {
 		return reconcile.Result{}, err
 	}
-	if !r.permissionWarned.has(issuer.UID) {
-		r.permissionWarned.add(issuer.UID, r.Clock.Now())
-		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonSignerPermissionMissing, "Sign",
-			"certsmith may not sign PodCertificateRequests of signerName %s (such as %s/%s): grant it the sign verb on signers/%s "+
-				"(see config/samples/custom-signer-rbac.yaml); retrying in %s", pcr.Spec.SignerName, pcr.Namespace, pcr.Name, pcr.Spec.SignerName, terminalRecheck)
-	}
+	r.warnIssuer(issuer, certsmithv1alpha1.ReasonSignerPermissionMissing,
+		"certsmith may not sign PodCertificateRequests of signerName %s (such as %s/%s): grant it the sign verb on signers/%s "+
+			"(see config/samples/custom-signer-rbac.yaml); retrying in %s", pcr.Spec.SignerName, pcr.Namespace, pcr.Name, pcr.Spec.SignerName, terminalRecheck)
 	return reconcile.Result{RequeueAfter: terminalRecheck}, nil
+}
+
+// signPermissionMissing reports whether the API server refused a status
+// write for want of the sign verb: the PodCertificateRequest strategy says
+// so as an invalid spec.signerName (FieldValueForbidden), not as a 403.
+func signPermissionMissing(err error) bool {
+	if apierrors.IsForbidden(err) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, cause := range status.Status().Details.Causes {
+		if string(cause.Type) == string(field.ErrorTypeForbidden) && cause.Field == "spec.signerName" {
+			return true
+		}
+	}
+	return false
+}
+
+// warnIssuer emits a Warning about an issuer, once an hour per reason: a
+// problem of the issuer shows on every request's reconcile.
+func (r *PodCertificateReconciler) warnIssuer(issuer *certsmithv1alpha1.ClusterIssuer, reason, note string, args ...any) {
+	key := types.UID(string(issuer.UID) + "/" + reason)
+	if r.warned.has(key) {
+		return
+	}
+	r.warned.add(key, r.Clock.Now())
+	r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, reason, "Sign", note, args...)
 }
 
 // SetupWithManager registers the controller: the issuers decide which
 // signers are watched; each watched signer's requests are work items.
 func (r *PodCertificateReconciler) SetupWithManager(mgr manager.Manager) error {
 	r.recent = newRecentlyFinished(r.Clock)
-	r.permissionWarned = newUIDMemory(r.Clock, skipWarningTTL)
+	r.warned = newUIDMemory(r.Clock, skipWarningTTL)
 	r.refusals = newRefusalDigest(r.Clock)
 	if r.Marks == nil {
 		r.Marks = &signedMarks{}
@@ -457,7 +500,6 @@ func (r *PodCertificateReconciler) SetupWithManager(mgr manager.Manager) error {
 	if err != nil {
 		return err
 	}
-	r.controller = c
 	if err := c.Watch(source.TypedFunc[podCertificateKey](r.signers.start)); err != nil {
 		return err
 	}

@@ -27,15 +27,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 )
 
 // podCertificateKey is a work item of the pod-certificate signer: a
@@ -51,6 +50,10 @@ type podCertificateKey struct {
 type signerWatch struct {
 	cache  cache.Cache
 	cancel context.CancelFunc
+	// synced is set once the cache has its first list and the watch's
+	// handler is in place; the cache is read only then, so that no worker
+	// waits on a cache that never syncs.
+	synced atomic.Bool
 }
 
 // signerWatches are the running watches, by signerName.
@@ -74,11 +77,13 @@ func (w *signerWatches) start(ctx context.Context, queue workqueue.TypedRateLimi
 	return nil
 }
 
-// get returns the cache of a signer, nil when it is not watched.
+// get returns the cache of a signer once it has synced, nil when the
+// signer is not watched or its cache is not ready yet (its handler then
+// delivers every request once it is).
 func (w *signerWatches) get(signerName string) cache.Cache {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if watch := w.running[signerName]; watch != nil {
+	if watch := w.running[signerName]; watch != nil && watch.synced.Load() {
 		return watch.cache
 	}
 	return nil
@@ -92,8 +97,9 @@ func (w *signerWatches) names() []string {
 }
 
 // ensure starts the watch of a signer unless it runs, and says whether it
-// started one.
-func (w *signerWatches) ensure(signerName string, c controller.TypedController[podCertificateKey]) (bool, error) {
+// started one. Everything the watch runs lives under its own context, so
+// stopping it ends all of it, also before its cache has synced.
+func (w *signerWatches) ensure(signerName string) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.running[signerName] != nil {
@@ -107,21 +113,32 @@ func (w *signerWatches) ensure(signerName string, c controller.TypedController[p
 		return false, fmt.Errorf("making the PodCertificateRequest cache of signer %s: %w", signerName, err)
 	}
 	ctx, cancel := context.WithCancel(w.base)
-	go func() { _ = signerCache.Start(ctx) }()
-	enqueue := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, pcr *certificatesv1.PodCertificateRequest) []podCertificateKey {
-		if pcrFinished(pcr) {
-			return nil
+	watch := &signerWatch{cache: signerCache, cancel: cancel}
+	queue := w.queue
+	enqueue := func(obj any) {
+		if pcr, ok := obj.(*certificatesv1.PodCertificateRequest); ok && !pcrFinished(pcr) {
+			queue.Add(podCertificateKey{Signer: signerName, Namespace: pcr.Namespace, Name: pcr.Name})
 		}
-		return []podCertificateKey{{Signer: signerName, Namespace: pcr.Namespace, Name: pcr.Name}}
-	})
-	if err := c.Watch(source.TypedKind(signerCache, &certificatesv1.PodCertificateRequest{}, enqueue)); err != nil {
-		cancel()
-		return false, fmt.Errorf("watching the PodCertificateRequests of signer %s: %w", signerName, err)
 	}
+	go func() { _ = signerCache.Start(ctx) }()
+	go func() {
+		// Blocks until the first list, or until the watch is stopped.
+		informer, err := signerCache.GetInformer(ctx, &certificatesv1.PodCertificateRequest{})
+		if err != nil {
+			return
+		}
+		// A handler added to a synced informer is handed every object it holds.
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(_, obj any) { enqueue(obj) },
+		}); err == nil {
+			watch.synced.Store(true)
+		}
+	}()
 	if w.running == nil {
 		w.running = map[string]*signerWatch{}
 	}
-	w.running[signerName] = &signerWatch{cache: signerCache, cancel: cancel}
+	w.running[signerName] = watch
 	return true, nil
 }
 

@@ -34,7 +34,10 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -386,9 +389,9 @@ func TestPodCertificateRefusalEvents(t *testing.T) {
 	}
 }
 
-// TestPodCertificateSigningFailure: a CA that cannot sign fails the
-// request with SigningFailed, in one status write, with no Event of its
-// own beyond the sampled one on the issuer.
+// TestPodCertificateSigningFailure: a CA that cannot sign is the issuer's
+// trouble: the request is retried, nothing is written to it, and the
+// issuer gets one Warning an hour.
 func TestPodCertificateSigningFailure(t *testing.T) {
 	pcr, _ := unitPodFacts(t)
 	pcr.Spec.StubPKCS10Request = unitStub(t, unitKey(t, "ECDSAP256"))
@@ -396,29 +399,111 @@ func TestPodCertificateSigningFailure(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	recorder := events.NewFakeRecorder(10)
 	r := &PodCertificateReconciler{Client: c, APIReader: c, Clock: clk, Recorder: recorder, Namespace: "certsmith-system",
-		recent: newRecentlyFinished(clk), refusals: newRefusalDigest(clk), Marks: &signedMarks{}}
-	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "pods"},
+		recent: newRecentlyFinished(clk), refusals: newRefusalDigest(clk), warned: newUIDMemory(clk, skipWarningTTL), Marks: &signedMarks{}}
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "pods", UID: "issuer-uid"},
 		Spec: certsmithv1alpha1.ClusterIssuerSpec{PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
 	broken := unitRootCA(t, "broken")
 	broken.Key = unitKey(t, "ECDSAP256") // not the certificate's key
 	csr, _ := parseStubRequest(pcr)
 	checked := &checkedPodRequest{csr: csr, names: podCertificateNames{uri: &url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/shop/sa/web"}}}
-	if err := r.issue(context.Background(), pcr.DeepCopy(), issuer, broken, checked); err != nil {
-		t.Fatal(err)
+	for range 3 {
+		if err := r.issue(context.Background(), pcr.DeepCopy(), issuer, broken, checked); err == nil {
+			t.Fatal("no error to retry on")
+		}
 	}
 	got := &certificatesv1.PodCertificateRequest{}
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: "req-1"}, got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Status.Conditions) != 1 || got.Status.Conditions[0].Type != certificatesv1.PodCertificateRequestConditionTypeFailed ||
-		got.Status.Conditions[0].Reason != certsmithv1alpha1.ReasonPodCertificateSigningFailed || got.Status.CertificateChain != "" {
-		t.Errorf("status %+v", got.Status)
+	if len(got.Status.Conditions) != 0 || got.Status.CertificateChain != "" {
+		t.Errorf("status written: %+v", got.Status)
 	}
-	if events := unitEvents(recorder); len(events) != 1 || !strings.Contains(events[0], certsmithv1alpha1.ReasonPodCertificatesRefused) {
+	if events := unitEvents(recorder); len(events) != 1 || !strings.Contains(events[0], certsmithv1alpha1.ReasonPodCertificateSigningFailed) {
 		t.Errorf("events %v", events)
 	}
-	if !r.recent.has(pcr.UID) {
-		t.Error("not remembered as finished")
+	if r.recent.has(pcr.UID) {
+		t.Error("remembered as finished")
+	}
+}
+
+// TestPodCertificateConfigProblems: settings that would refuse every pod
+// are the issuer's problem, found before any request is denied.
+func TestPodCertificateConfigProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		mutate        func(*certsmithv1alpha1.ClusterIssuer)
+		clusterDomain string
+		want          string
+	}{
+		{"defaults", func(*certsmithv1alpha1.ClusterIssuer) {}, "cluster.local", ""},
+		{"no cluster domain, no trust domain", func(*certsmithv1alpha1.ClusterIssuer) {}, "", "no trust domain"},
+		{"no cluster domain, a trust domain", func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.PodCertificates.TrustDomain = "prod.example" }, "", ""},
+		{"a trailing dot from an empty cluster domain", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.PodCertificates.TrustDomain = "prod.example"
+			i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT).$(NAMESPACE).svc.$(CLUSTER_DOMAIN)"}
+		}, "", "starts or ends with a dot"},
+		{"an empty label", func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT)..svc"} }, "cluster.local", "invalid names"},
+		{"usages without client auth", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{Usages: []certsmithv1alpha1.KeyUsage{"digital signature", "server auth"}}
+		}, "cluster.local", `does not allow "client auth"`},
+		{"an invalid IP range", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{IPRanges: []string{"nonsense"}}
+		}, "cluster.local", "spec.policy is invalid"},
+		{"an invalid selector", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.PodCertificates.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Bogus"}}}
+		}, "cluster.local", "spec.podCertificates.namespaceSelector is invalid"},
+		{"maxNames too small", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{MaxNames: ptr.To[int32](1)}
+			i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT).$(NAMESPACE).svc"}
+		}, "cluster.local", "maxNames (1)"},
+		{"a trust domain of the API server's", func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.PodCertificates.TrustDomain = "kubernetes.default.svc" }, "cluster.local",
+			"refuses the SPIFFE ID of every pod"},
+	} {
+		issuer := &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
+		tc.mutate(issuer)
+		got := podCertificateConfigProblem(issuer, tc.clusterDomain)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPodCertificateServiceAccounts: the list names ServiceAccounts by
+// namespace and name; "*" stands for either part only.
+func TestPodCertificateServiceAccounts(t *testing.T) {
+	list := []string{"shop/web", "*/mesh", "payments/*"}
+	for _, tc := range []struct {
+		namespace, name string
+		want            bool
+	}{
+		{"shop", "web", true}, {"shop", "api", false}, {"other", "web", false},
+		{"any", "mesh", true}, {"payments", "anything", true}, {"shop", "mesh-2", false}, {"shop/web", "", false},
+	} {
+		if got := serviceAccountListed(list, tc.namespace, tc.name); got != tc.want {
+			t.Errorf("%s/%s: %v, want %v", tc.namespace, tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPodCertificateSignPermission: the API server refuses a status write
+// without the sign verb as an invalid spec.signerName, not a 403.
+func TestPodCertificateSignPermission(t *testing.T) {
+	gk := certificatesv1.Resource("podcertificaterequests")
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: gk.Group, Kind: "PodCertificateRequest"}, "req-1", field.ErrorList{
+		field.Forbidden(field.NewPath("spec", "signerName"), "User \"x\" is not permitted to \"sign\" for signer \"example.com/pods\""),
+	})
+	other := apierrors.NewInvalid(schema.GroupKind{Group: gk.Group, Kind: "PodCertificateRequest"}, "req-1", field.ErrorList{
+		field.Invalid(field.NewPath("status", "notBefore"), "x", "must be set to within 5 minutes of kube-apiserver's current time"),
+	})
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{invalid, true}, {apierrors.NewForbidden(gk, "req-1", nil), true}, {other, false}, {nil, false}, {apierrors.NewConflict(gk, "req-1", nil), false},
+	} {
+		if got := signPermissionMissing(tc.err); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
 
@@ -448,7 +533,7 @@ func TestPodCertificateSignedFromFactsOnly(t *testing.T) {
 	if got := cert.NotAfter.Sub(cert.NotBefore); got != 2*time.Hour {
 		t.Errorf("lifetime %s", got)
 	}
-	if len(cert.ExtKeyUsage) != 2 || cert.KeyUsage&x509.KeyUsageKeyEncipherment != 0 {
+	if len(cert.ExtKeyUsage) != 2 || cert.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("usages %v %v", cert.ExtKeyUsage, cert.KeyUsage)
 	}
 }

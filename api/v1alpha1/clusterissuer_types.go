@@ -23,6 +23,8 @@ import (
 // ClusterIssuerSpec is the desired state of a ClusterIssuer.
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.signerName) == has(self.signerName)",message="signerName is immutable: it cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="!has(self.podCertificates) || !has(self.policy) || !has(self.policy.maxDuration) || duration(self.policy.maxDuration) >= duration('1h')",message="policy.maxDuration must be at least 1h when podCertificates is set: a pod certificate lives at least an hour"
+// +kubebuilder:validation:XValidation:rule="!has(self.podCertificates) || !has(self.policy) || !has(self.policy.usages) || ['digital signature', 'server auth', 'client auth'].all(u, u in self.policy.usages)",message="policy.usages must allow digital signature, server auth and client auth when podCertificates is set: every pod certificate carries them"
+// +kubebuilder:validation:XValidation:rule="!has(self.podCertificates) || !has(self.policy) || !has(self.policy.maxNames) || self.policy.maxNames > (has(self.podCertificates.dnsNames) ? size(self.podCertificates.dnsNames) : 0)",message="policy.maxNames must leave room for the SPIFFE ID and every name of podCertificates.dnsNames"
 type ClusterIssuerSpec struct {
 	// CA is where the issuer's certificate authority comes from: exactly one
 	// of selfSigned, secretRef or issuerRef.
@@ -121,11 +123,17 @@ type PodCertificatePolicy struct {
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
-	// ServiceAccountSelector limits the ServiceAccounts whose pods get
-	// certificates, by the ServiceAccount's labels. Unset means every
-	// ServiceAccount.
+	// ServiceAccounts limits the ServiceAccounts whose pods get
+	// certificates: entries "<namespace>/<name>", where either part may be
+	// "*" (any). Unset means every ServiceAccount of the namespaces served.
+	// This list, not a label on the ServiceAccount, decides: whoever may
+	// edit a namespace's ServiceAccounts could set a label.
 	// +optional
-	ServiceAccountSelector *metav1.LabelSelector `json:"serviceAccountSelector,omitempty"`
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=317
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(\*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$`
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
 
 	// DNSNames are DNS names to put into pod certificates, made from the
 	// verified facts with the variables $(SERVICE_ACCOUNT), $(NAMESPACE),
@@ -138,6 +146,7 @@ type PodCertificatePolicy struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:XValidation:rule="!self.contains('..')",message="must not contain an empty label (..)"
 	// +kubebuilder:validation:items:XValidation:rule="self.replace('$(SERVICE_ACCOUNT)', 'a').replace('$(NAMESPACE)', 'a').replace('$(POD_NAME)', 'a').replace('$(CLUSTER_DOMAIN)', 'a').matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",message="must be a DNS name in which only $(SERVICE_ACCOUNT), $(NAMESPACE), $(POD_NAME) and $(CLUSTER_DOMAIN) are replaced"
 	DNSNames []string `json:"dnsNames,omitempty"`
 }

@@ -20,8 +20,9 @@ package v1alpha1
 // allows one condition, Issued, Denied or Failed, written once: a pod whose
 // request is Denied or Failed gets no certificate from that request, and
 // the kubelet does not ask again for the pod's lifetime, so certsmith
-// writes them only for what the pod cannot get (never for trouble that
-// passes, which it retries without writing).
+// writes a denial only for what this pod may not get. Trouble of the
+// issuer's, or trouble that passes, is retried without a write; certsmith
+// writes no Failed condition.
 const (
 	// ReasonPodCertificateIssued is the reason of the Issued condition.
 	ReasonPodCertificateIssued = "Issued"
@@ -46,9 +47,6 @@ const (
 	// ReasonPodCertificateMalformed (Denied): the stub PKCS#10 request does
 	// not parse or its signature does not verify.
 	ReasonPodCertificateMalformed = "MalformedRequest"
-	// ReasonPodCertificateSigningFailed (Failed): the CA could not sign the
-	// request for a reason that retrying does not cure.
-	ReasonPodCertificateSigningFailed = "SigningFailed"
 )
 
 // Event reasons of the pod-certificate signer. It writes no Event per
@@ -58,4 +56,14 @@ const (
 	// ClusterIssuer that sums up the PodCertificateRequests it denied or
 	// failed, at most one per condition reason every few minutes.
 	ReasonPodCertificatesRefused = "PodCertificatesRefused"
+	// ReasonPodCertificatePolicyInvalid is the reason of the Warning Event
+	// on a ClusterIssuer whose settings keep every pod certificate from
+	// being issued (an empty trust domain, a policy that does not parse or
+	// refuses what every pod certificate carries). Requests then wait,
+	// unanswered, instead of being denied: a denial is final for the pod.
+	ReasonPodCertificatePolicyInvalid = "PodCertificatePolicyInvalid"
+	// ReasonPodCertificateSigningFailed is the reason of the Warning Event
+	// on a ClusterIssuer whose CA cannot sign a pod certificate; the
+	// request is retried, not failed.
+	ReasonPodCertificateSigningFailed = "PodCertificateSigningFailed"
 )

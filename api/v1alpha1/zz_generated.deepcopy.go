@@ -595,10 +595,10 @@ func (in *PodCertificatePolicy) DeepCopyInto(out *PodCertificatePolicy) {
 		*out = new(v1.LabelSelector)
 		(*in).DeepCopyInto(*out)
 	}
-	if in.ServiceAccountSelector != nil {
-		in, out := &in.ServiceAccountSelector, &out.ServiceAccountSelector
-		*out = new(v1.LabelSelector)
-		(*in).DeepCopyInto(*out)
+	if in.ServiceAccounts != nil {
+		in, out := &in.ServiceAccounts, &out.ServiceAccounts
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 	if in.DNSNames != nil {
 		in, out := &in.DNSNames, &out.DNSNames

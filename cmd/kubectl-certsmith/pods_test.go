@@ -185,7 +185,7 @@ var _ = Describe("pods", func() {
 
 		failedPod := createPod("failed", nodeName, serving)
 		failedRequest, _ := createRequest(failedPod, serving)
-		refuse(failedRequest, certificatesv1.PodCertificateRequestConditionTypeFailed, certsmithv1alpha1.ReasonPodCertificateSigningFailed, "the CA could not sign")
+		refuse(failedRequest, certificatesv1.PodCertificateRequestConditionTypeFailed, "SigningFailed", "the CA could not sign")
 
 		pendingPod := createPod("pending", nodeName, serving)
 		pendingRequest, _ := createRequest(pendingPod, serving)

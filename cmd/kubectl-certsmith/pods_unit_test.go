@@ -394,7 +394,7 @@ func TestDescribePodCertificate(t *testing.T) {
 		},
 		{
 			name: "failed", source: running, issuer: issuer,
-			requests: history(&podRequest{Name: "req-1", Created: unitNow, State: podRequestFailed, Reason: certsmithv1alpha1.ReasonPodCertificateSigningFailed}),
+			requests: history(&podRequest{Name: "req-1", Created: unitNow, State: podRequestFailed, Reason: "SigningFailed"}),
 			now:      unitNow,
 			want:     podCertificateRow{State: "Failed", Reason: "SigningFailed"},
 			messages: []string{"the kubelet does not ask again for this pod"},

@@ -24,13 +24,17 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/ca"
 	"github.com/certsmith/certsmith/internal/pki"
 )
 
@@ -82,6 +86,14 @@ var _ = Describe("Pod certificates", func() {
 
 		By("one write after the create")
 		Expect(modifications(watcher, got.Name, 3*time.Second)).To(Equal(1))
+
+		By("the CA's signed-until mark covering the certificate, written before it was released")
+		record := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: issuer.Name + "-signed-until"}, record)).To(Succeed())
+		marks := ca.DecodeMarks(record.Annotations[ca.AnnotationSignedUntil])
+		Expect(marks).To(HaveKey(issuer.Status.CA.FingerprintSHA256))
+		Expect(marks[issuer.Status.CA.FingerprintSHA256]).To(BeTemporally(">=", leaf.NotAfter))
+		Expect(record.CreationTimestamp.Time).To(BeTemporally("<=", got.Status.Conditions[0].LastTransitionTime.Time))
 	})
 
 	It("lets the API server refuse a node that asks for a pod of another node or with a wrong UID", func() {
@@ -186,23 +198,89 @@ var _ = Describe("Pod certificates", func() {
 		Expect(expectDenied(pcr, certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("kubernetes.default.svc"))
 	})
 
-	It("serves only the namespaces and ServiceAccounts its selectors match", func() {
+	It("serves only the namespaces and ServiceAccounts its policy names; a label on a ServiceAccount decides nothing", func() {
 		issuer := newPodIssuer(uniqueName("selectors"), certsmithv1alpha1.PodCertificatePolicy{
-			NamespaceSelector:      &metav1.LabelSelector{MatchLabels: map[string]string{"pods.certsmith.io/identity": "on"}},
-			ServiceAccountSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"identity": "mesh"}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pods.certsmith.io/identity": "on"}},
+			ServiceAccounts:   []string{"*/mesh"},
+		}, func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "prod"}}}
 		})
 		signer := issuer.Status.SignerName
-		served := newNamespace("served", map[string]string{"pods.certsmith.io/identity": "on"})
-		unserved := newNamespace("unserved", nil)
-		meshed := newPod(served, "meshed", "mesh", nodeName, signer, map[string]string{"identity": "mesh"})
+		served := newNamespace("served", map[string]string{"pods.certsmith.io/identity": "on", "tier": "prod"})
+		noIdentity := newNamespace("no-identity", map[string]string{"tier": "prod"})
+		notProd := newNamespace("not-prod", map[string]string{"pods.certsmith.io/identity": "on"})
+		meshed := newPod(served, "meshed", "mesh", nodeName, signer, nil)
 		issuedChain(createAsNode(kubeletRequest(meshed, signer, newKey("ECDSAP256"))))
 
-		plain := newPod(served, "plain", "plain", nodeName, signer, nil)
-		Expect(expectDenied(createAsNode(kubeletRequest(plain, signer, newKey("ECDSAP256"))),
-			certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("serviceAccountSelector"))
-		outside := newPod(unserved, "outside", "mesh", nodeName, signer, map[string]string{"identity": "mesh"})
+		labelled := newPod(served, "labelled", "plain", nodeName, signer, map[string]string{"mesh": "true", "identity": "mesh"})
+		Expect(expectDenied(createAsNode(kubeletRequest(labelled, signer, newKey("ECDSAP256"))),
+			certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("spec.podCertificates.serviceAccounts"))
+		outside := newPod(noIdentity, "outside", "mesh", nodeName, signer, nil)
 		Expect(expectDenied(createAsNode(kubeletRequest(outside, signer, newKey("ECDSAP256"))),
-			certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("namespaceSelector"))
+			certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("spec.podCertificates.namespaceSelector"))
+		staging := newPod(notProd, "staging", "mesh", nodeName, signer, nil)
+		Expect(expectDenied(createAsNode(kubeletRequest(staging, signer, newKey("ECDSAP256"))),
+			certsmithv1alpha1.ReasonPodCertificateNotAllowed)).To(ContainSubstring("policy.namespaceSelector"))
+	})
+
+	It("refuses at admission the issuer settings that would refuse every pod", func() {
+		for name, mutate := range map[string]func(*certsmithv1alpha1.ClusterIssuer){
+			"policy.usages must allow": func(i *certsmithv1alpha1.ClusterIssuer) {
+				i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{Usages: []certsmithv1alpha1.KeyUsage{"digital signature", "server auth"}}
+			},
+			"empty label": func(i *certsmithv1alpha1.ClusterIssuer) {
+				i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT)..svc"}
+			},
+			"policy.maxNames must leave room": func(i *certsmithv1alpha1.ClusterIssuer) {
+				i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{MaxNames: ptr.To[int32](1)}
+				i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT).$(NAMESPACE).svc"}
+			},
+			"policy.maxDuration must be at least 1h": func(i *certsmithv1alpha1.ClusterIssuer) {
+				i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{MaxDuration: &metav1.Duration{Duration: 30 * time.Minute}}
+			},
+		} {
+			issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("refused")},
+				Spec: certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}},
+					PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
+			mutate(issuer)
+			err := k8sClient.Create(ctx, issuer)
+			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%s: %v", name, err)
+			Expect(err.Error()).To(ContainSubstring(name))
+		}
+	})
+
+	It("lets requests wait, not be denied, while the issuer's settings refuse every pod", func() {
+		// A trust domain that is one of the API server's names passes the
+		// CRD but not the policy: the issuer's fault, not the pods'.
+		issuer := newPodIssuer(uniqueName("misconfigured"), certsmithv1alpha1.PodCertificatePolicy{TrustDomain: "kubernetes.default.svc"})
+		signer := issuer.Status.SignerName
+		fixture := newPod(newNamespace("misconfigured", nil), "app", "worker", nodeName, signer, nil)
+		pcr := createAsNode(kubeletRequest(fixture, signer, newKey("ECDSAP256")))
+		Eventually(func() []string { return warningsOn(issuer.Name) }).WithTimeout(30 * time.Second).
+			Should(ContainElement(ContainSubstring(certsmithv1alpha1.ReasonPodCertificatePolicyInvalid + ": No pod certificate is issued: the policy refuses the SPIFFE ID")))
+		expectOpen(pcr, 2*time.Second)
+
+		By("fixing the issuer, the waiting request is issued")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(issuer), issuer)).To(Succeed())
+		issuer.Spec.PodCertificates.TrustDomain = "prod.example"
+		Expect(k8sClient.Update(ctx, issuer)).To(Succeed())
+		_, chain := issuedChain(pcr)
+		Expect(joinedURIs(chain[0])).To(Equal(spiffeFor("prod.example", fixture)))
+	})
+
+	It("tells the issuer when certsmith may not sign for its signerName, and writes nothing", func() {
+		// Nobody granted "sign" on signers/unsigned.example/pods.
+		issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("unsigned")},
+			Spec: certsmithv1alpha1.ClusterIssuerSpec{CA: certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}},
+				SignerName: "unsigned.example/" + uniqueName("pods"), PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
+		Expect(k8sClient.Create(ctx, issuer)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, issuer) })
+		waitIssuerReady(issuer.Name)
+		fixture := newPod(newNamespace("unsigned", nil), "app", "worker", nodeName, issuer.Spec.SignerName, nil)
+		pcr := createAsNode(kubeletRequest(fixture, issuer.Spec.SignerName, newKey("ECDSAP256")))
+		Eventually(func() []string { return warningsOn(issuer.Name) }).WithTimeout(30 * time.Second).
+			Should(ContainElement(ContainSubstring(certsmithv1alpha1.ReasonSignerPermissionMissing + ": certsmith may not sign PodCertificateRequests of signerName " + issuer.Spec.SignerName)))
+		expectOpen(pcr, 2*time.Second)
 	})
 
 	It("spreads the refresh times of pods started together", func() {
@@ -341,4 +419,27 @@ func modifications(watcher watch.Interface, name string, window time.Duration) i
 			return count
 		}
 	}
+}
+
+// warningsOn lists the Warning Events about a ClusterIssuer as
+// "reason: note" (Events of cluster-scoped objects are in default).
+func warningsOn(issuer string) []string {
+	var list eventsv1.EventList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace("default"))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "ClusterIssuer" && e.Regarding.Name == issuer && e.Type == corev1.EventTypeWarning {
+			out = append(out, e.Reason+": "+e.Note)
+		}
+	}
+	return out
+}
+
+// expectOpen checks that a request stays without any condition for a while.
+func expectOpen(pcr *certificatesv1.PodCertificateRequest, window time.Duration) {
+	Consistently(func(g Gomega) {
+		got := &certificatesv1.PodCertificateRequest{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pcr), got)).To(Succeed())
+		g.Expect(got.Status.Conditions).To(BeEmpty())
+	}).WithTimeout(window).Should(Succeed())
 }
