@@ -112,6 +112,13 @@ func (m *signedMarks) record(ctx context.Context, c client.Client, reader client
 		secret := &corev1.Secret{}
 		err := from.Get(ctx, key, secret)
 		defer func() { from, fromCache = reader, false }() // after a conflict, read past the cache
+		if apierrors.IsNotFound(err) && fromCache && len(m.written) > 0 {
+			// This process made the record and the cache has not seen it
+			// yet, or someone deleted it: ask the API server rather than
+			// create it again into a conflict.
+			secret, fromCache = &corev1.Secret{}, false
+			err = reader.Get(ctx, key, secret)
+		}
 		if apierrors.IsNotFound(err) {
 			wrote = true
 			return m.create(ctx, c, key, issuer, fp, notBefore, notAfter, caCert.NotAfter)

@@ -256,3 +256,27 @@ func TestSignedUntilKeyFitsEveryIssuerName(t *testing.T) {
 		t.Fatalf("an imported CA in the record's Secret: record %q", c)
 	}
 }
+
+// TestSignerMarksRecordNotYetCached: right after this process created the
+// record, a cache that has not seen it yet sends the signer to the API
+// server, not into a second create (a 409 per CA otherwise).
+func TestSignerMarksRecordNotYetCached(t *testing.T) {
+	root := unitRootCA(t, "fresh")
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "fresh"}}
+	ctx := context.Background()
+	now := unitNow
+	server := unitFakeClient(t)
+	var marks signedMarks
+	if wrote, err := marks.record(ctx, server, server, unitOperatorNamespace, issuer, root.Certificate, now, now.Add(10*time.Hour)); err != nil || !wrote {
+		t.Fatalf("first record: %v %v", wrote, err)
+	}
+	staleCache := unitFakeClient(t) // has not seen the create
+	wrote, err := marks.record(ctx, staleCache, server, unitOperatorNamespace, issuer, root.Certificate, now, now.Add(10*time.Hour+time.Minute))
+	if err != nil || wrote {
+		t.Fatalf("covered by the record the API server holds: wrote %v, %v", wrote, err)
+	}
+	var secrets corev1.SecretList
+	if err := staleCache.List(ctx, &secrets); err != nil || len(secrets.Items) != 0 {
+		t.Errorf("created again through the stale client: %d Secrets, %v", len(secrets.Items), err)
+	}
+}

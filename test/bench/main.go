@@ -35,6 +35,16 @@ limitations under the License.
 //     everything else on the machine, and the manager's peak RSS (VmHWM);
 //   - the spread of status.renewalTime over the certificates' lifetime.
 //
+// With -pod-certificates it also measures, each on a control plane of its
+// own, the pod-certificate signer: it creates Nodes, ServiceAccounts and
+// Pods with podCertificate volumes (no kubelet runs, so the harness plays
+// it), a ClusterIssuer with spec.podCertificates, then
+// -foreign-pod-certificates PodCertificateRequests of a signer that is not
+// certsmith's and N of its own, and measures the time until all of its own
+// are Issued, the API writes per request, and the manager's memory after
+// each step (after a forced GC), so that what foreign requests cost is seen
+// next to what its own cost.
+//
 // It prints one table, the details, and the Go benchmarks of internal/pki.
 // Everything it starts is stopped, and its cluster directory removed, when it
 // ends, on failure and on SIGINT or SIGTERM too.
@@ -42,6 +52,7 @@ limitations under the License.
 //	make bench
 //	go run ./test/bench -n 200,1000 -keys ECDSA,RSA -secrets 5000
 //	go run ./test/bench -n 200 -keys ECDSA -secrets 0 -labelled-secrets 150 -labelled-configmaps 50
+//	go run ./test/bench -keys= -secrets 0 -pod-certificates 1000 -foreign-pod-certificates 1000
 //
 // docs/benchmarks.md has the results and how to read them.
 package main
@@ -90,6 +101,11 @@ type config struct {
 	// certsmith's labels, created before the manager starts in every run.
 	labelledSecrets, labelledSecretSize       int
 	labelledConfigMaps, labelledConfigMapSize int
+	// podCertificateSizes are the numbers of PodCertificateRequests of the
+	// pod-certificate runs (none by default); foreignPodCertificates the
+	// requests of another signer created before them in each.
+	podCertificateSizes    []int
+	foreignPodCertificates int
 }
 
 func main() {
@@ -111,8 +127,8 @@ func main() {
 
 func parseFlags() (*config, error) {
 	var (
-		sizes, keys, secretsSizes, managerArgs, managerEnv string
-		cfg                                                config
+		sizes, keys, secretsSizes, managerArgs, managerEnv, podSizes string
+		cfg                                                          config
 	)
 	flag.StringVar(&sizes, "n", "200,1000", "Numbers of ServiceCertificates created at once, comma-separated.")
 	flag.StringVar(&keys, "keys", "ECDSA,RSA", "Private key algorithms of the certificates: ECDSA (P-256), RSA (2048).")
@@ -123,6 +139,8 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&cfg.labelledSecretSize, "labelled-secret-size", maxObjectData, "Bytes of data in each labelled Secret (at most 1 MiB, the API server's limit).")
 	flag.IntVar(&cfg.labelledConfigMaps, "labelled-configmaps", 0, "ConfigMaps labelled "+managedByLabel+" and "+bundleIssuerLabel+" (a bundle ConfigMap's labels) that certsmith did not write, created in namespace "+tenantNamespace+" before the manager starts, in every run.")
 	flag.IntVar(&cfg.labelledConfigMapSize, "labelled-configmap-size", maxObjectData, "Bytes of data in each labelled ConfigMap (at most 1 MiB, the API server's limit).")
+	flag.StringVar(&podSizes, "pod-certificates", "", "Numbers of PodCertificateRequests, comma-separated, each measured in a run of its own after the other runs (default and 0: no such run); see -foreign-pod-certificates. -keys= -secrets 0 leaves only these runs.")
+	flag.IntVar(&cfg.foreignPodCertificates, "foreign-pod-certificates", 1000, "PodCertificateRequests of the signer "+foreignSignerName+", which is not certsmith's, created in each pod-certificate run before certsmith's own (0: none).")
 	flag.IntVar(&cfg.concurrency, "concurrency", 50, "Goroutines that create the ServiceCertificates and the objects created before the manager.")
 	flag.DurationVar(&cfg.settle, "settle", 10*time.Second, "How long after the last Ready the run goes on, to count late writes.")
 	flag.DurationVar(&cfg.runTimeout, "timeout", 10*time.Minute, "Give up a run when not every certificate is Ready after this long.")
@@ -132,7 +150,7 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&cfg.managerPath, "manager", "bin/manager", "The manager binary: an absolute path, or relative to the repository root.")
 	flag.StringVar(&managerArgs, "manager-args", "", "Extra flags for the manager, space-separated (for example \"--workers=8 --kube-api-qps=200\").")
 	flag.StringVar(&managerEnv, "manager-env", "", "Environment variables for the manager, space-separated (for example \"GOMEMLIMIT=48MiB\"); GOGC, GOMEMLIMIT and GODEBUG are otherwise unset.")
-	flag.StringVar(&cfg.profileDir, "profile-dir", "", "If set, CPU profiles of the manager and kube-apiserver during the largest ECDSA run, the manager's heap profile after it, and every manager's log go here; the profiles' top functions are printed.")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "If set, CPU profiles of the manager and kube-apiserver during the largest ECDSA run and the largest pod-certificate run, the manager's heap profiles (after the ECDSA run; at each memory reading of the pod-certificate run), and every manager's log go here; the profiles' top functions are printed.")
 	flag.IntVar(&cfg.profileSecs, "profile-seconds", 15, "Length of the CPU profiles, from the first create.")
 	flag.BoolVar(&cfg.goBench, "gobench", true, "Also run the Go benchmarks of internal/pki (go test -bench . -benchmem).")
 	flag.IntVar(&cfg.repeat, "repeat", 1, "Measure every run this many times (each on a fresh control plane), and print the median, minimum and maximum.")
@@ -144,6 +162,11 @@ func parseFlags() (*config, error) {
 	var err error
 	if cfg.sizes, err = parseInts(sizes); err != nil {
 		return nil, fmt.Errorf("-n: %w", err)
+	}
+	if podSizes = strings.TrimSpace(podSizes); podSizes != "" && podSizes != "0" {
+		if cfg.podCertificateSizes, err = parseInts(podSizes); err != nil {
+			return nil, fmt.Errorf("-pod-certificates: %w", err)
+		}
 	}
 	if secretsSizes == "" {
 		cfg.secretsSizes = cfg.sizes
@@ -159,6 +182,9 @@ func parseFlags() (*config, error) {
 			return nil, fmt.Errorf("-keys: unknown algorithm %q (ECDSA or RSA)", k)
 		}
 	}
+	if len(cfg.keys) == 0 && cfg.secrets == 0 && len(cfg.podCertificateSizes) == 0 {
+		return nil, errors.New("nothing to run: -keys names no algorithm, -secrets is 0 and -pod-certificates is not set")
+	}
 	cfg.managerArgs = strings.Fields(managerArgs)
 	cfg.managerEnv = strings.Fields(managerEnv)
 	if cfg.repeat < 1 {
@@ -167,7 +193,8 @@ func parseFlags() (*config, error) {
 	if cfg.concurrency < 1 {
 		return nil, errors.New("-concurrency must be at least 1")
 	}
-	for name, count := range map[string]int{"-secrets": cfg.secrets, "-labelled-secrets": cfg.labelledSecrets, "-labelled-configmaps": cfg.labelledConfigMaps} {
+	for name, count := range map[string]int{"-secrets": cfg.secrets, "-labelled-secrets": cfg.labelledSecrets, "-labelled-configmaps": cfg.labelledConfigMaps,
+		"-foreign-pod-certificates": cfg.foreignPodCertificates} {
 		if count < 0 {
 			return nil, fmt.Errorf("%s must not be negative", name)
 		}
@@ -295,15 +322,40 @@ func runAll(ctx context.Context, cfg *config) error {
 		results = append(results, result)
 	}
 
-	fmt.Println()
-	printSummary(os.Stdout, results)
-	printRepeats(os.Stdout, results)
-	printWrites(os.Stdout, results)
-	printCPU(os.Stdout, results)
-	printRenewal(os.Stdout, results, cfg.renewalSample)
-	for _, r := range results {
-		if r.profileTop != "" {
-			fmt.Printf("\n## CPU profile during %s\n\n%s\n", r.spec, r.profileTop)
+	var podResults []*podRunResult
+	for _, spec := range podPlan(cfg) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Printf("=== %s (load average before: %s)\n", spec, loadAverage())
+		result, err := runPodCertificates(ctx, cfg, spec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		fmt.Printf("    all Issued in %.2fs; load average after: %s\n", result.allIssued.Seconds(), loadAverage())
+		podResults = append(podResults, result)
+	}
+
+	if len(results) > 0 {
+		fmt.Println()
+		printSummary(os.Stdout, results)
+		printRepeats(os.Stdout, results)
+		printWrites(os.Stdout, results)
+		printCPU(os.Stdout, results)
+		printRenewal(os.Stdout, results, cfg.renewalSample)
+		for _, r := range results {
+			if r.profileTop != "" {
+				fmt.Printf("\n## CPU profile during %s\n\n%s\n", r.spec, r.profileTop)
+			}
+		}
+	}
+	if len(podResults) > 0 {
+		fmt.Println()
+		printPodCertificates(os.Stdout, podResults)
+		for _, r := range podResults {
+			if r.profileTop != "" {
+				fmt.Printf("\n## CPU profile during %s\n\n%s\n", r.spec, r.profileTop)
+			}
 		}
 	}
 	if cfg.goBench {

@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,9 +204,19 @@ type requestCounts map[requestKey]float64
 // (apiserver_terminated_watchers_total): each costs its client a re-list.
 const verbTerminatedWatch = "TERMINATED WATCH"
 
+// verbWatchEvents and verbWatchBytes mark, in requestCounts, the events the
+// API server sent to watchers (apiserver_watch_events_total, bookmarks
+// included) and their bytes (the sum of apiserver_watch_events_sizes), by
+// resource: what the watchers of a resource were sent, whoever they are.
+const (
+	verbWatchEvents = "WATCH EVENTS"
+	verbWatchBytes  = "WATCH BYTES"
+)
+
 // parseRequestCounts reads apiserver_request_total, and
-// apiserver_terminated_watchers_total under verbTerminatedWatch, from the
-// text of /metrics.
+// apiserver_terminated_watchers_total, apiserver_watch_events_total and
+// apiserver_watch_events_sizes under verbTerminatedWatch, verbWatchEvents
+// and verbWatchBytes, from the text of /metrics.
 func parseRequestCounts(raw []byte) (requestCounts, error) {
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
@@ -236,18 +247,23 @@ func parseRequestCounts(raw []byte) (requestCounts, error) {
 		counts[k] += m.GetCounter().GetValue()
 	}
 	for _, m := range families["apiserver_terminated_watchers_total"].GetMetric() {
-		k := requestKey{verb: verbTerminatedWatch}
-		for _, l := range m.GetLabel() {
-			switch l.GetName() {
-			case "group":
-				k.group = l.GetValue()
-			case "resource":
-				k.resource = l.GetValue()
-			}
-		}
-		counts[k] += m.GetCounter().GetValue()
+		counts[resourceKey(verbTerminatedWatch, m.GetLabel())] += m.GetCounter().GetValue()
+	}
+	for _, m := range families["apiserver_watch_events_total"].GetMetric() {
+		counts[resourceKey(verbWatchEvents, m.GetLabel())] += m.GetCounter().GetValue()
+	}
+	for _, m := range families["apiserver_watch_events_sizes"].GetMetric() {
+		counts[resourceKey(verbWatchBytes, m.GetLabel())] += m.GetHistogram().GetSampleSum()
 	}
 	return counts, nil
+}
+
+// resourceKey is the key of a per-resource counter under a pseudo-verb.
+func resourceKey[L interface {
+	GetName() string
+	GetValue() string
+}](verb string, labels []L) requestKey {
+	return requestKey{verb: verb, group: labelValue(labels, "group"), resource: labelValue(labels, "resource")}
 }
 
 // delta returns after minus before, counters that grew only.
@@ -280,15 +296,25 @@ type writeSummary struct {
 	background int
 	// terminatedWatchers are the watchers the API server closed, by resource.
 	terminatedWatchers map[string]int
+	// watchEvents and watchBytes are the events, and their bytes, the API
+	// server sent to the watchers of each resource.
+	watchEvents, watchBytes map[string]int
 }
 
 // summarizeWrites sums a window's requests; harnessCreates is how many
 // ServiceCertificates the harness created in it.
 func summarizeWrites(delta map[requestKey]int, harnessCreates int) writeSummary {
-	s := writeSummary{byKey: map[requestKey]int{}, terminatedWatchers: map[string]int{}}
+	s := writeSummary{byKey: map[requestKey]int{}, terminatedWatchers: map[string]int{}, watchEvents: map[string]int{}, watchBytes: map[string]int{}}
 	for k, n := range delta {
-		if k.verb == verbTerminatedWatch {
+		switch k.verb {
+		case verbTerminatedWatch:
 			s.terminatedWatchers[k.resource] += n
+			continue
+		case verbWatchEvents:
+			s.watchEvents[k.resource] += n
+			continue
+		case verbWatchBytes:
+			s.watchBytes[k.resource] += n
 			continue
 		}
 		switch k.code {
@@ -399,4 +425,104 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(fields[:3], " ")
+}
+
+// promBucket is one bucket of a Prometheus histogram: the observations up
+// to upper, cumulative.
+type promBucket struct {
+	upper float64
+	count uint64
+}
+
+// promHistogram is a Prometheus histogram as scraped: buckets by
+// increasing upper bound, without the +Inf one (count has it).
+type promHistogram struct {
+	count   uint64
+	sum     float64
+	buckets []promBucket
+}
+
+// add sums two histograms with the same buckets (one per label value, for
+// example); an empty one takes the other's buckets.
+func (h promHistogram) add(o promHistogram) promHistogram {
+	if len(h.buckets) == 0 {
+		o.buckets = slices.Clone(o.buckets)
+		o.count += h.count
+		o.sum += h.sum
+		return o
+	}
+	sum := promHistogram{count: h.count + o.count, sum: h.sum + o.sum, buckets: slices.Clone(h.buckets)}
+	for i := range sum.buckets {
+		if i < len(o.buckets) && o.buckets[i].upper == sum.buckets[i].upper {
+			sum.buckets[i].count += o.buckets[i].count
+		}
+	}
+	return sum
+}
+
+// finite returns the buckets with a finite upper bound.
+func (h promHistogram) finite() []promBucket {
+	var out []promBucket
+	for _, b := range h.buckets {
+		if !math.IsInf(b.upper, 1) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// mean is the mean observation, 0 of none.
+func (h promHistogram) mean() float64 {
+	if h.count == 0 {
+		return 0
+	}
+	return h.sum / float64(h.count)
+}
+
+// quantile estimates the q-quantile (0 < q < 1) as Prometheus's
+// histogram_quantile does: linear interpolation within the bucket that
+// holds the rank, the first bucket starting at 0, and the upper bound of
+// the highest finite bucket when the rank lies above it. NaN when empty.
+func (h promHistogram) quantile(q float64) float64 {
+	buckets := h.finite()
+	if h.count == 0 || len(buckets) == 0 {
+		return math.NaN()
+	}
+	rank := q * float64(h.count)
+	lower, below := 0.0, uint64(0)
+	for _, b := range buckets {
+		if float64(b.count) >= rank {
+			if b.count == below {
+				return b.upper
+			}
+			return lower + (b.upper-lower)*(rank-float64(below))/float64(b.count-below)
+		}
+		lower, below = b.upper, b.count
+	}
+	return buckets[len(buckets)-1].upper
+}
+
+// mutatingMethods are the HTTP methods of client-go's requests that write.
+var mutatingMethods = []string{"POST", "PUT", "PATCH", "DELETE"}
+
+// writesBetween counts the mutating requests a client made between two
+// readings of rest_client_requests_total by method.
+func writesBetween(before, after map[string]int) int {
+	n := 0
+	for _, method := range mutatingMethods {
+		n += max(0, after[method]-before[method])
+	}
+	return n
+}
+
+// summarizeReads keeps the GET and LIST requests of a window, by resource
+// (the API server's own non-resource requests, such as /metrics, left out).
+func summarizeReads(delta map[requestKey]int) map[requestKey]int {
+	reads := map[requestKey]int{}
+	for k, n := range delta {
+		if (k.verb == "GET" || k.verb == "LIST") && k.resource != "" {
+			reads[k] += n
+		}
+	}
+	return reads
 }

@@ -98,6 +98,40 @@ apiserver_terminated_watchers_total{group="certsmith.io",resource="servicecertif
 	}
 }
 
+func TestParseWatchEvents(t *testing.T) {
+	before, err := parseRequestCounts([]byte(`# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",resource="pods",verb="GET"} 1
+# TYPE apiserver_watch_events_total counter
+apiserver_watch_events_total{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 10
+# TYPE apiserver_watch_events_sizes histogram
+apiserver_watch_events_sizes_bucket{group="certificates.k8s.io",resource="podcertificaterequests",version="v1",le="+Inf"} 10
+apiserver_watch_events_sizes_sum{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 20000
+apiserver_watch_events_sizes_count{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 10
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := parseRequestCounts([]byte(`# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",resource="pods",verb="GET"} 1
+# TYPE apiserver_watch_events_total counter
+apiserver_watch_events_total{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 13
+# TYPE apiserver_watch_events_sizes histogram
+apiserver_watch_events_sizes_bucket{group="certificates.k8s.io",resource="podcertificaterequests",version="v1",le="+Inf"} 13
+apiserver_watch_events_sizes_sum{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 26144
+apiserver_watch_events_sizes_count{group="certificates.k8s.io",resource="podcertificaterequests",version="v1"} 13
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := summarizeWrites(before.delta(after), 0)
+	if s.watchEvents["podcertificaterequests"] != 3 || s.watchBytes["podcertificaterequests"] != 6144 || s.operator != 0 || len(s.byKey) != 0 {
+		t.Errorf("summary = %+v; want 3 events of 6144 bytes and no writes", s)
+	}
+	if got := watchEventsText(s); got != "3 (6)" {
+		t.Errorf("watchEventsText = %q", got)
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	var values []time.Duration
 	for i := 1; i <= 100; i++ {
