@@ -164,6 +164,9 @@ func (r *PodCertificateReconciler) syncSigner(ctx context.Context, signerName st
 		return err
 	}
 	signerCache := r.signers.get(signerName)
+	if signerCache == nil {
+		return nil // not synced yet: its handler then delivers every request
+	}
 	var list certificatesv1.PodCertificateRequestList
 	if err := signerCache.List(ctx, &list); err != nil {
 		return fmt.Errorf("listing the PodCertificateRequests of signer %s: %w", signerName, err)

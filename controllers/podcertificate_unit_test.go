@@ -33,14 +33,15 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -442,7 +443,9 @@ func TestPodCertificateConfigProblems(t *testing.T) {
 			i.Spec.PodCertificates.TrustDomain = "prod.example"
 			i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT).$(NAMESPACE).svc.$(CLUSTER_DOMAIN)"}
 		}, "", "starts or ends with a dot"},
-		{"an empty label", func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT)..svc"} }, "cluster.local", "invalid names"},
+		{"an empty label", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT)..svc"}
+		}, "cluster.local", "invalid names"},
 		{"usages without client auth", func(i *certsmithv1alpha1.ClusterIssuer) {
 			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{Usages: []certsmithv1alpha1.KeyUsage{"digital signature", "server auth"}}
 		}, "cluster.local", `does not allow "client auth"`},
@@ -456,7 +459,9 @@ func TestPodCertificateConfigProblems(t *testing.T) {
 			i.Spec.Policy = &certsmithv1alpha1.IssuerPolicy{MaxNames: ptr.To[int32](1)}
 			i.Spec.PodCertificates.DNSNames = []string{"$(SERVICE_ACCOUNT).$(NAMESPACE).svc"}
 		}, "cluster.local", "maxNames (1)"},
-		{"a trust domain of the API server's", func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.PodCertificates.TrustDomain = "kubernetes.default.svc" }, "cluster.local",
+		{"a trust domain of the API server's", func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.PodCertificates.TrustDomain = "kubernetes.default.svc"
+		}, "cluster.local",
 			"refuses the SPIFFE ID of every pod"},
 	} {
 		issuer := &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
@@ -535,5 +540,34 @@ func TestPodCertificateSignedFromFactsOnly(t *testing.T) {
 	}
 	if len(cert.ExtKeyUsage) != 2 || cert.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("usages %v %v", cert.ExtKeyUsage, cert.KeyUsage)
+	}
+}
+
+// TestPodCertificateSyncBeforeTheCacheSynced: waking a signer whose watch
+// has started but not synced yet does nothing (its handler delivers every
+// request once it has), and does not read the unsynced cache.
+func TestPodCertificateSyncBeforeTheCacheSynced(t *testing.T) {
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "pods"},
+		Spec: certsmithv1alpha1.ClusterIssuerSpec{PodCertificates: &certsmithv1alpha1.PodCertificatePolicy{}}}
+	c := unitFakeClientBuilder(t, issuer).WithIndex(&certsmithv1alpha1.ClusterIssuer{}, indexIssuerSignerName, func(obj client.Object) []string {
+		return []string{obj.(*certsmithv1alpha1.ClusterIssuer).EffectiveSignerName()}
+	}).Build()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signers := &signerWatches{running: map[string]*signerWatch{issuer.EffectiveSignerName(): {cancel: func() {}}}, base: ctx}
+	r := &PodCertificateReconciler{Client: c, signers: signers}
+	if err := r.syncSigner(ctx, issuer.EffectiveSignerName()); err != nil {
+		t.Fatal(err)
+	}
+	if signers.get(issuer.EffectiveSignerName()) != nil {
+		t.Error("an unsynced cache is handed out")
+	}
+	// Opting out stops it.
+	issuer.Spec.PodCertificates = nil
+	if err := c.Update(ctx, issuer); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.syncSigner(ctx, issuer.EffectiveSignerName()); err != nil || len(signers.names()) != 0 {
+		t.Errorf("still watched: %v %v", signers.names(), err)
 	}
 }
