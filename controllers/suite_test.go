@@ -41,7 +41,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
-	"github.com/certsmith/certsmith/internal/testutil"
+	"github.com/certsmith/certsmith/internal/testenv"
 )
 
 // The integration suite runs the controllers in-process against a real
@@ -140,7 +140,7 @@ func operatorIdentity(adminConfig *rest.Config) *rest.Config {
 	Expect(err).NotTo(HaveOccurred())
 
 	subject := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}
-	Expect(testutil.BindRoles(ctx, k8sClient, subject,
+	Expect(testenv.BindRoles(ctx, k8sClient, subject,
 		filepath.Join("..", "config", "rbac", "role.yaml"), filepath.Join("..", "config", "rbac-cainjector", "role.yaml"))).To(Succeed())
 	// The test issuers with custom signer names use example.com/<name>: grant
 	// them the way a user grants a custom domain (config/samples/custom-signer-rbac.yaml).

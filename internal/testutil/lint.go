@@ -119,3 +119,31 @@ func LintCertificate(cert *x509.Certificate) error {
 	return fmt.Errorf("lint: certificate %q fails %d zlint lint(s):\n\t%s",
 		cert.Subject.String(), len(failures), strings.Join(failures, "\n\t"))
 }
+
+// LintCRL runs zlint's RFC 5280 revocation-list lints (of LintSources) on a
+// DER CRL, with the same verdicts as LintCertificate.
+func LintCRL(der []byte) error {
+	reg, err := registry()
+	if err != nil {
+		return fmt.Errorf("lint: %w", err)
+	}
+	if len(reg.RevocationListLints().Lints()) == 0 {
+		return errors.New("lint: no zlint revocation-list lint has a source of LintSources")
+	}
+	crl, err := zx509.ParseRevocationList(der)
+	if err != nil {
+		return fmt.Errorf("lint: zcrypto cannot parse the CRL: %w", err)
+	}
+	var failures []string
+	for name, res := range zlint.LintRevocationListEx(crl, reg).Results {
+		if res.Status != lint.Warn && res.Status != lint.Error && res.Status != lint.Fatal {
+			continue
+		}
+		failures = append(failures, fmt.Sprintf("%s: %s %s", name, res.Status, res.Details))
+	}
+	if len(failures) == 0 {
+		return nil
+	}
+	slices.Sort(failures)
+	return fmt.Errorf("lint: the CRL fails %d zlint lint(s):\n\t%s", len(failures), strings.Join(failures, "\n\t"))
+}

@@ -160,3 +160,13 @@ func TestLintCertificateRejectsUnusableInput(t *testing.T) {
 		t.Error("LintCertificate with garbage Raw returned nil")
 	}
 }
+
+// TestLintCRLRejectsUnparsable: a CRL zcrypto cannot parse is an error,
+// never a pass.
+func TestLintCRLRejectsUnparsable(t *testing.T) {
+	for _, der := range [][]byte{nil, []byte("not a CRL")} {
+		if err := LintCRL(der); err == nil {
+			t.Errorf("LintCRL(%q) passed", der)
+		}
+	}
+}

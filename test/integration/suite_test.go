@@ -51,7 +51,7 @@ import (
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/controllers"
-	"github.com/certsmith/certsmith/internal/testutil"
+	"github.com/certsmith/certsmith/internal/testenv"
 )
 
 const (
@@ -148,7 +148,7 @@ func operatorIdentity(adminConfig *rest.Config) *rest.Config {
 	user, err := testEnv.AddUser(envtest.User{Name: operatorUser}, adminConfig)
 	Expect(err).NotTo(HaveOccurred())
 	subject := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: operatorUser}
-	Expect(testutil.BindRoles(ctx, k8sClient, subject, filepath.Join("..", "..", "config", "rbac", "role.yaml"))).To(Succeed())
+	Expect(testenv.BindRoles(ctx, k8sClient, subject, filepath.Join("..", "..", "config", "rbac", "role.yaml"))).To(Succeed())
 	return user.Config()
 }
 
