@@ -62,17 +62,7 @@ func printSummary(w io.Writer, results []*runResult) {
 // printRepeats prints, for measurements taken more than once, the median,
 // minimum and maximum of the main figures.
 func printRepeats(w io.Writer, results []*runResult) {
-	var names []string
-	byName := map[string][]*runResult{}
-	for _, r := range results {
-		if r.spec.repeat < 2 {
-			continue
-		}
-		if _, seen := byName[r.spec.name()]; !seen {
-			names = append(names, r.spec.name())
-		}
-		byName[r.spec.name()] = append(byName[r.spec.name()], r)
-	}
+	names, byName := groupRepeated(results, func(r *runResult) (string, int) { return r.spec.name(), r.spec.repeat })
 	if len(names) == 0 {
 		return
 	}
@@ -83,13 +73,7 @@ func printRepeats(w io.Writer, results []*runResult) {
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, name := range names {
 		rs := byName[name]
-		stat := func(f func(*runResult) float64, format string) string {
-			values := make([]float64, 0, len(rs))
-			for _, r := range rs {
-				values = append(values, f(r))
-			}
-			return medianRange(values, format)
-		}
+		stat := func(f func(*runResult) float64, format string) string { return medianRangeOf(rs, f, format) }
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(rs),
 			stat(func(r *runResult) float64 { return r.allReady.Seconds() }, "%.2f"),
 			stat(func(r *runResult) float64 { return float64(r.spec.n) / r.allReady.Seconds() }, "%.0f"),
@@ -437,17 +421,7 @@ func watchedText(watched map[string]map[string]int) string {
 // printPodRepeats prints, for pod-certificate runs taken more than once,
 // the median, minimum and maximum of the main figures.
 func printPodRepeats(w io.Writer, results []*podRunResult) {
-	var names []string
-	byName := map[string][]*podRunResult{}
-	for _, r := range results {
-		if r.spec.repeat < 2 {
-			continue
-		}
-		if _, seen := byName[r.spec.name()]; !seen {
-			names = append(names, r.spec.name())
-		}
-		byName[r.spec.name()] = append(byName[r.spec.name()], r)
-	}
+	names, byName := groupRepeated(results, func(r *podRunResult) (string, int) { return r.spec.name(), r.spec.repeat })
 	if len(names) == 0 {
 		return
 	}
@@ -458,13 +432,7 @@ func printPodRepeats(w io.Writer, results []*podRunResult) {
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, name := range names {
 		rs := byName[name]
-		stat := func(f func(*podRunResult) float64, format string) string {
-			values := make([]float64, 0, len(rs))
-			for _, r := range rs {
-				values = append(values, f(r))
-			}
-			return medianRange(values, format)
-		}
+		stat := func(f func(*podRunResult) float64, format string) string { return medianRangeOf(rs, f, format) }
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, len(rs),
 			stat(func(r *podRunResult) float64 { return r.allIssued.Seconds() }, "%.2f"),
 			stat(func(r *podRunResult) float64 { return float64(r.spec.n) / r.allIssued.Seconds() }, "%.0f"),
@@ -478,4 +446,31 @@ func printPodRepeats(w io.Writer, results []*podRunResult) {
 			stat(func(r *podRunResult) float64 { heap, _ := growth(r.memIdleAgain, r.memForeign); return heap / mib }, "%+.1f"),
 			stat(func(r *podRunResult) float64 { heap, _ := growth(r.memForeign, r.memOwn); return heap / mib }, "%+.1f"))
 	}
+}
+
+// groupRepeated groups the results of runs taken more than once by run
+// name, names in first-seen order.
+func groupRepeated[R any](results []R, key func(R) (name string, repeat int)) ([]string, map[string][]R) {
+	var names []string
+	byName := map[string][]R{}
+	for _, r := range results {
+		name, repeat := key(r)
+		if repeat < 2 {
+			continue
+		}
+		if _, seen := byName[name]; !seen {
+			names = append(names, name)
+		}
+		byName[name] = append(byName[name], r)
+	}
+	return names, byName
+}
+
+// medianRangeOf is medianRange of one figure over a group of results.
+func medianRangeOf[R any](results []R, figure func(R) float64, format string) string {
+	values := make([]float64, 0, len(results))
+	for _, r := range results {
+		values = append(values, figure(r))
+	}
+	return medianRange(values, format)
 }
