@@ -82,6 +82,12 @@ type ClusterIssuerSpec struct {
 	// with a SPIFFE identity of its namespace and ServiceAccount.
 	// +optional
 	PodCertificates *PodCertificatePolicy `json:"podCertificates,omitempty"`
+
+	// Revocation tunes the issuer's CRLs (every issuer keeps them):
+	// revoking on deletion, a CRL distribution point in new certificates,
+	// and how long a CRL is valid.
+	// +optional
+	Revocation *RevocationSpec `json:"revocation,omitempty"`
 }
 
 // PodCertificatePolicy says which pods get certificates from an issuer and
@@ -191,10 +197,12 @@ type ConfigMapTarget struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name,omitempty"`
-	// Key in the ConfigMap. Defaults to "ca.crt".
+	// Key in the ConfigMap. Defaults to "ca.crt". The key "ca.crl" holds
+	// the issuer's CRLs.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != 'ca.crl'",message="the key ca.crl holds the issuer's CRLs"
 	Key string `json:"key,omitempty"`
 }
 
@@ -529,6 +537,11 @@ type ClusterIssuerStatus struct {
 	// Bundle reports where the trust bundle has been distributed.
 	// +optional
 	Bundle *BundleStatus `json:"bundle,omitempty"`
+
+	// Revocation reports the issuer's CRLs (written by the revocation
+	// controller, their only writer).
+	// +optional
+	Revocation *RevocationStatus `json:"revocation,omitempty"`
 }
 
 // TrustedCA is one certificate of a trust bundle.
@@ -654,6 +667,11 @@ type BundleStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	ClusterTrustBundleConflict string `json:"clusterTrustBundleConflict,omitempty"`
+	// CRLPublished says whether the bundle ConfigMaps carry the issuer's
+	// CRLs under the key "ca.crl" (next to the trust anchors), and if not,
+	// why: CRLs too large for a ConfigMap are served over HTTP only.
+	// +optional
+	CRLPublished *metav1.Condition `json:"crlPublished,omitempty"`
 	// Injection reports the caBundle fields that the CA injector keeps for
 	// this issuer (written by the injector, absent when it does not run).
 	// +optional

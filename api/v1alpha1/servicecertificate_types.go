@@ -329,6 +329,14 @@ type IssuanceHistory struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	AllTimes []metav1.Time `json:"allTimes,omitempty"`
+	// RevokedTimes are the times of the re-issues after a revocation in the
+	// last day, oldest first: they go past the limits above, within their
+	// own (at most three a day), so that revoking in a loop does not
+	// re-issue without end.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	RevokedTimes []metav1.Time `json:"revokedTimes,omitempty"`
 }
 
 // ServiceCertificate is a certificate that a workload needs, kept valid and

@@ -40,6 +40,11 @@ const (
 	// issuer's CAs may have signed. That Secret holds no CA, so it does not
 	// carry LabelClusterIssuer.
 	LabelSignedUntil = "certsmith.io/signed-until-record"
+	// LabelRevocations names the ClusterIssuer on the Secret
+	// "<issuer>-revocations" in the operator's namespace, where the
+	// revocation controller (its only writer) keeps the issuer's revoked
+	// serial numbers and its current CRLs.
+	LabelRevocations = "certsmith.io/revocations-record"
 
 	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.
 	AnnotationIssuerName = "certsmith.io/issuer-name"
@@ -101,3 +106,7 @@ func (in *ServiceCertificate) EffectiveSecretName() string {
 	}
 	return in.Name + "-tls"
 }
+
+// BundleCRLKey is the key of a bundle ConfigMap that holds the issuer's
+// current CRLs (PEM), next to the trust anchors.
+const BundleCRLKey = "ca.crl"
