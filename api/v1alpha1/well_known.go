@@ -40,10 +40,10 @@ const (
 	// issuer's CAs may have signed. That Secret holds no CA, so it does not
 	// carry LabelClusterIssuer.
 	LabelSignedUntil = "certsmith.io/signed-until-record"
-	// LabelRevocations names the ClusterIssuer on the Secret
-	// "<issuer>-revocations" in the operator's namespace, where the
-	// revocation controller (its only writer) keeps the issuer's revoked
-	// serial numbers and its current CRLs.
+	// LabelRevocations ("true") marks the Secret "<issuer>-revocations" in
+	// the operator's namespace, where the revocation controller (its only
+	// writer) keeps an issuer's revoked serial numbers and its current
+	// CRLs; its annotation certsmith.io/issuer-name names the issuer.
 	LabelRevocations = "certsmith.io/revocations-record"
 
 	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.

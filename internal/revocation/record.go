@@ -308,3 +308,16 @@ func (r *Record) PEM() []byte {
 	}
 	return out
 }
+
+// SecretName is the name of an issuer's record Secret, "<issuer>-revocations",
+// shortened with a hash of the issuer's name where that would pass 253
+// characters.
+func SecretName(issuer string) string {
+	const suffix = "-revocations"
+	if len(issuer)+len(suffix) <= 253 {
+		return issuer + suffix
+	}
+	sum := sha256.Sum256([]byte(issuer))
+	keep := 253 - len(suffix) - 17
+	return strings.TrimRight(issuer[:keep], "-.") + "-" + hex.EncodeToString(sum[:8]) + suffix
+}
