@@ -17,6 +17,7 @@ limitations under the License.
 package ca
 
 import (
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"strings"
@@ -296,6 +297,7 @@ func (p *planner) retireUnused() {
 		until := inUseUntil(cert, p.set.RetireAfter[fp], p.marks[fp], p.in.Children, 0)
 		if p.in.Now.After(until) {
 			delete(p.set.RetireAfter, fp)
+			delete(p.set.RetiringKeys, fp)
 			delete(p.set.LegacySignedUntil, fp)
 			p.event(ActionRetired, false, "CA %q (SHA-256 %s) left the trust bundle: everything it signed has expired", cert.Subject, fp)
 			continue
@@ -490,6 +492,10 @@ func (p *planner) retireActive() {
 	fp := pki.FingerprintSHA256(active.Certificate)
 	p.set.RetireAfter[fp] = later(p.marks[fp], p.in.Now)
 	p.set.Retiring = append(p.set.Retiring, active.Certificate)
+	if p.set.RetiringKeys == nil {
+		p.set.RetiringKeys = map[string]crypto.Signer{}
+	}
+	p.set.RetiringKeys[fp] = active.Key
 	p.set.RetiringChains = pki.AppendNew(p.set.RetiringChains, append(append([]*x509.Certificate(nil), active.Chain...), pki.TrustAnchors(active)...)...)
 }
 

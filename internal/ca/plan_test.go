@@ -273,6 +273,21 @@ func TestRootLifecycle(t *testing.T) {
 		t.Fatalf("retire-after %s, want the signed-until mark %s", got, leafMark)
 	}
 	w.expectBundle(first.Certificate, next.Certificate)
+	// The retiring CA keeps its key, stored and read back, to sign its CRL.
+	data, annotations, err := w.stored.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reread, err := Decode(data, annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old := reread.RetiringCA(first.Certificate); old == nil || !pki.KeyMatchesCertificate(old.Key, first.Certificate) {
+		t.Fatal("the retiring CA's key was not kept across encode and decode")
+	}
+	if reread.RetiringCA(next.Certificate) != nil {
+		t.Fatal("a key filed under the wrong CA")
+	}
 
 	// Retiring until the mark has passed; then Complete, one anchor left.
 	w.step()
@@ -285,8 +300,11 @@ func TestRootLifecycle(t *testing.T) {
 	w.expectActions(ActionRetired, ActionCompleted)
 	w.expectPhase(PhaseComplete)
 	w.expectBundle(next.Certificate)
-	if len(w.stored.RetiringChains) != 0 || len(w.stored.RetireAfter) != 0 {
-		t.Fatalf("leftovers after retirement: %d chains, marks %v", len(w.stored.RetiringChains), w.stored.RetireAfter)
+	if len(w.stored.RetiringChains) != 0 || len(w.stored.RetireAfter) != 0 || len(w.stored.RetiringKeys) != 0 {
+		t.Fatalf("leftovers after retirement: %d chains, marks %v, %d keys", len(w.stored.RetiringChains), w.stored.RetireAfter, len(w.stored.RetiringKeys))
+	}
+	if data, _, _ := w.stored.Encode(); data[KeyRetiringKeys] != nil {
+		t.Fatal("the retired CA's key is still stored")
 	}
 	// The new CA comes back at its own renewal time.
 	w.expectRequeue(w.renewalOf(next.Certificate).Sub(w.now) + time.Second)

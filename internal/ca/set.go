@@ -17,7 +17,9 @@ limitations under the License.
 package ca
 
 import (
+	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -43,6 +45,10 @@ const (
 	// KeyRetiringChains holds the chains of the retiring CAs (intermediates
 	// and anchors), so their anchors stay known after the switch.
 	KeyRetiringChains = "retiring-chain.crt"
+	// KeyRetiringKeys holds the keys of the retiring CAs, so that each can
+	// keep signing its CRL while what it signed is still valid (sets stored
+	// before 0.3 have none: their retiring CAs get no CRL).
+	KeyRetiringKeys = "retiring.key"
 
 	// AnnotationRetireAfter maps each retired CA's fingerprint to the
 	// signed-until mark frozen when it stopped signing.
@@ -70,6 +76,9 @@ type Set struct {
 	Retiring []*x509.Certificate
 	// RetiringChains are the chain certificates and anchors of Retiring.
 	RetiringChains []*x509.Certificate
+	// RetiringKeys are the keys of Retiring, by certificate fingerprint,
+	// for signing their CRLs; a retiring CA may have none.
+	RetiringKeys map[string]crypto.Signer
 	// RetireAfter is, per retired CA fingerprint, the signed-until mark
 	// frozen at the switch.
 	RetireAfter map[string]time.Time
@@ -101,6 +110,10 @@ func (s *Set) clone() *Set {
 	out := *s
 	out.Retiring = append([]*x509.Certificate(nil), s.Retiring...)
 	out.RetiringChains = append([]*x509.Certificate(nil), s.RetiringChains...)
+	out.RetiringKeys = maps.Clone(s.RetiringKeys)
+	if out.RetiringKeys == nil {
+		out.RetiringKeys = map[string]crypto.Signer{}
+	}
 	out.RetireAfter = maps.Clone(s.RetireAfter)
 	out.LegacySignedUntil = maps.Clone(s.LegacySignedUntil)
 	out.Bundle = append([]*x509.Certificate(nil), s.Bundle...)
@@ -176,7 +189,43 @@ func Decode(data map[string][]byte, annotations map[string]string) (*Set, error)
 			}
 		}
 	}
+	if raw := data[KeyRetiringKeys]; len(raw) > 0 {
+		// A key that does not parse or belongs to no retiring CA is left
+		// out: it costs that CA its CRL, never the set.
+		set.RetiringKeys = decodeRetiringKeys(raw, set.Retiring)
+	}
 	return set, nil
+}
+
+// decodeRetiringKeys reads the PEM keys of retiring CAs and files each
+// under the fingerprint of the certificate it belongs to.
+func decodeRetiringKeys(raw []byte, retiring []*x509.Certificate) map[string]crypto.Signer {
+	out := map[string]crypto.Signer{}
+	for rest := raw; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return out
+		}
+		key, err := pki.ParsePrivateKeyPEM(pem.EncodeToMemory(block))
+		if err != nil {
+			continue
+		}
+		for _, cert := range retiring {
+			if pki.KeyMatchesCertificate(key, cert) {
+				out[pki.FingerprintSHA256(cert)] = key
+			}
+		}
+	}
+}
+
+// RetiringCA returns a retiring CA that can sign (its CRL), or nil when
+// the set holds no key for it.
+func (s *Set) RetiringCA(cert *x509.Certificate) *pki.CA {
+	key := s.RetiringKeys[pki.FingerprintSHA256(cert)]
+	if key == nil {
+		return nil
+	}
+	return &pki.CA{Certificate: cert, Key: key}
 }
 
 // Encode renders the set as the CA Secret's data, and the annotations it
@@ -204,6 +253,19 @@ func (s *Set) Encode() (map[string][]byte, map[string]string, error) {
 		data[KeyRetiring] = pki.EncodeCertificatesPEM(s.Retiring...)
 		if len(s.RetiringChains) > 0 {
 			data[KeyRetiringChains] = pki.EncodeCertificatesPEM(s.RetiringChains...)
+		}
+		var keys []byte
+		for _, cert := range s.Retiring {
+			if key := s.RetiringKeys[pki.FingerprintSHA256(cert)]; key != nil {
+				keyPEM, err := pki.EncodePrivateKeyPEM(key, pki.KeyEncodingPKCS8)
+				if err != nil {
+					return nil, nil, err
+				}
+				keys = append(keys, keyPEM...)
+			}
+		}
+		if len(keys) > 0 {
+			data[KeyRetiringKeys] = keys
 		}
 	}
 	annotations := map[string]string{
