@@ -369,8 +369,9 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		IsCA:     policy.IsCARequest(usages),
 		// What was checked is what is issued: one CN, and only the
 		// attributes the policy looked at, in certsmith's own encoding.
-		Subject: ptr.To(subjectFromPolicy(subjectOf(request.csr.Subject))),
-		Now:     r.Clock.Now(),
+		Subject:               ptr.To(subjectFromPolicy(subjectOf(request.csr.Subject))),
+		CRLDistributionPoints: crlDistributionPoints(issuer, ca.Certificate),
+		Now:                   r.Clock.Now(),
 	}
 	if signRequest.IsCA {
 		// A CA the policy allows can sign no other names than the issuer would.

@@ -35,11 +35,13 @@ type issuanceInput struct {
 	// renewRequest is the value of the manual trigger annotation, and
 	// lastRenewRequest the last value acted on.
 	renewRequest, lastRenewRequest string
-	issued                         *issuedCertificate
-	request                        *certificateRequest
-	ca                             *pki.CA
-	rotation                       rotationInput
-	now                            time.Time
+	// revoked: a CRL of the issuer lists the certificate in the Secret.
+	revoked  bool
+	issued   *issuedCertificate
+	request  *certificateRequest
+	ca       *pki.CA
+	rotation rotationInput
+	now      time.Time
 	// renewalTime of the certificate in the Secret, computed from the spec.
 	// The rotation rule of the chain may move it (notChainedToIssuer):
 	// read it once the chain has run.
@@ -76,6 +78,7 @@ var issuancePolicies = []issuancePolicy{
 	secretMissing,
 	secretInvalid,
 	keyMismatch,
+	certificateRevoked,
 	issuerChanged,
 	specMismatch,
 	notChainedToIssuer,
@@ -116,6 +119,15 @@ func secretInvalid(in *issuanceInput) (string, string, bool) {
 func keyMismatch(in *issuanceInput) (string, string, bool) {
 	if !pki.KeyMatchesCertificate(in.issued.key, in.issued.leaf()) {
 		return certsmithv1alpha1.ReasonKeyMismatch, "tls.key does not belong to the certificate in tls.crt", true
+	}
+	return "", "", false
+}
+
+// certificateRevoked fires when the issuer's revocation record lists the
+// certificate: it is re-issued at once, with a new key.
+func certificateRevoked(in *issuanceInput) (string, string, bool) {
+	if in.revoked {
+		return certsmithv1alpha1.ReasonRevoked, fmt.Sprintf("the certificate (serial %s) is revoked; it is re-issued with a new key", in.issued.leaf().SerialNumber.Text(16)), true
 	}
 	return "", "", false
 }

@@ -366,6 +366,9 @@ func (r *PodCertificateReconciler) issue(ctx context.Context, pcr *certificatesv
 		Subject:  &pkix.Name{},
 		SANs:     &pki.SubjectAltNames{DNSNames: names.dnsNames, URIs: []*url.URL{names.uri}},
 		Now:      now,
+		// The pod keeps its file until the kubelet refreshes it; a client
+		// that checks the CRL refuses it as soon as it is revoked.
+		CRLDistributionPoints: crlDistributionPoints(issuer, ca.Certificate),
 	})
 	if err != nil {
 		// The CA's trouble, which fixing the issuer cures: not final for the pod.

@@ -18,7 +18,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -65,4 +68,64 @@ func readRevocationRecord(ctx context.Context, reader client.Reader, namespace, 
 		return nil, secret, fmt.Errorf("the revocation record %s/%s of ClusterIssuer %s is unreadable: %w", secret.Namespace, secret.Name, issuer, err)
 	}
 	return rec, secret, nil
+}
+
+// revokedSerials remembers, per issuer, the serial numbers its record
+// lists, parsed once per resourceVersion of the record: the
+// ServiceCertificate controller asks for every certificate it looks at.
+type revokedSerials struct {
+	mu     sync.Mutex
+	byName map[string]revokedSet
+}
+
+type revokedSet struct {
+	resourceVersion string
+	serials         map[string]struct{}
+}
+
+// maxRevokedIssuers bounds the memo; past it, it starts over.
+const maxRevokedIssuers = 4096
+
+// of returns the set of revoked serials (lowercase hex) of an issuer, read
+// through reader (the cache); an unreadable record lists nothing, and the
+// revocation controller reports it.
+func (m *revokedSerials) of(ctx context.Context, reader client.Reader, namespace, issuer string) (map[string]struct{}, error) {
+	secret := &corev1.Secret{}
+	if err := reader.Get(ctx, revocationRecordKey(issuer, namespace), secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the revocation record of ClusterIssuer %s: %w", issuer, err)
+	}
+	if !isRevocationRecord(secret, issuer) {
+		return nil, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.byName[issuer]; ok && s.resourceVersion == secret.ResourceVersion {
+		return s.serials, nil
+	}
+	rec, err := revocation.Decode(secret.Data)
+	if err != nil {
+		return nil, nil
+	}
+	serials := make(map[string]struct{}, len(rec.Entries))
+	for _, e := range rec.Entries {
+		serials[e.Serial.Text(16)] = struct{}{}
+	}
+	if m.byName == nil || len(m.byName) >= maxRevokedIssuers {
+		m.byName = map[string]revokedSet{}
+	}
+	m.byName[issuer] = revokedSet{resourceVersion: secret.ResourceVersion, serials: serials}
+	return serials, nil
+}
+
+// crlDistributionPoints are the CRL URLs a certificate signed by caCert
+// names: the issuer's spec.revocation.crlDistributionPoint with $(CA_ID)
+// replaced, or none.
+func crlDistributionPoints(issuer *certsmithv1alpha1.ClusterIssuer, caCert *x509.Certificate) []string {
+	if issuer.Spec.Revocation == nil || issuer.Spec.Revocation.CRLDistributionPoint == "" {
+		return nil
+	}
+	return []string{strings.ReplaceAll(issuer.Spec.Revocation.CRLDistributionPoint, "$(CA_ID)", revocation.CAID(caCert))}
 }

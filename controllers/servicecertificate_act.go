@@ -111,12 +111,16 @@ func (r *ServiceCertificateReconciler) rateLimited(sc *certsmithv1alpha1.Service
 	note := fmt.Sprintf("%d certificates were issued in the last hour %s; the next may be issued at %s. "+
 		"It keeps being re-issued because %s (%s): fix what causes that (a spec that asks for renewal right after issuance, something that deletes or edits the Secret)",
 		d.limit, what, next, d.message, d.reason)
+	if d.reason == certsmithv1alpha1.ReasonRevoked {
+		note = fmt.Sprintf("%d certificates were re-issued after a revocation in the last %s; the next may be issued at %s. %s",
+			d.limit, revocationReissueWindow, next, d.message)
+	}
 	previous := meta.FindStatusCondition(sc.Status.Conditions, certsmithv1alpha1.ConditionIssuing)
 	if usable(issued, now) && (previous == nil || previous.Reason != certsmithv1alpha1.ReasonIssuanceRateLimited) {
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonIssuanceRateLimited, "Issue", "%s", note)
 	}
 	setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionIssuing, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssuanceRateLimited, note)
-	if !usable(issued, now) {
+	if !usable(issued, now) || d.reason == certsmithv1alpha1.ReasonRevoked {
 		// warnOnNewProblem emits the Event for this one.
 		setCondition(&sc.Status.Conditions, sc.Generation, certsmithv1alpha1.ConditionReady, metav1.ConditionFalse, certsmithv1alpha1.ReasonIssuanceRateLimited, note)
 	}
@@ -165,7 +169,7 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 // createRequest generates a key and creates the CSR for it. The key stays in memory.
 func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, now time.Time) (ctrl.Result, error) {
 	request := o.request
-	signer, err := keyFor(request, o.issued)
+	signer, err := keyFor(request, o.issued, o.revoked)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -194,9 +198,10 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 }
 
 // keyFor returns the key for a new certificate: the Secret's own key when
-// rotationPolicy is Never and it still matches the spec, a new one otherwise.
-func keyFor(request *certificateRequest, issued *issuedCertificate) (crypto.Signer, error) {
-	if request.rotationPolicy == certsmithv1alpha1.RotationPolicyNever && issued != nil && issued.key != nil {
+// rotationPolicy is Never and it still matches the spec, a new one otherwise
+// (always after a revocation: the old key may be compromised).
+func keyFor(request *certificateRequest, issued *issuedCertificate, revoked bool) (crypto.Signer, error) {
+	if request.rotationPolicy == certsmithv1alpha1.RotationPolicyNever && !revoked && issued != nil && issued.key != nil {
 		if spec, err := pki.KeySpecOf(issued.key.Public()); err == nil && spec.Algorithm == request.keySpec.Algorithm &&
 			(request.keySpec.Size == 0 || spec.Size == request.keySpec.Size || spec.Algorithm == pki.KeyAlgorithmEd25519) {
 			return issued.key, nil
@@ -269,7 +274,14 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	r.keys.forget(sc)
 	observeIssuance(o.request.issuerName, time.Since(pending.createdWall))
 
-	sc.Status.RecentIssuances = recordIssuance(sc.Status.RecentIssuances, issuanceKey(sc, o.request, o.ca.CA), now)
+	history := sc.Status.RecentIssuances
+	sc.Status.RecentIssuances = recordIssuance(history, issuanceKey(sc, o.request, o.ca.CA), now)
+	if history != nil {
+		sc.Status.RecentIssuances.RevokedTimes = history.RevokedTimes
+	}
+	if o.revoked {
+		sc.Status.RecentIssuances = recordRevocationReissue(sc.Status.RecentIssuances, now)
+	}
 	renewal := renewalTime(sc, o.request, chain[0])
 	setIssued(sc, &issuedCertificate{secret: desired, chain: chain, key: pending.key}, renewal, o.ca.bundle)
 	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -88,6 +89,7 @@ type ServiceCertificateReconciler struct {
 	keys         *pendingKeys
 	expectations *secretExpectations
 	written      *writtenStatuses
+	revoked      *revokedSerials
 }
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch
@@ -262,6 +264,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	r.keys = newPendingKeys()
 	r.expectations = newSecretExpectations()
 	r.written = newWrittenStatuses()
+	r.revoked = &revokedSerials{}
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	if err := indexer.IndexField(ctx, &certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
@@ -290,11 +293,38 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		// Secrets are mapped by owner reference or by certsmith's annotation,
 		// so Secrets without an owner reference (Retain) are watched too.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretOwner)).
+		// A revocation record: the certificates of its issuer that it lists.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certificatesRevokedBy)).
 		Watches(&certificatesv1.CertificateSigningRequest{}, handler.EnqueueRequestsFromMapFunc(csrOwner)).
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(certificatesOfIssuer(r.Client))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(certificatesOfService(r.Client))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// certificatesRevokedBy maps an issuer's revocation record to the
+// ServiceCertificates of the issuer whose current certificate it lists.
+func (r *ServiceCertificateReconciler) certificatesRevokedBy(ctx context.Context, obj client.Object) []reconcile.Request {
+	issuer := obj.GetAnnotations()[certsmithv1alpha1.AnnotationIssuerName]
+	if obj.GetNamespace() != r.Namespace || obj.GetLabels()[certsmithv1alpha1.LabelRevocations] != "true" || issuer == "" {
+		return nil
+	}
+	serials, err := r.revoked.of(ctx, r.Client, r.Namespace, issuer)
+	if err != nil || len(serials) == 0 {
+		return nil
+	}
+	var list certsmithv1alpha1.ServiceCertificateList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCertificateIssuer: issuer}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		sc := &list.Items[i]
+		if _, ok := serials[strings.ToLower(sc.Status.SerialNumber)]; ok {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(sc)})
+		}
+	}
+	return out
 }
 
 // secretOwner maps a certificate Secret to its ServiceCertificate.

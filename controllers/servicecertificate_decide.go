@@ -100,8 +100,14 @@ func decide(o *observed, now time.Time) decision {
 	d := decision{action: actionIssue, reason: reason, message: message}
 	if o.pending == nil {
 		// Defence in depth against any loop the re-issue policies may still
-		// have: a new CSR only while the hourly budget lasts.
-		if wait, limit := issuanceWait(o.sc.Status.RecentIssuances, issuanceKey(o.sc, o.request, o.ca.CA), now); wait > 0 {
+		// have: a new CSR only while the hourly budget lasts. A revoked
+		// certificate goes past it, within a budget of its own, so that
+		// revoking in a loop does not re-issue without end either.
+		wait, limit := issuanceWait(o.sc.Status.RecentIssuances, issuanceKey(o.sc, o.request, o.ca.CA), now)
+		if reason == certsmithv1alpha1.ReasonRevoked {
+			wait, limit = revocationReissueWait(o.sc.Status.RecentIssuances, now)
+		}
+		if wait > 0 {
 			return decision{action: actionRateLimited, reason: reason, message: message, wait: wait, limit: limit}
 		}
 		// Not in the cache: it may exist without certsmith's label.
@@ -114,7 +120,7 @@ func decide(o *observed, now time.Time) decision {
 // issuanceInputOf gathers what the re-issue policies look at.
 func issuanceInputOf(o *observed, now time.Time) *issuanceInput {
 	sc := o.sc
-	in := &issuanceInput{issued: o.issued, request: o.request, ca: o.ca.CA, now: now,
+	in := &issuanceInput{issued: o.issued, request: o.request, ca: o.ca.CA, now: now, revoked: o.revoked,
 		renewRequest: sc.Annotations[certsmithv1alpha1.AnnotationRenewRequestedAt],
 		rotation:     rotationOf(o.issuer, o.ca.bundle, sc.Namespace+"/"+sc.Name)}
 	if o.issued != nil {
@@ -374,4 +380,42 @@ func recordIssuance(history *certsmithv1alpha1.IssuanceHistory, key string, now 
 	last := func(times []metav1.Time, n int) []metav1.Time { return times[max(len(times)-n, 0):] }
 	return &certsmithv1alpha1.IssuanceHistory{Key: key,
 		Times: last(append(forKey, at), maxIssuancesPerHour), AllTimes: last(append(all, at), maxIssuancesPerHourInAll)}
+}
+
+// Re-issues after a revocation: at most maxRevocationReissues within
+// revocationReissueWindow, past the hourly limits.
+const (
+	maxRevocationReissues   = 3
+	revocationReissueWindow = 24 * time.Hour
+)
+
+// revocationReissueWait returns how long a re-issue after a revocation
+// must wait, and the limit that makes it wait.
+func revocationReissueWait(history *certsmithv1alpha1.IssuanceHistory, now time.Time) (time.Duration, int) {
+	if history == nil {
+		return 0, 0
+	}
+	recent := recentRevocationReissues(history.RevokedTimes, now)
+	if len(recent) < maxRevocationReissues {
+		return 0, 0
+	}
+	return recent[len(recent)-maxRevocationReissues].Add(revocationReissueWindow).Sub(now), maxRevocationReissues
+}
+
+// recentRevocationReissues returns the times less than a window old.
+func recentRevocationReissues(times []metav1.Time, now time.Time) []metav1.Time {
+	var recent []metav1.Time
+	for _, t := range times {
+		if now.Sub(t.Time) < revocationReissueWindow {
+			recent = append(recent, t)
+		}
+	}
+	return recent
+}
+
+// recordRevocationReissue adds a re-issue after a revocation at now.
+func recordRevocationReissue(history *certsmithv1alpha1.IssuanceHistory, now time.Time) *certsmithv1alpha1.IssuanceHistory {
+	recent := append(recentRevocationReissues(history.RevokedTimes, now), metav1.Time{Time: now.Truncate(time.Second)})
+	history.RevokedTimes = recent[max(len(recent)-maxRevocationReissues, 0):]
+	return history
 }

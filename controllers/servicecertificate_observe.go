@@ -69,6 +69,8 @@ type observed struct {
 	cacheBehind bool
 	// refusal is the issuer policy's refusal of the request, if any.
 	refusal *terminalError
+	// revoked: the issuer's revocation record lists the certificate in the Secret.
+	revoked bool
 	// pending is the key of the CSR in flight, held in memory.
 	pending *pendingRequest
 	// requests are the CSRs certsmith made for the certificate, newest first.
@@ -104,6 +106,13 @@ func (r *ServiceCertificateReconciler) observe(ctx context.Context, sc *certsmit
 	}
 	if err := r.checkPolicy(ctx, sc, issuer, o.request, o.namespaceIPs); err != nil && !errors.As(err, &o.refusal) {
 		return nil, err
+	}
+	if o.issued != nil && o.issued.decodeErr == nil {
+		serials, err := r.revoked.of(ctx, r.Client, r.Namespace, issuer.Name)
+		if err != nil {
+			return nil, err
+		}
+		_, o.revoked = serials[o.issued.leaf().SerialNumber.Text(16)]
 	}
 	if o.requests, err = r.requestsOf(ctx, client.ObjectKeyFromObject(sc)); err != nil {
 		return nil, err

@@ -19,8 +19,9 @@ limitations under the License.
 // the ServiceCertificate controller issues and renews certificates into
 // Secrets, the CertificateSigningRequest controller approves and signs
 // CSRs, the bundle controller distributes trust bundles (ConfigMaps and
-// ClusterTrustBundles), and the CA injector fills caBundle fields (with a
-// second controller reporting its progress). They coordinate through the
+// ClusterTrustBundles), the revocation controller keeps each issuer's
+// revoked serials and CRLs, and the CA injector fills caBundle fields
+// (with a second controller reporting its progress). They coordinate through the
 // API (status, Secrets and CSRs), not through calls; docs/architecture.md
 // names the one controller that writes each object.
 package controllers
@@ -96,6 +97,11 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers, Marks: marks,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", PodCertificateControllerName, err)
+	}
+	if err := (&RevocationReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace, Username: opts.Username,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", RevocationControllerName, err)
 	}
 	if opts.CAInjection {
 		if err := (&CAInjectorReconciler{

@@ -31,6 +31,9 @@ const (
 	// ReasonRevocationRecorded (True): the revocation is recorded; the next
 	// CRL, made within about ten seconds, lists it.
 	ReasonRevocationRecorded = "Recorded"
+	// ReasonRevocationEntryExpired (True): the revoked certificate has
+	// expired since, and its entry has left the CRLs.
+	ReasonRevocationEntryExpired = "Expired"
 	// ReasonRevocationServiceCertificateNotFound (False): no
 	// ServiceCertificate of that name in the namespace. Creating it does not
 	// revoke anything: a revocation names a certificate that exists.

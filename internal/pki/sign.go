@@ -163,6 +163,9 @@ type SignRequest struct {
 	// instead of the CSR's (a pod certificate's come from what the API
 	// server verified of the pod; the CSR's are never read).
 	SANs *SubjectAltNames
+	// CRLDistributionPoints are URLs of the CA's CRL the certificate
+	// names (none when empty).
+	CRLDistributionPoints []string
 	// Now is the current time.
 	Now time.Time
 }
@@ -251,6 +254,7 @@ func (ca *CA) Sign(req SignRequest) (*x509.Certificate, error) {
 		IPAddresses:           csr.IPAddresses,
 		URIs:                  csr.URIs,
 		EmailAddresses:        csr.EmailAddresses,
+		CRLDistributionPoints: req.CRLDistributionPoints,
 	}
 	if req.IsCA {
 		if err := ca.checkCanSignCA(req.MaxPathLen); err != nil {
