@@ -19,8 +19,8 @@ package ca
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"slices"
