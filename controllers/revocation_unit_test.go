@@ -1,0 +1,101 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
+	"github.com/certsmith/certsmith/internal/revocation"
+)
+
+// TestRevokedCertificateIsReissued: a revoked certificate is re-issued at
+// once, past the hourly limit, within its own budget of three a day, and
+// always with a new key.
+func TestRevokedCertificateIsReissued(t *testing.T) {
+	f := newChainFixture(t)
+	req := scTestRequest(t, f.sc)
+	now := scTestNow.Add(time.Hour)
+	observedAt := func(edit func(o *observed)) decision {
+		o := scTestObserved(f.sc.DeepCopy(), req, f.ca, f.issued)
+		o.sc.Status.SecretName = f.issued.secret.Name
+		edit(o)
+		return decide(o, now)
+	}
+	if d := observedAt(func(o *observed) {}); d.action == actionIssue {
+		t.Fatalf("a valid certificate is re-issued: %q", d.reason)
+	}
+	d := observedAt(func(o *observed) {
+		o.revoked = true
+		for i := range maxIssuancesPerHourInAll {
+			o.sc.Status.RecentIssuances = recordIssuance(o.sc.Status.RecentIssuances, issuanceKey(o.sc, req, f.ca), now.Add(-time.Duration(i+1)*time.Minute))
+		}
+	})
+	if d.action != actionIssue || d.reason != certsmithv1alpha1.ReasonRevoked || !strings.Contains(d.message, f.issued.leaf().SerialNumber.Text(16)) {
+		t.Fatalf("revoked, past the hourly limits: action %v reason %q %q", d.action, d.reason, d.message)
+	}
+	d = observedAt(func(o *observed) {
+		o.revoked = true
+		o.sc.Status.RecentIssuances = &certsmithv1alpha1.IssuanceHistory{}
+		for i := range maxRevocationReissues {
+			o.sc.Status.RecentIssuances = recordRevocationReissue(o.sc.Status.RecentIssuances, now.Add(-time.Duration(3-i)*time.Hour))
+		}
+	})
+	if d.action != actionRateLimited || d.limit != maxRevocationReissues || d.wait != 21*time.Hour {
+		t.Fatalf("a fourth within a day: action %v limit %d wait %s", d.action, d.limit, d.wait)
+	}
+	history := &certsmithv1alpha1.IssuanceHistory{}
+	for i := range 5 {
+		history = recordRevocationReissue(history, now.Add(time.Duration(i)*time.Minute))
+	}
+	if len(history.RevokedTimes) != maxRevocationReissues {
+		t.Fatalf("history keeps %d times", len(history.RevokedTimes))
+	}
+	if old := recordRevocationReissue(&certsmithv1alpha1.IssuanceHistory{RevokedTimes: []metav1.Time{{Time: now.Add(-25 * time.Hour)}}}, now); len(old.RevokedTimes) != 1 {
+		t.Fatalf("a day-old time was kept: %v", old.RevokedTimes)
+	}
+
+	req.rotationPolicy = certsmithv1alpha1.RotationPolicyNever
+	if key, err := keyFor(req, f.issued, false); err != nil || key != f.issued.key {
+		t.Fatalf("rotationPolicy Never keeps the key: %v", err)
+	}
+	if key, err := keyFor(req, f.issued, true); err != nil || pki.KeyMatchesCertificate(key, f.issued.leaf()) {
+		t.Fatalf("a revoked certificate's key was reused: %v", err)
+	}
+}
+
+// TestCRLDistributionPoints: the issuer's URL with the signing CA's ID, or none.
+func TestCRLDistributionPoints(t *testing.T) {
+	f := newChainFixture(t)
+	issuer := scTestIssuer()
+	if got := crlDistributionPoints(issuer, f.ca.Certificate); got != nil {
+		t.Fatalf("no URL set: %v", got)
+	}
+	issuer.Spec.Revocation = &certsmithv1alpha1.RevocationSpec{CRLDistributionPoint: "http://crl.example/crl/corp/$(CA_ID).crl"}
+	got := crlDistributionPoints(issuer, f.ca.Certificate)
+	if want := "http://crl.example/crl/corp/" + revocation.CAID(f.ca.Certificate) + ".crl"; len(got) != 1 || got[0] != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+	if caIDOfFingerprint(pki.FingerprintSHA256(f.ca.Certificate)) != revocation.CAID(f.ca.Certificate) {
+		t.Fatal("the CA ID of a fingerprint differs from the CA's")
+	}
+}
