@@ -633,7 +633,9 @@ func (r *RevocationReconciler) writeRecord(ctx context.Context, issuer string, s
 	if equality.Semantic.DeepEqual(secret.Data, updated.Data) {
 		return nil
 	}
-	if err := r.Update(ctx, updated); err != nil {
+	// A merge patch with the resourceVersion it was read at: the manager
+	// may patch Secrets, not update them, and a stale read costs a retry.
+	if err := r.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating the revocation record of ClusterIssuer %s: %w", issuer, err)
 	}
 	return nil
