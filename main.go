@@ -36,6 +36,7 @@ import (
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/controllers"
+	"github.com/certsmith/certsmith/internal/crlserver"
 )
 
 var scheme = runtime.NewScheme()
@@ -47,10 +48,10 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain string
-		leaderElect, caInjection                                    bool
-		qps                                                         float64
-		burst, workers                                              int
+		metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain string
+		leaderElect, caInjection                                             bool
+		qps                                                                  float64
+		burst, workers                                                       int
 	)
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
 	if defaultNamespace == "" {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address that serves the Go profiler (/debug/pprof/); empty (the default) turns it off.")
+	flag.StringVar(&crlAddr, "crl-bind-address", ":8089", "Address that serves the issuers' CRLs over HTTP (/crl/), on every replica; \"0\" disables it.")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
 	flag.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
@@ -75,13 +77,13 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
+	if err := run(metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
+func run(metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
 	log := ctrl.Log.WithName("setup")
 	config, err := ctrl.GetConfig()
 	if err != nil {
@@ -117,6 +119,10 @@ func run(metricsAddr, probeAddr, pprofAddr, namespace, clusterDomain string, lea
 		CAInjection:   caInjection,
 	}); err != nil {
 		return err
+	}
+	// CRLs are public: every replica serves them from its cache, not only the leader.
+	if err := mgr.Add(crlserver.NewServer(crlAddr, crlserver.NewHandler(mgr.GetCache(), namespace, clock.RealClock{}))); err != nil {
+		return fmt.Errorf("adding the CRL server: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -17,15 +17,22 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sort"
+	"sync"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/revocation"
 )
 
 // cachedContentHashAnnotation holds, on the cached copy of a ConfigMap or
@@ -131,4 +138,79 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// issuerCRLs is what an issuer's revocation record gives its bundle
+// ConfigMaps.
+type issuerCRLs struct {
+	// record is the record Secret.
+	record types.NamespacedName
+	// resourceVersion is the record's; "" when there is none.
+	resourceVersion string
+	// pem is the record's PEM(): every current CRL, what the CRL server
+	// serves; empty when there is none.
+	pem []byte
+	// numbers are the CRL numbers, in the order of pem.
+	numbers []string
+	// unreadable says why the record does not parse ("" when it does).
+	unreadable string
+}
+
+// maxParsedCRLIssuers bounds parsedCRLs; past it, it starts over.
+const maxParsedCRLIssuers = 4096
+
+// parsedCRLs remembers, per issuer, what its revocation record publishes,
+// parsed once per resourceVersion of the record: the bundle controller
+// passes over every issuer on each namespace event, and a full record lists
+// 5,000 entries. The record itself comes from the cache, which holds the
+// operator's namespace whole.
+type parsedCRLs struct {
+	mu       sync.Mutex
+	byIssuer map[string]issuerCRLs
+}
+
+// of returns what an issuer's record publishes, read through reader. A
+// Secret of the record's name that is not the record publishes nothing
+// (the revocation controller reports it); one that does not parse says why.
+func (p *parsedCRLs) of(ctx context.Context, reader client.Reader, namespace, issuer string) (issuerCRLs, error) {
+	key := revocationRecordKey(issuer, namespace)
+	secret := &corev1.Secret{}
+	if err := reader.Get(ctx, key, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return issuerCRLs{record: key}, nil
+		}
+		return issuerCRLs{}, fmt.Errorf("reading the revocation record of ClusterIssuer %s: %w", issuer, err)
+	}
+	if !isRevocationRecord(secret, issuer) {
+		return issuerCRLs{record: key}, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if parsed, ok := p.byIssuer[issuer]; ok && parsed.resourceVersion == secret.ResourceVersion {
+		return parsed, nil
+	}
+	parsed := issuerCRLs{record: key, resourceVersion: secret.ResourceVersion}
+	if rec, err := revocation.Decode(secret.Data); err != nil {
+		parsed.unreadable = truncate(err.Error(), 300)
+	} else {
+		parsed.pem = rec.PEM()
+		for _, crl := range rec.CRLs {
+			// As PEM() lists them: those with a CRL stored.
+			if len(crl.DER) > 0 {
+				parsed.numbers = append(parsed.numbers, truncate(crl.Number, 40))
+			}
+		}
+	}
+	if p.byIssuer == nil || len(p.byIssuer) >= maxParsedCRLIssuers {
+		p.byIssuer = map[string]issuerCRLs{}
+	}
+	p.byIssuer[issuer] = parsed
+	return parsed, nil
+}
+
+// forget drops what is remembered of an issuer.
+func (p *parsedCRLs) forget(issuer string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.byIssuer, issuer)
 }

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -43,6 +45,7 @@ import (
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/ca"
 	"github.com/certsmith/certsmith/internal/pki"
+	"github.com/certsmith/certsmith/internal/revocation"
 )
 
 // BundleControllerName names the controller that distributes trust bundles.
@@ -67,9 +70,11 @@ const reasonClusterTrustBundleForbidden = "ClusterTrustBundleForbidden"
 const actionDistribute = "Distribute"
 
 // BundleReconciler distributes each ClusterIssuer's trust bundle: a
-// ConfigMap in every selected namespace and a ClusterTrustBundle linked to
-// the signerName. It repairs edits, follows new and relabelled namespaces,
-// removes what is no longer wanted, and reports coverage in status.bundle.
+// ConfigMap in every selected namespace, which also carries the issuer's
+// CRLs under ca.crl when they fit, and a ClusterTrustBundle linked to the
+// signerName (certificates only). It repairs edits, follows new and
+// relabelled namespaces and new CRLs, removes what is no longer wanted, and
+// reports coverage in status.bundle.
 //
 // It writes and deletes only objects whose UID it recorded when it created
 // them (bundle_record.go); any other object of the bundle's name is a
@@ -89,6 +94,7 @@ type BundleReconciler struct {
 
 	warnOnce sync.Once
 	records  bundleRecords
+	crls     parsedCRLs
 }
 
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch;delete
@@ -105,11 +111,13 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	issuer := &certsmithv1alpha1.ClusterIssuer{}
 	if err := r.Get(ctx, req.NamespacedName, issuer); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.crls.forget(req.Name)
 			return ctrl.Result{}, r.forget(ctx, record)
 		}
 		return ctrl.Result{}, err
 	}
 	if issuer.Spec.Bundle == nil {
+		r.crls.forget(issuer.Name)
 		err := r.withdraw(ctx, record, func(string, ownedObject) bool { return true })
 		return ctrl.Result{}, errors.Join(err, record.save(ctx, r.Client, &r.records), r.patchStatus(ctx, issuer, nil))
 	}
@@ -126,6 +134,7 @@ func (r *BundleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, distributeErr
 	}
 	r.reportConflicts(issuer, status, d.conflicts, d.ctbForbidden)
+	r.reportCRLTooLarge(issuer, status)
 	return ctrl.Result{}, errors.Join(distributeErr, r.patchStatus(ctx, issuer, status))
 }
 
@@ -189,6 +198,32 @@ func (r *BundleReconciler) reportConflicts(issuer *certsmithv1alpha1.ClusterIssu
 	}
 }
 
+// reportCRLTooLarge emits one Warning Event when an issuer's CRLs stop
+// fitting into its bundle ConfigMaps: on the change, not on every pass (nor
+// every new CRL) while they do not fit.
+func (r *BundleReconciler) reportCRLTooLarge(issuer *certsmithv1alpha1.ClusterIssuer, status *certsmithv1alpha1.BundleStatus) {
+	if status.CRLPublished == nil || status.CRLPublished.Reason != certsmithv1alpha1.ReasonCRLTooLarge {
+		return
+	}
+	if before := issuer.Status.Bundle; before != nil && before.CRLPublished != nil && before.CRLPublished.Reason == certsmithv1alpha1.ReasonCRLTooLarge {
+		return
+	}
+	r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCRLTooLarge, actionDistribute,
+		"%s. Clients that check revocation must fetch the CRLs from the CRL server (the certificates' CRL distribution point, spec.revocation.crlDistributionPoint); "+
+			"entries leave the CRLs as the revoked certificates expire, and ca.crl returns once the CRLs fit", status.CRLPublished.Message)
+}
+
+// crlPublished is the condition status.bundle.crlPublished: next, with its
+// lastTransitionTime kept from previous unless the status changed.
+func crlPublished(previous *certsmithv1alpha1.BundleStatus, next metav1.Condition, generation int64) *metav1.Condition {
+	var conditions []metav1.Condition
+	if previous != nil && previous.CRLPublished != nil {
+		conditions = append(conditions, *previous.CRLPublished)
+	}
+	setCondition(&conditions, generation, next.Type, next.Status, next.Reason, next.Message)
+	return &conditions[0]
+}
+
 // bundleTarget returns the ConfigMap name and key of an issuer's bundle.
 func bundleTarget(issuer *certsmithv1alpha1.ClusterIssuer) (string, string) {
 	name, key := issuer.Name+"-ca", defaultBundleKey
@@ -217,10 +252,14 @@ type distribution struct {
 	r      *BundleReconciler
 	issuer *certsmithv1alpha1.ClusterIssuer
 	record *bundleRecord
+	// bundle holds the trust anchors (PEM).
 	bundle []byte
-	// name and key of the ConfigMaps, and their wanted content.
+	// name and key of the ConfigMaps, their wanted data and its hash.
 	name, key string
+	data      map[string]string
 	wantHash  string
+	// crlPublished says whether data carries the CRLs (no generation or time).
+	crlPublished metav1.Condition
 	// conflicts describes each conflicting namespace, "namespace (why)".
 	conflicts []string
 	// ctbForbidden: certsmith may not publish the ClusterTrustBundle (no attest).
@@ -239,7 +278,12 @@ const (
 // run writes the bundle everywhere it belongs and returns the coverage.
 func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus, error) {
 	d.name, d.key = bundleTarget(d.issuer)
-	d.wantHash = configMapContentHash(map[string]string{d.key: string(d.bundle)}, nil)
+	crls, err := d.r.crls.of(ctx, d.r.Client, d.r.Namespace, d.issuer.Name)
+	if err != nil {
+		return nil, err
+	}
+	d.data, d.crlPublished = bundleContent(d.key, d.bundle, crls)
+	d.wantHash = configMapContentHash(d.data, nil)
 	wanted, err := d.r.wantedNamespaces(ctx, d.issuer)
 	if err != nil {
 		return nil, err
@@ -279,6 +323,7 @@ func (d *distribution) run(ctx context.Context) (*certsmithv1alpha1.BundleStatus
 	}
 	var status *certsmithv1alpha1.BundleStatus
 	status, d.conflicts = bundleCoverage(d.bundle, results)
+	status.CRLPublished = crlPublished(d.issuer.Status.Bundle, d.crlPublished, d.issuer.Generation)
 	if err := d.ensureClusterTrustBundle(ctx, status); err != nil {
 		errs = append(errs, err)
 	}
@@ -413,7 +458,8 @@ func (d *distribution) act(ctx context.Context, namespace string, plan bundlePla
 		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: namespace, Labels: bundleLabels(d.issuer.Name),
 				Annotations: map[string]string{annotationBundleClaim: plan.entry.Token}},
-			Data: map[string]string{d.key: string(d.bundle)},
+			// A copy: the response is decoded into it.
+			Data: maps.Clone(d.data),
 		}
 		err := d.r.Create(ctx, cm)
 		outcome, why, retry := bundleWriteOutcome(bundleCreate, err)
@@ -433,7 +479,7 @@ func (d *distribution) act(ctx context.Context, namespace string, plan bundlePla
 	d.record.set(namespace, *plan.entry)
 	ops := []jsonPatchOp{
 		{Op: "test", Path: "/metadata/uid", Value: plan.entry.UID},
-		{Op: "add", Path: "/data", Value: map[string]string{d.key: string(d.bundle)}},
+		{Op: "add", Path: "/data", Value: d.data},
 		{Op: "add", Path: "/binaryData", Value: map[string]string{}},
 	}
 	err := d.r.Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: namespace}},
@@ -821,6 +867,7 @@ func (r *BundleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&certsmithv1alpha1.ClusterIssuer{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.issuersWithBundles)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(bundleOwner)).
+		// CA Secrets, ownership records and revocation records (new CRLs).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfCASecret))
 	if r.ClusterTrustBundles {
 		b = b.Watches(&certificatesv1.ClusterTrustBundle{}, handler.EnqueueRequestsFromMapFunc(bundleOwner))
@@ -852,12 +899,16 @@ func bundleOwner(_ context.Context, obj client.Object) []reconcile.Request {
 }
 
 // issuersOfCASecret maps a CA Secret to its issuers (a new bundle to
+// distribute), an issuer's revocation record to it (new CRLs to
 // distribute), and the ownership record of an issuer that no longer exists
 // to that issuer, so that what it distributed is removed (also after a
 // restart, when the cache lists the record again).
 func (r *BundleReconciler) issuersOfCASecret(ctx context.Context, obj client.Object) []reconcile.Request {
 	if obj.GetNamespace() != r.Namespace {
 		return nil
+	}
+	if name := revocationRecordIssuer(obj); name != "" {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 	}
 	if name := recordIssuer(obj); name != "" {
 		// Its own writes need no pass; a record that is gone (deleted by
@@ -884,6 +935,22 @@ func (r *BundleReconciler) issuersOfCASecret(ctx context.Context, obj client.Obj
 		}
 	}
 	return requests
+}
+
+// revocationRecordIssuer returns the issuer whose revocation record a
+// Secret is, or "": it must have the record's type and label, and its
+// certsmith.io/issuer-name annotation must be a ClusterIssuer name whose
+// record has the Secret's name.
+func revocationRecordIssuer(obj client.Object) string {
+	secret, ok := obj.(*corev1.Secret)
+	if !ok || secret.Type != revocation.SecretType || secret.Labels[certsmithv1alpha1.LabelRevocations] != "true" {
+		return ""
+	}
+	name := secret.Annotations[certsmithv1alpha1.AnnotationIssuerName]
+	if len(validation.IsDNS1123Subdomain(name)) > 0 || revocation.SecretName(name) != secret.Name {
+		return ""
+	}
+	return name
 }
 
 // ServesClusterTrustBundles reports whether the API server serves certificates.k8s.io/v1 ClusterTrustBundles.

@@ -28,7 +28,76 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 )
+
+// maxBundleDataBytes bounds the data (keys and values) of a bundle
+// ConfigMap. The API server refuses a ConfigMap whose data passes 1 MiB,
+// and its metadata and the request need room too. The trust anchors always
+// go in; the CRLs only while anchors and CRLs together fit.
+const maxBundleDataBytes = 900 << 10
+
+// The condition status.bundle.crlPublished, and its reasons besides
+// certsmithv1alpha1.ReasonCRLTooLarge.
+const (
+	conditionCRLPublished = "CRLPublished"
+	// reasonCRLPublished (True): the ConfigMaps carry the CRLs under ca.crl.
+	reasonCRLPublished = "Published"
+	// reasonNoCRL (False): the issuer has no CRL yet; ca.crl appears with its first.
+	reasonNoCRL = "NoCRL"
+	// reasonCRLRecordUnreadable (False): the revocation record does not
+	// parse; ca.crl is left out until it does.
+	reasonCRLRecordUnreadable = "RecordUnreadable"
+	// reasonCRLKeyInUse (False): spec.bundle.configMap.key is ca.crl (set
+	// before admission refused that), so the anchors hold that key.
+	reasonCRLKeyInUse = "KeyInUse"
+)
+
+// bundleContent decides the data of an issuer's bundle ConfigMaps: the
+// trust anchors under key and, when the issuer has CRLs and both fit in
+// maxBundleDataBytes, the CRLs (exactly what the CRL server serves) under
+// ca.crl. It returns the CRLPublished condition that says which, without
+// generation or time.
+func bundleContent(key string, anchors []byte, crls issuerCRLs) (map[string]string, metav1.Condition) {
+	data := map[string]string{key: string(anchors)}
+	condition := metav1.Condition{Type: conditionCRLPublished, Status: metav1.ConditionFalse}
+	anchorBytes := len(key) + len(anchors)
+	total := anchorBytes + len(certsmithv1alpha1.BundleCRLKey) + len(crls.pem)
+	switch {
+	case key == certsmithv1alpha1.BundleCRLKey:
+		condition.Reason = reasonCRLKeyInUse
+		condition.Message = fmt.Sprintf("spec.bundle.configMap.key is %s, so the trust anchors take that key and the bundle ConfigMaps carry no CRLs; "+
+			"set another key (the default is %s)", certsmithv1alpha1.BundleCRLKey, defaultBundleKey)
+	case crls.unreadable != "":
+		condition.Reason = reasonCRLRecordUnreadable
+		condition.Message = fmt.Sprintf("the revocation record %s does not parse (%s), so the bundle ConfigMaps carry no key %s until it does; "+
+			"status.revocation.problem says more", crls.record, crls.unreadable, certsmithv1alpha1.BundleCRLKey)
+	case len(crls.pem) == 0:
+		condition.Reason = reasonNoCRL
+		condition.Message = fmt.Sprintf("the issuer has no CRL yet (its revocation record %s holds none), so the bundle ConfigMaps carry no key %s; "+
+			"it appears with the first CRL", crls.record, certsmithv1alpha1.BundleCRLKey)
+	case total > maxBundleDataBytes:
+		condition.Reason = certsmithv1alpha1.ReasonCRLTooLarge
+		condition.Message = fmt.Sprintf("the issuer's %s (%d bytes of PEM) and trust anchors (%d bytes) would take %d bytes of each bundle ConfigMap, "+
+			"more than the %d certsmith writes into one (a ConfigMap holds at most 1 MiB): the ConfigMaps carry no key %s, and the CRLs are served over HTTP only",
+			countedCRLs(crls.numbers), len(crls.pem), anchorBytes, total, maxBundleDataBytes, certsmithv1alpha1.BundleCRLKey)
+	default:
+		data[certsmithv1alpha1.BundleCRLKey] = string(crls.pem)
+		condition.Status, condition.Reason = metav1.ConditionTrue, reasonCRLPublished
+		condition.Message = fmt.Sprintf("the bundle ConfigMaps carry the issuer's %s under %s (%d bytes of PEM, CRL numbers %s), next to the trust anchors under %s",
+			countedCRLs(crls.numbers), certsmithv1alpha1.BundleCRLKey, len(crls.pem), namedList(crls.numbers, len(crls.numbers), 300), key)
+	}
+	return data, condition
+}
+
+// countedCRLs says "1 CRL" or "<n> CRLs".
+func countedCRLs(numbers []string) string {
+	if len(numbers) == 1 {
+		return "1 CRL"
+	}
+	return fmt.Sprintf("%d CRLs", len(numbers))
+}
 
 // observedObject is what the bundle controller knows of an existing bundle
 // object (a ConfigMap or a ClusterTrustBundle).

@@ -552,6 +552,17 @@ func (r *RevocationReconciler) findServiceCertificate(ctx context.Context, w *wo
 	}
 	leaf := certs[0]
 	if want, ok := new(big.Int).SetString(sc.Status.SerialNumber, 16); !ok || want.Cmp(leaf.SerialNumber) != 0 {
+		// The Secret was changed by someone else: what is revoked is still
+		// the certificate certsmith issued for it, found by its serial among
+		// the issuer's requests, never what the Secret now holds.
+		if ok && want.Sign() > 0 {
+			if cert, owner := r.findSigned(ctx, w.issuer, want); cert != nil && owner == key.String() {
+				if fp := revokingCA(w, cert); fp != "" {
+					notAfter := cert.NotAfter
+					return &found{serial: cert.SerialNumber, cas: []string{fp}, notAfter: &notAfter, serviceCertificate: owner}, nil
+				}
+			}
+		}
 		return nil, terminal(certsmithv1alpha1.ReasonRevocationNoCertificate, fmt.Sprintf(
 			"the certificate in Secret %s (serial %s) is not the one certsmith issued (serial %s); certsmith looks again once they agree",
 			sc.Status.SecretName, leaf.SerialNumber.Text(16), sc.Status.SerialNumber))

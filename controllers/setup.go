@@ -62,10 +62,6 @@ type Options struct {
 	// objects annotated with certsmith.io/inject-ca-from. It is off by
 	// default: it needs the separate ClusterRole in config/rbac-cainjector.
 	CAInjection bool
-	// Revocation runs the revocation controller (CRLs). It is off until its
-	// integration tests have run on every suite; the operator does not
-	// turn it on yet.
-	Revocation bool
 }
 
 // SetupWithManager adds every certsmith controller to the manager.
@@ -102,12 +98,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", PodCertificateControllerName, err)
 	}
-	if opts.Revocation {
-		if err := (&RevocationReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace, Username: opts.Username,
-		}).SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("setting up the %s controller: %w", RevocationControllerName, err)
-		}
+	if err := (&RevocationReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace, Username: opts.Username,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the %s controller: %w", RevocationControllerName, err)
 	}
 	if opts.CAInjection {
 		if err := (&CAInjectorReconciler{

@@ -29,6 +29,7 @@ export CLUSTER_DIR=$root/bin/demo-cluster
 export CLUSTER_ETCD_PORT=${DEMO_ETCD_PORT:-42379}
 export CLUSTER_API_PORT=${DEMO_API_PORT:-46443}
 probe_port=${DEMO_PROBE_PORT:-48081}
+crl_port=${DEMO_CRL_PORT:-48089}
 
 kubectl_bin=$root/bin/k8s/kubectl
 manager_bin=$root/bin/manager
@@ -90,13 +91,15 @@ hack/cluster.sh up
 step "Installing certsmith: kubectl apply -k config/default"
 kubectl apply -k config/default
 kubectl wait --for=condition=Established --timeout=60s \
-  crd/clusterissuers.certsmith.io crd/servicecertificates.certsmith.io
+  crd/clusterissuers.certsmith.io crd/servicecertificates.certsmith.io \
+  crd/certificaterevocations.certsmith.io crd/clustercertificaterevocations.certsmith.io
 
 step "Starting bin/manager as the ServiceAccount certsmith-system/certsmith-controller-manager"
 hack/e2e-operator-kubeconfig.sh "$CLUSTER_DIR/kubeconfig" "$CLUSTER_DIR/operator.kubeconfig"
 KUBECONFIG=$CLUSTER_DIR/operator.kubeconfig "$manager_bin" \
   --leader-elect=false --metrics-bind-address=0 \
   --health-probe-bind-address="127.0.0.1:$probe_port" \
+  --crl-bind-address="127.0.0.1:$crl_port" \
   --namespace certsmith-system --cluster-domain cluster.local \
   >"$manager_log" 2>&1 &
 manager_pid=$!
@@ -170,5 +173,38 @@ grep -E '^(depth=|Verified peername:)|Cipher is|Verify return code:' "$work_dir/
 grep -q 'Verify return code: 0 (ok)' "$work_dir/s_client.log" \
   || { cat "$work_dir/s_client.log" >&2; fail "s_client did not verify the certificate"; }
 
-printf '\n%sdemo: success: certsmith issued a certificate for %s that verifies against its CA in a real TLS handshake.%s\n' \
+step "Revoking it: a CertificateRevocation (keyCompromise) for demo/web"
+cp "$work_dir/tls.crt" "$work_dir/revoked.crt"
+kubectl apply -f - <<'YAML'
+apiVersion: certsmith.io/v1alpha1
+kind: CertificateRevocation
+metadata:
+  name: web-key-leaked
+  namespace: demo
+spec:
+  serviceCertificateName: web
+  reason: keyCompromise
+YAML
+# Published: the CRL lists it (at most ten seconds after the revocation).
+kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="Revoked")].reason}'=Published \
+  --timeout=60s -n demo certificaterevocation/web-key-leaked
+kubectl get certificaterevocation -n demo web-key-leaked
+
+step "The CRL over HTTP: curl http://127.0.0.1:$crl_port/crl/selfsigned.pem"
+curl -fsS "http://127.0.0.1:$crl_port/crl/selfsigned.pem" >"$work_dir/crl.pem"
+openssl crl -in "$work_dir/crl.pem" -noout -text | grep -E 'Issuer:|Next Update:|X509v3 CRL Number|Serial Number:|keyCompromise' -A1 | grep -v '^--$' | sed 's/^ *//' | awk '!seen[$0]++'
+
+step "openssl verify -crl_check: the revoked certificate is refused"
+if (cd "$work_dir" && openssl verify -crl_check -CRLfile crl.pem -CAfile ca.crt revoked.crt) >"$work_dir/verify-revoked.log" 2>&1; then
+  cat "$work_dir/verify-revoked.log" >&2
+  fail "openssl accepted the revoked certificate"
+fi
+grep -m1 'certificate revoked' "$work_dir/verify-revoked.log" || { cat "$work_dir/verify-revoked.log" >&2; fail "openssl refused the certificate, but not as revoked"; }
+
+step "The re-issued certificate (a new key) passes the same check"
+kubectl wait --for=jsonpath='{.status.revision}'=2 --timeout=60s -n demo servicecertificate/web
+kubectl get secret web-tls -n demo -o 'jsonpath={.data.tls\.crt}' | base64 -d >"$work_dir/reissued.crt"
+(cd "$work_dir" && openssl verify -crl_check -CRLfile crl.pem -CAfile ca.crt reissued.crt)
+
+printf '\n%sdemo: success: certsmith issued a certificate for %s that verifies against its CA in a real TLS handshake, revoked it into a CRL that openssl checks, and re-issued it.%s\n' \
   "$green" "$host" "$plain"

@@ -57,6 +57,26 @@ var _ = Describe("shell completion", func() {
 
 		result = runPlugin("__complete", "inspect", "secret", "-n", namespace, "")
 		Expect(result.Out).To(Equal("web-tls\n:4\n"))
+
+		// revoke takes one ServiceCertificate.
+		result = runPlugin("__complete", "revoke", "-n", namespace, "w")
+		Expect(result.Out).To(Equal("web\nworker\n:4\n"))
+		result = runPlugin("__complete", "revoke", "-n", namespace, "web", "")
+		Expect(result.Out).To(Equal(":4\n"))
+		result = runPlugin("__complete", "revoke", "-n", namespace, "--issuer", "ca", "")
+		Expect(result.Out).To(Equal(":4\n"))
+	})
+
+	It("completes the reasons and issuers of revoke", func() {
+		result := runPlugin("__complete", "revoke", "web", "--reason", "")
+		Expect(result.Err).NotTo(HaveOccurred())
+		Expect(result.Out).To(Equal("unspecified\nkeyCompromise\naffiliationChanged\nsuperseded\ncessationOfOperation\nprivilegeWithdrawn\n:4\n"))
+		result = runPlugin("__complete", "revoke", "web", "--reason", "s")
+		Expect(result.Out).To(Equal("superseded\n:4\n"))
+
+		createClusterIssuer("complete-revoke-ca", "", certsmithv1alpha1.ClusterIssuerStatus{})
+		result = runPlugin("__complete", "revoke", "--issuer", "complete-revoke")
+		Expect(result.Out).To(Equal("complete-revoke-ca\n:4\n"))
 	})
 
 	It("completes only undecided CSRs of certsmith signers", func() {

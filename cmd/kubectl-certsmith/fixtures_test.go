@@ -29,6 +29,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
@@ -175,4 +176,16 @@ func signPodCertificate(ca *pki.CA, stub []byte, sans pki.SubjectAltNames, now t
 		SANs:     &sans,
 		Now:      now,
 	})
+}
+
+// configMapWith is a bundle ConfigMap of issuer, with the labels that
+// certsmith's bundle controller writes, holding data.
+func configMapWith(namespace, name, issuer string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: map[string]string{
+			certsmithv1alpha1.LabelManagedBy:    certsmithv1alpha1.ManagedByValue,
+			certsmithv1alpha1.LabelBundleIssuer: issuer,
+		}},
+		Data: data,
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,7 +53,7 @@ func newInspectCommand(o *rootOptions) *cobra.Command {
 func newInspectSecretCommand(o *rootOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "secret NAME",
-		Short: "Decode a TLS Secret: certificates, key, CA bundle and chain",
+		Short: "Decode a TLS Secret: certificates, key, CA bundle, chain and revocation",
 		Long: `Decode a TLS Secret without printing any key material.
 
 For every certificate in tls.crt (the leaf first, then its chain) it shows the
@@ -60,6 +61,14 @@ subject, issuer, serial number, validity, subject alternative names, key
 usages, whether it is a CA, and its SHA-256 fingerprint. It then says what
 kind of key tls.key holds and whether it matches the leaf, lists the subjects
 in ca.crt, and checks that the leaf verifies against ca.crt through the chain.
+
+It also says whether the leaf is revoked. It reads the CRLs in the key
+` + certsmithv1alpha1.BundleCRLKey + ` of the certsmith bundle ConfigMaps in the Secret's namespace and
+trusts only a CRL signed by the CA that signed the leaf (a CRL of another CA,
+or one that CA did not sign, is ignored); of those, the one with the highest
+CRL number decides. It then lists the CertificateRevocations of the namespace
+that name the leaf's serial number, or the Secret's ServiceCertificate while
+they are not resolved yet.
 
 It works on any Secret with a tls.crt, not only those certsmith writes.`,
 		Example: `  # Decode the Secret "web-tls" in the current namespace
@@ -82,7 +91,8 @@ It works on any Secret with a tls.crt, not only those certsmith writes.`,
 			if err != nil {
 				return err
 			}
-			return describeTLSSecret(cmd.OutOrStdout(), secret, o.clock.Now())
+			evidence := lookUpRevocations(cmd.Context(), c, namespace)
+			return describeTLSSecret(cmd.OutOrStdout(), secret, evidence, o.clock.Now())
 		},
 	}
 }
@@ -99,8 +109,9 @@ func getSecret(ctx context.Context, c client.Client, namespace, name string) (*c
 }
 
 // describeTLSSecret prints what secret's tls.crt, tls.key and ca.crt hold
-// and how they fit together, checked at now. Key material is never printed.
-func describeTLSSecret(w io.Writer, secret *corev1.Secret, now time.Time) error {
+// and how they fit together, and whether evidence says the leaf is
+// revoked, checked at now. Key material is never printed.
+func describeTLSSecret(w io.Writer, secret *corev1.Secret, evidence revocationEvidence, now time.Time) error {
 	certPEM, ok := secret.Data[corev1.TLSCertKey]
 	if !ok || len(certPEM) == 0 {
 		return fmt.Errorf("Secret %s/%s has no %s: it is not a TLS Secret", secret.Namespace, secret.Name, corev1.TLSCertKey)
@@ -146,6 +157,7 @@ func describeTLSSecret(w io.Writer, secret *corev1.Secret, now time.Time) error 
 	fmt.Fprintf(w, "  key matches certificate: %s\n", keyMatches)
 	fmt.Fprintf(w, "  chain verifies against %s: %s\n", caBundleKey, verifyAgainstBundle(leaf, certs[1:], caCerts, caErr, now))
 	fmt.Fprintf(w, "  leaf valid now: %s\n", validNow(leaf, now))
+	printRevocationChecks(w, secret, leaf, slices.Concat(certs[1:], caCerts), evidence, now)
 	return nil
 }
 

@@ -19,6 +19,7 @@ package main
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"math/big"
 	"regexp"
 	"time"
 
@@ -121,6 +122,8 @@ var _ = Describe("inspect secret", func() {
 		Expect(out).To(ContainSubstring("key matches certificate: yes\n"))
 		Expect(out).To(ContainSubstring("chain verifies against ca.crt: yes\n"))
 		Expect(out).To(ContainSubstring("leaf valid now: yes (expires in 90d)\n"))
+		Expect(out).To(ContainSubstring("  revocation (CRL): not checked (no certsmith bundle ConfigMap in the namespace)\n"))
+		Expect(out).To(ContainSubstring("  CertificateRevocations: <none>\n"))
 
 		// No key material, ever.
 		Expect(out).NotTo(ContainSubstring("PRIVATE KEY"))
@@ -228,6 +231,84 @@ var _ = Describe("inspect secret", func() {
 		createSecret("bad-crt", corev1.SecretTypeOpaque, map[string][]byte{corev1.TLSCertKey: []byte("not a certificate")})
 		result := runPlugin("inspect", "secret", "bad-crt", "-n", namespace)
 		Expect(result.Err).To(MatchError(ContainSubstring("Secret " + namespace + "/bad-crt: decoding tls.crt")))
+	})
+
+	Context("revocation", func() {
+		// crlOf is a PEM CRL of ca with number, made at testNow, listing revoked.
+		crlOf := func(ca *pki.CA, number int64, revoked ...*x509.Certificate) string {
+			entries := make([]pki.Revoked, 0, len(revoked))
+			for _, cert := range revoked {
+				entries = append(entries, pki.Revoked{Serial: cert.SerialNumber, RevokedAt: testNow.Add(-time.Hour), Reason: pki.ReasonKeyCompromise, NotAfter: cert.NotAfter})
+			}
+			der, err := ca.CreateCRL(pki.CRLRequest{Revoked: entries, Number: big.NewInt(number), Now: testNow, Validity: 24 * time.Hour})
+			Expect(err).NotTo(HaveOccurred())
+			return string(pki.EncodeCRLPEM(der))
+		}
+
+		// createBundle stores the bundle ConfigMap of inspect-issuer, with
+		// ca.crl when crl is not empty.
+		createBundle := func(name, crl string) {
+			data := map[string]string{"ca.crt": string(pki.EncodeCertificatesPEM(root.Certificate))}
+			if crl != "" {
+				data[certsmithv1alpha1.BundleCRLKey] = crl
+			}
+			Expect(k8sClient.Create(ctx, configMapWith(namespace, name, "inspect-issuer", data))).To(Succeed())
+		}
+
+		It("reports a certificate that the CRL in the bundle ConfigMap lists, and its CertificateRevocation", func() {
+			createSecret("web-tls", corev1.SecretTypeTLS, goodData())
+			createBundle("inspect-issuer-ca", crlOf(intermediate, 4, leaf))
+			rev := &certsmithv1alpha1.CertificateRevocation{
+				ObjectMeta: metav1.ObjectMeta{Name: "web-x7k2p", Namespace: namespace},
+				Spec:       certsmithv1alpha1.CertificateRevocationSpec{ServiceCertificateName: "web", Reason: certsmithv1alpha1.RevocationKeyCompromise},
+			}
+			Expect(k8sClient.Create(ctx, rev)).To(Succeed())
+			rev.Status = certsmithv1alpha1.CertificateRevocationStatus{
+				ObservedGeneration: 1, IssuerName: "inspect-issuer", SerialNumber: leaf.SerialNumber.Text(16),
+				Conditions: []metav1.Condition{revokedCondition(metav1.ConditionTrue, certsmithv1alpha1.ReasonRevocationPublished, "listed")},
+			}
+			Expect(k8sClient.Status().Update(ctx, rev)).To(Succeed())
+
+			result := runPlugin("inspect", "secret", "web-tls", "-n", namespace)
+			Expect(result.Err).NotTo(HaveOccurred())
+			Expect(result.Out).To(ContainSubstring("  revocation (CRL): revoked at " + rfc3339(testNow.Add(-time.Hour)) +
+				" (keyCompromise), CRL number 4 of ConfigMap " + namespace + "/inspect-issuer-ca\n"))
+			Expect(result.Out).To(ContainSubstring("  CertificateRevocations: web-x7k2p (keyCompromise; Revoked True, Published)\n"))
+		})
+
+		It("reports a certificate that the CRL does not list", func() {
+			createSecret("web-tls", corev1.SecretTypeTLS, goodData())
+			other := signRequest(intermediate, newKey(pki.KeySpec{Algorithm: pki.KeyAlgorithmECDSA}), leafNames, []string{pki.UsageDigitalSignature, pki.UsageServerAuth}, time.Hour, false)
+			createBundle("inspect-issuer-ca", crlOf(intermediate, 3, other))
+
+			result := runPlugin("inspect", "secret", "web-tls", "-n", namespace)
+			Expect(result.Err).NotTo(HaveOccurred())
+			Expect(result.Out).To(ContainSubstring("  revocation (CRL): not revoked (CRL number 3 of ConfigMap " + namespace +
+				"/inspect-issuer-ca, next update " + rfc3339(testNow.Add(24*time.Hour)) + " (in 24h))\n"))
+		})
+
+		It("says so when the bundle ConfigMap has no CRL", func() {
+			createSecret("web-tls", corev1.SecretTypeTLS, goodData())
+			createBundle("inspect-issuer-ca", "")
+
+			result := runPlugin("inspect", "secret", "web-tls", "-n", namespace)
+			Expect(result.Err).NotTo(HaveOccurred())
+			Expect(result.Out).To(ContainSubstring("  revocation (CRL): no CRL published (ConfigMap " + namespace + "/inspect-issuer-ca has no ca.crl; CRLs too large for a ConfigMap are served over HTTP only)\n"))
+		})
+
+		It("ignores a CRL in the issuer's name that its CA did not sign, also in a ConfigMap with certsmith's labels", func() {
+			createSecret("web-tls", corev1.SecretTypeTLS, goodData())
+			createBundle("inspect-issuer-ca", crlOf(intermediate, 3))
+			// Anyone who writes ConfigMaps here can plant one that looks
+			// like a bundle, with a CRL in the intermediate's name.
+			forger := newRootCA("Inspect Intermediate CA")
+			createBundle("planted", crlOf(forger, 99, leaf))
+
+			result := runPlugin("inspect", "secret", "web-tls", "-n", namespace)
+			Expect(result.Err).NotTo(HaveOccurred())
+			Expect(result.Out).To(ContainSubstring("  revocation (CRL): not revoked (CRL number 3 of ConfigMap " + namespace + "/inspect-issuer-ca, "))
+			Expect(result.Out).To(ContainSubstring("; ignored 1 CRL(s) in the name of the certificate's issuer that no known CA signed\n"))
+		})
 	})
 
 	It("fails with a clear message when the Secret does not exist", func() {

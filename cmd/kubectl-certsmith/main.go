@@ -17,7 +17,8 @@ limitations under the License.
 // Command kubectl-certsmith is the certsmith kubectl plugin. Installed on the
 // PATH it runs as "kubectl certsmith": it shows why a ServiceCertificate is
 // (not) ready and what pod certificates the pods of a namespace hold, asks
-// for renewals and CA rotations, decodes TLS Secrets, and approves or denies
+// for renewals and CA rotations, revokes certificates, decodes TLS Secrets
+// (and says whether their certificate is revoked), and approves or denies
 // CertificateSigningRequests of certsmith's signers.
 package main
 

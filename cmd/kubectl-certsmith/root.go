@@ -140,7 +140,8 @@ func newRootCommand(streams ioStreams, factory clientFactory, clk clock.PassiveC
 
 It explains why a ServiceCertificate is or is not ready, shows the pod
 certificates of a namespace or a pod, asks certsmith to renew certificates or
-rotate an issuer's CA, decodes TLS Secrets, and approves or denies
+rotate an issuer's CA, revokes certificates, decodes TLS Secrets (saying
+whether their certificate is revoked), and approves or denies
 CertificateSigningRequests addressed to certsmith's ClusterIssuers.
 
 It connects like kubectl: --kubeconfig, --context and -n/--namespace work
@@ -169,6 +170,7 @@ kubectl_complete-certsmith on the PATH that runs
 		newDecideCommand(o, approveDecision),
 		newDecideCommand(o, denyDecision),
 		newRotateCommand(o),
+		newRevokeCommand(o),
 		newVersionCommand(),
 	)
 	return root

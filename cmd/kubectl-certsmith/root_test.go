@@ -29,7 +29,7 @@ var _ = Describe("the root command", func() {
 		result := runPlugin("--help")
 		Expect(result.Err).NotTo(HaveOccurred())
 		Expect(result.Out).To(ContainSubstring("kubectl certsmith [command]"))
-		for _, command := range []string{"status", "pods", "renew", "inspect", "approve", "deny", "rotate", "version"} {
+		for _, command := range []string{"status", "pods", "renew", "inspect", "approve", "deny", "rotate", "revoke", "version"} {
 			Expect(result.Out).To(MatchRegexp(`\n  ` + command + `\s+\S`))
 		}
 		Expect(result.Out).To(ContainSubstring("--kubeconfig"))
@@ -38,7 +38,7 @@ var _ = Describe("the root command", func() {
 	})
 
 	It("gives every command help with examples", func() {
-		for _, command := range [][]string{{"status"}, {"pods"}, {"renew"}, {"inspect", "secret"}, {"approve"}, {"deny"}, {"rotate"}, {"version"}} {
+		for _, command := range [][]string{{"status"}, {"pods"}, {"renew"}, {"inspect", "secret"}, {"approve"}, {"deny"}, {"rotate"}, {"revoke"}, {"version"}} {
 			result := runPlugin(append(command, "--help")...)
 			Expect(result.Err).NotTo(HaveOccurred())
 			Expect(result.Out).To(ContainSubstring("Examples:\n  "), "%v", command)

@@ -132,6 +132,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	By("starting bin/manager as that ServiceAccount")
 	manager = cluster.NewManager(managerPath)
+	// The CRL server on a loopback port of its own, kept across restarts:
+	// the default :8089 on every interface would collide with another
+	// manager on this machine (make demo, the benchmark).
+	crlAddress, err = harness.FreeLoopbackAddress()
+	Expect(err).NotTo(HaveOccurred())
+	manager.CRLAddress = crlAddress
 	Expect(manager.Start()).To(Succeed())
 	DeferCleanup(func() {
 		By("stopping the manager")

@@ -38,6 +38,10 @@ const (
 	managerDeployment = "certsmith-controller-manager"
 	metricsService    = "certsmith-controller-manager-metrics"
 	metricsPort       = 8080
+	metricsPolicy     = "certsmith-allow-metrics-traffic"
+	crlService        = "certsmith-controller-manager-crl"
+	crlPolicy         = "certsmith-allow-crl-traffic"
+	crlPort           = 8089
 )
 
 // TestDefaultConfigPassesServerDryRun applies everything in config/default
@@ -254,7 +258,7 @@ func TestMetricsServiceAndNetworkPolicy(t *testing.T) {
 	}
 
 	policy := &networkingv1.NetworkPolicy{}
-	fromUnstructured(t, oneOfKind(t, objects, "NetworkPolicy"), policy)
+	fromUnstructured(t, objectNamed(t, objects, "NetworkPolicy", metricsPolicy), policy)
 	selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +280,68 @@ func TestMetricsServiceAndNetworkPolicy(t *testing.T) {
 	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.IntValue() != metricsPort ||
 		rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP {
 		t.Errorf("NetworkPolicy %s opens ports %+v, want only %d/TCP", policy.Name, rule.Ports, metricsPort)
+	}
+}
+
+// TestCRLServiceAndNetworkPolicy checks that the CRL Service reaches every
+// manager Pod's CRL port on port 80, that the manager listens there, and that
+// its NetworkPolicy admits every namespace to that port and to no other.
+func TestCRLServiceAndNetworkPolicy(t *testing.T) {
+	objects := decodeAll(t, kustomize(t, "config/default"))
+	deployment := managerDeploymentOf(t, objects)
+	podLabels := labels.Set(deployment.Spec.Template.Labels)
+
+	container := deployment.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(container.Args, fmt.Sprintf("--crl-bind-address=:%d", crlPort)) {
+		t.Errorf("the manager's args %v do not bind the CRL server to :%d", container.Args, crlPort)
+	}
+	named := false
+	for _, p := range container.Ports {
+		if p.Name == "crl" && p.ContainerPort == crlPort && p.Protocol == corev1.ProtocolTCP {
+			named = true
+		}
+	}
+	if !named {
+		t.Errorf("the manager's container ports %+v have no port named crl on %d/TCP", container.Ports, crlPort)
+	}
+
+	service := &corev1.Service{}
+	fromUnstructured(t, objectNamed(t, objects, "Service", crlService), service)
+	if service.Namespace != operatorNamespace {
+		t.Errorf("Service %s is in namespace %q, want %s", service.Name, service.Namespace, operatorNamespace)
+	}
+	if len(service.Spec.Selector) == 0 || !labels.SelectorFromSet(service.Spec.Selector).Matches(podLabels) {
+		t.Errorf("Service %s selects %v, which does not match the manager's Pod labels %v", service.Name, service.Spec.Selector, podLabels)
+	}
+	if len(service.Spec.Ports) != 1 || service.Spec.Ports[0].Port != 80 || service.Spec.Ports[0].TargetPort.String() != "crl" {
+		t.Errorf("Service %s ports are %+v, want one: 80 -> the container port named crl", service.Name, service.Spec.Ports)
+	}
+
+	policy := &networkingv1.NetworkPolicy{}
+	fromUnstructured(t, objectNamed(t, objects, "NetworkPolicy", crlPolicy), policy)
+	selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if selector.Empty() || !selector.Matches(podLabels) {
+		t.Errorf("NetworkPolicy %s selects Pods %v, which does not match the manager's Pod labels %v", policy.Name, selector, podLabels)
+	}
+	if !slices.Equal(policy.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("NetworkPolicy %s has policy types %v, want only Ingress", policy.Name, policy.Spec.PolicyTypes)
+	}
+	if len(policy.Spec.Ingress) != 1 {
+		t.Fatalf("NetworkPolicy %s has %d ingress rules, want one", policy.Name, len(policy.Spec.Ingress))
+	}
+	rule := policy.Spec.Ingress[0]
+	if len(rule.From) != 1 || rule.From[0].NamespaceSelector == nil || !equalLabelSelector(*rule.From[0].NamespaceSelector, metav1.LabelSelector{}) ||
+		rule.From[0].PodSelector != nil || rule.From[0].IPBlock != nil {
+		t.Errorf("NetworkPolicy %s admits %+v, want every namespace", policy.Name, rule.From)
+	}
+	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.IntValue() != crlPort {
+		t.Errorf("NetworkPolicy %s opens ports %+v, want only %d (never the metrics port)", policy.Name, rule.Ports, crlPort)
+	}
+	if len(objectsOfKind(objects, "NetworkPolicy")) != 2 {
+		t.Errorf("config/default has %d NetworkPolicies, want two (metrics and CRLs)", len(objectsOfKind(objects, "NetworkPolicy")))
 	}
 }
 

@@ -198,14 +198,14 @@ func TestControlPlanePaths(t *testing.T) {
 func TestManagerFlagsAndEnvironment(t *testing.T) {
 	m := &Manager{Kubeconfig: "/op.kubeconfig", ProbeAddress: "127.0.0.1:9", Args: []string{"--workers=8"},
 		Env: []string{"GOMEMLIMIT=48MiB"}, DropEnv: []string{"GOGC", "GOMEMLIMIT"}}
-	want := []string{"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:9",
+	want := []string{"--leader-elect=false", "--metrics-bind-address=0", "--crl-bind-address=0", "--health-probe-bind-address=127.0.0.1:9",
 		"--namespace=certsmith-system", "--cluster-domain=cluster.local", "--workers=8"}
 	if got := m.args(); !slices.Equal(got, want) {
 		t.Errorf("args = %v\nwant %v", got, want)
 	}
-	m.Namespace, m.MetricsAddress = "other-ns", "127.0.0.1:8"
-	if got := m.args(); got[1] != "--metrics-bind-address=127.0.0.1:8" || got[3] != "--namespace=other-ns" {
-		t.Errorf("args = %v, want the metrics address and namespace set", got)
+	m.Namespace, m.MetricsAddress, m.CRLAddress = "other-ns", "127.0.0.1:8", "127.0.0.1:7"
+	if got := m.args(); got[1] != "--metrics-bind-address=127.0.0.1:8" || got[2] != "--crl-bind-address=127.0.0.1:7" || got[4] != "--namespace=other-ns" {
+		t.Errorf("args = %v, want the metrics and CRL addresses and the namespace set", got)
 	}
 	env := m.environ([]string{"PATH=/bin", "KUBECONFIG=/admin", "GOGC=off", "GOMEMLIMIT=1GiB"})
 	if want := []string{"PATH=/bin", "KUBECONFIG=/op.kubeconfig", "GOMEMLIMIT=48MiB"}; !slices.Equal(env, want) {

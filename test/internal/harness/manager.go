@@ -64,6 +64,10 @@ type Manager struct {
 	ProbeAddress string
 	// MetricsAddress is its --metrics-bind-address; empty means "0", off.
 	MetricsAddress string
+	// CRLAddress is its --crl-bind-address; empty means "0", off (the
+	// manager's default, :8089 on every interface, would collide with
+	// another manager on this machine).
+	CRLAddress string
 	// Args are more flags, after the harness's own.
 	Args []string
 	// Env is added to the harness's environment, after DropEnv is taken
@@ -135,19 +139,23 @@ func (m *Manager) Start() error {
 }
 
 // args are the manager's flags: leader election off (one process, no
-// Lease to wait for), the probe and metrics addresses, the namespace, the
+// Lease to wait for), the metrics, CRL and probe addresses, the namespace, the
 // cluster domain, then Args.
 func (m *Manager) args() []string {
-	namespace, metrics := m.Namespace, m.MetricsAddress
+	namespace, metrics, crl := m.Namespace, m.MetricsAddress, m.CRLAddress
 	if namespace == "" {
 		namespace = OperatorNamespace
 	}
 	if metrics == "" {
 		metrics = "0"
 	}
+	if crl == "" {
+		crl = "0"
+	}
 	return append([]string{
 		"--leader-elect=false",
 		"--metrics-bind-address=" + metrics,
+		"--crl-bind-address=" + crl,
 		"--health-probe-bind-address=" + m.ProbeAddress,
 		"--namespace=" + namespace,
 		"--cluster-domain=cluster.local",
