@@ -43,6 +43,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -77,6 +78,7 @@ const (
 )
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=certificaterevocations;clustercertificaterevocations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=certsmith.io,resources=clustercertificaterevocations,verbs=delete
 // +kubebuilder:rbac:groups=certsmith.io,resources=certificaterevocations/status;clustercertificaterevocations/status,verbs=get;update;patch
 
 // RevocationReconciler keeps the revocation record and CRLs of each issuer.
@@ -256,6 +258,9 @@ func (r *RevocationReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		if err := r.writeRevocationStatus(ctx, t, planned); err != nil {
 			return reconcile.Result{}, err
 		}
+		if err := r.deleteExpiredOnDelete(ctx, t); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	if err := r.writeIssuerStatus(ctx, issuer, planned, ""); err != nil {
 		return reconcile.Result{}, err
@@ -411,6 +416,9 @@ func (t *revocationTarget) entries(now time.Time) []revocation.Entry {
 	namespace := ""
 	if t.namespaced != nil {
 		namespace = t.namespaced.Namespace
+	} else {
+		// Made when a ServiceCertificate was deleted: its namespace's share.
+		namespace = revokedOnDeleteNamespace(t.cluster)
 	}
 	var out []revocation.Entry
 	for _, fp := range s.CAFingerprintsSHA256 {
@@ -506,7 +514,11 @@ func (r *RevocationReconciler) find(ctx context.Context, w *work, t *revocationT
 	if !ok || serial.Sign() <= 0 {
 		return nil, terminal(certsmithv1alpha1.ReasonRevocationNoCertificate, fmt.Sprintf("serial number %q is not positive hexadecimal", t.cluster.Spec.SerialNumber))
 	}
-	if cert, owner := r.findSigned(ctx, w.issuer, serial); cert != nil {
+	cert, owner := r.findSigned(ctx, w.issuer, serial)
+	if cert == nil && w.issuer.Spec.PodCertificates != nil {
+		cert = r.findSignedPod(ctx, w.issuer, serial)
+	}
+	if cert != nil {
 		if fp := revokingCA(w, cert); fp != "" {
 			notAfter := cert.NotAfter
 			return &found{serial: serial, cas: []string{fp}, notAfter: &notAfter, serviceCertificate: owner}, nil
@@ -615,6 +627,46 @@ func (r *RevocationReconciler) findSigned(ctx context.Context, issuer *certsmith
 	return nil, ""
 }
 
+// Bounds of the search for a pod certificate among the issuer's
+// PodCertificateRequests: pages of a list from the API server (finished
+// requests keep no chain in the cache).
+const (
+	podRequestPageSize = 250
+	podRequestMaxPages = 40
+)
+
+// findSignedPod looks for a pod certificate of the issuer with the serial
+// among the PodCertificateRequests of its signerName, read from the API
+// server a page at a time, at most podRequestMaxPages pages. A request is
+// kept until the kube-controller-manager cleans it up; a certificate whose
+// request is gone is unknown, and every CA lists it.
+func (r *RevocationReconciler) findSignedPod(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, serial *big.Int) *x509.Certificate {
+	selector := fields.OneTermEqualSelector("spec.signerName", issuer.EffectiveSignerName())
+	continueToken := ""
+	for range podRequestMaxPages {
+		var list certificatesv1.PodCertificateRequestList
+		if err := r.APIReader.List(ctx, &list, client.MatchingFieldsSelector{Selector: selector},
+			client.Limit(podRequestPageSize), client.Continue(continueToken)); err != nil {
+			logf.FromContext(ctx).Info("cannot list PodCertificateRequests to find a revoked serial", "error", err.Error())
+			return nil
+		}
+		for i := range list.Items {
+			chain := list.Items[i].Status.CertificateChain
+			if chain == "" {
+				continue
+			}
+			certs, err := pki.ParseCertificatesPEM([]byte(chain))
+			if err == nil && len(certs) > 0 && certs[0].SerialNumber.Cmp(serial) == 0 {
+				return certs[0]
+			}
+		}
+		if continueToken = list.Continue; continueToken == "" {
+			return nil
+		}
+	}
+	return nil
+}
+
 // writeRecord stores the record: created, or updated with the
 // resourceVersion it was read at, so that a stale cache costs a retry,
 // never an entry.
@@ -648,6 +700,24 @@ func (r *RevocationReconciler) writeRecord(ctx context.Context, issuer string, s
 	// may patch Secrets, not update them, and a stale read costs a retry.
 	if err := r.Patch(ctx, updated, client.MergeFromWithOptions(secret, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("updating the revocation record of ClusterIssuer %s: %w", issuer, err)
+	}
+	return nil
+}
+
+// deleteExpiredOnDelete deletes a ClusterCertificateRevocation that
+// certsmith made when a ServiceCertificate was deleted, once its
+// certificate has expired and no CRL lists it: nobody else would, and they
+// would pile up with every deletion.
+func (r *RevocationReconciler) deleteExpiredOnDelete(ctx context.Context, t *revocationTarget) error {
+	if t.cluster == nil || t.cluster.Labels[certsmithv1alpha1.LabelRevokedOnDelete] != "true" {
+		return nil
+	}
+	c := meta.FindStatusCondition(t.cluster.Status.Conditions, certsmithv1alpha1.ConditionRevoked)
+	if c == nil || c.Reason != certsmithv1alpha1.ReasonRevocationEntryExpired {
+		return nil
+	}
+	if err := r.Delete(ctx, t.cluster, client.Preconditions{UID: &t.cluster.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the expired ClusterCertificateRevocation %s: %w", t.cluster.Name, err)
 	}
 	return nil
 }

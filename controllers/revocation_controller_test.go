@@ -25,6 +25,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -348,6 +349,105 @@ var _ = Describe("Revocation", func() {
 		By("the re-issued certificate comes from the new CA")
 		waitRevision(namespace, "during", 2)
 		Expect(leafOf(namespace, "during-tls").CheckSignatureFrom(newCA)).To(Succeed())
+	})
+})
+
+var _ = Describe("Revoke on delete", func() {
+	It("revokes a deleted ServiceCertificate's certificate when its issuer says so, lets the deletion finish, and cleans up after expiry", func() {
+		issuer := newSelfSignedIssuer()
+		caCert := issuerCAFromSecret(issuer)[0]
+		namespace := newNamespace()
+		createCertificate(namespace, issuer.Name, "kept", nil)
+		createCertificate(namespace, issuer.Name, "gone", func(s *certsmithv1alpha1.ServiceCertificateSpec) {
+			s.Duration = &metav1.Duration{Duration: 2 * time.Hour}
+		})
+		waitRevision(namespace, "kept", 1)
+		waitRevision(namespace, "gone", 1)
+		Expect(getCertificate(namespace, "gone").Finalizers).To(BeEmpty(), "off by default: no finalizer")
+
+		By("revokeOnDelete puts the finalizer on the issuer's certificates")
+		updateIssuer(issuer.Name, func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Spec.Revocation = &certsmithv1alpha1.RevocationSpec{RevokeOnDelete: true}
+		})
+		for _, name := range []string{"kept", "gone"} {
+			Eventually(func() []string { return getCertificate(namespace, name).Finalizers }, timeout, interval).
+				Should(ConsistOf(certsmithv1alpha1.FinalizerRevokeOnDelete))
+		}
+		leaf := leafOf(namespace, "gone-tls")
+
+		By("deleting one creates its revocation (cessationOfOperation), which is recorded, and the deletion completes")
+		Expect(k8sClient.Delete(ctx, getCertificate(namespace, "gone"))).To(Succeed())
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "gone"}, &certsmithv1alpha1.ServiceCertificate{})
+			return apierrors.IsNotFound(err)
+		}, timeout, interval).Should(BeTrue())
+		rev := &certsmithv1alpha1.ClusterCertificateRevocation{}
+		revName := issuer.Name + "-" + leaf.SerialNumber.Text(16)
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: revName}, rev)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, rev) })
+		Expect(rev.Labels).To(HaveKeyWithValue(certsmithv1alpha1.LabelRevokedOnDelete, "true"))
+		Expect(rev.Annotations).To(HaveKeyWithValue(certsmithv1alpha1.AnnotationServiceCertificate, namespace+"/gone"))
+		Expect(rev.Spec.Reason).To(Equal(certsmithv1alpha1.RevocationCessationOfOperation))
+		Expect(rev.Status.SerialNumber).To(Equal(leaf.SerialNumber.Text(16)))
+		Expect(rev.Status.NotAfter).NotTo(BeNil(), "found through its CSR, which the finalizer kept")
+		Expect(rev.Status.CAFingerprintsSHA256).To(Equal([]string{pki.FingerprintSHA256(caCert)}))
+		passCoalescing(issuer.Name)
+		Eventually(func() *x509.RevocationListEntry {
+			return crlEntry(publishedCRLs(issuer.Name, caCert)[revocation.CAID(caCert)], leaf.SerialNumber)
+		}, timeout, interval).ShouldNot(BeNil())
+		secret := getSecret(operatorNamespace, revocation.SecretName(issuer.Name))
+		rec, err := revocation.Decode(secret.Data)
+		Expect(err).NotTo(HaveOccurred())
+		entry, ok := rec.Lookup(revocation.CAID(caCert), leaf.SerialNumber)
+		Expect(ok).To(BeTrue())
+		Expect(entry.Namespace).To(Equal(namespace), "the entry counts against the namespace of the ServiceCertificate")
+		Expect(entry.Reason).To(Equal(pki.ReasonCessationOfOperation))
+
+		By("turning revokeOnDelete off removes the finalizer; deleting then revokes nothing")
+		updateIssuer(issuer.Name, func(i *certsmithv1alpha1.ClusterIssuer) { i.Spec.Revocation = nil })
+		Eventually(func() []string { return getCertificate(namespace, "kept").Finalizers }, timeout, interval).Should(BeEmpty())
+		keptSerial := leafOf(namespace, "kept-tls").SerialNumber
+		Expect(k8sClient.Delete(ctx, getCertificate(namespace, "kept"))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "kept"}, &certsmithv1alpha1.ServiceCertificate{}))
+		}, timeout, interval).Should(BeTrue())
+		err = k8sClient.Get(ctx, types.NamespacedName{Name: issuer.Name + "-" + keptSerial.Text(16)}, &certsmithv1alpha1.ClusterCertificateRevocation{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no revocation without revokeOnDelete: %v", err)
+
+		By("once the certificate has expired, its entry and the revocation certsmith made go")
+		stepClock(leaf.NotAfter.Sub(fakeClock.Now()) + time.Minute)
+		nudgeIssuer(issuer.Name)
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Name: revName}, &certsmithv1alpha1.ClusterCertificateRevocation{}))
+		}, timeout, interval).Should(BeTrue())
+		Eventually(func() *x509.RevocationListEntry {
+			return crlEntry(publishedCRLs(issuer.Name, caCert)[revocation.CAID(caCert)], leaf.SerialNumber)
+		}, timeout, interval).Should(BeNil())
+	})
+
+	It("never holds a deletion of a certificate that was never issued", func() {
+		issuer := &certsmithv1alpha1.ClusterIssuer{
+			ObjectMeta: metav1.ObjectMeta{Name: uniqueName("ondelete")},
+			Spec: certsmithv1alpha1.ClusterIssuerSpec{
+				CA:         certsmithv1alpha1.CASource{SelfSigned: &certsmithv1alpha1.GeneratedCA{}},
+				Revocation: &certsmithv1alpha1.RevocationSpec{RevokeOnDelete: true},
+			},
+		}
+		Expect(k8sClient.Create(ctx, issuer)).To(Succeed())
+		waitIssuerReady(issuer.Name)
+		namespace := newNamespace()
+		// A name the issuer's policy refuses: it is never issued.
+		createCertificate(namespace, issuer.Name, "refused", func(s *certsmithv1alpha1.ServiceCertificateSpec) {
+			s.DNSNames = []string{"kubernetes.default.svc"}
+		})
+		Eventually(func() *metav1.Condition {
+			return meta.FindStatusCondition(getCertificate(namespace, "refused").Status.Conditions, certsmithv1alpha1.ConditionReady)
+		}, timeout, interval).ShouldNot(BeNil())
+		Expect(getCertificate(namespace, "refused").Finalizers).To(BeEmpty())
+		Expect(k8sClient.Delete(ctx, getCertificate(namespace, "refused"))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "refused"}, &certsmithv1alpha1.ServiceCertificate{}))
+		}, timeout, interval).Should(BeTrue())
 	})
 })
 

@@ -17,11 +17,13 @@ limitations under the License.
 package controllers
 
 import (
+	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -97,5 +99,47 @@ func TestCRLDistributionPoints(t *testing.T) {
 	}
 	if caIDOfFingerprint(pki.FingerprintSHA256(f.ca.Certificate)) != revocation.CAID(f.ca.Certificate) {
 		t.Fatal("the CA ID of a fingerprint differs from the CA's")
+	}
+}
+
+func TestRevokedOnDeleteName(t *testing.T) {
+	serial := big.NewInt(0xabcdef)
+	if got := revokedOnDeleteName("internal", serial); got != "internal-abcdef" {
+		t.Errorf("name = %q, want internal-abcdef", got)
+	}
+	long := strings.Repeat("a", 250)
+	got := revokedOnDeleteName(long, serial)
+	if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 || !strings.HasPrefix(got, "revoked-on-delete-") {
+		t.Errorf("name of a long issuer = %q (%v), want a valid hashed name", got, errs)
+	}
+	if again := revokedOnDeleteName(long, serial); again != got {
+		t.Errorf("the name is not stable: %q then %q", got, again)
+	}
+	if other := revokedOnDeleteName(long, big.NewInt(0xabcdee)); other == got {
+		t.Errorf("two serials share the name %q", got)
+	}
+	// A name ending in a dot would make "<issuer>.-<serial>": hashed too.
+	if got := revokedOnDeleteName("a.b.", serial); len(validation.IsDNS1123Subdomain(got)) > 0 {
+		t.Errorf("name %q is not valid", got)
+	}
+}
+
+func TestWantsRevokeOnDelete(t *testing.T) {
+	on := &certsmithv1alpha1.ClusterIssuer{Spec: certsmithv1alpha1.ClusterIssuerSpec{Revocation: &certsmithv1alpha1.RevocationSpec{RevokeOnDelete: true}}}
+	issued := &certsmithv1alpha1.ServiceCertificate{Status: certsmithv1alpha1.ServiceCertificateStatus{SerialNumber: "1f"}}
+	if !wantsRevokeOnDelete(issued, on) {
+		t.Error("an issued certificate of an issuer revoking on delete wants the finalizer")
+	}
+	if wantsRevokeOnDelete(&certsmithv1alpha1.ServiceCertificate{}, on) {
+		t.Error("a certificate never issued wants no finalizer")
+	}
+	if wantsRevokeOnDelete(issued, &certsmithv1alpha1.ClusterIssuer{}) || wantsRevokeOnDelete(issued, nil) {
+		t.Error("no finalizer without revokeOnDelete")
+	}
+	deleting := on.DeepCopy()
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	if wantsRevokeOnDelete(issued, deleting) {
+		t.Error("no new finalizer for an issuer being deleted")
 	}
 }

@@ -35,6 +35,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -92,7 +93,8 @@ type ServiceCertificateReconciler struct {
 	revoked      *revokedSerials
 }
 
-// +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=certsmith.io,resources=clustercertificaterevocations,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
@@ -109,12 +111,22 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 		return ctrl.Result{}, err
 	}
+	if !sc.DeletionTimestamp.IsZero() && controllerutil.ContainsFinalizer(sc, certsmithv1alpha1.FinalizerRevokeOnDelete) {
+		// Deleted while its issuer revokes on delete: revoke, then let go
+		// (also in a terminating namespace; the revocation is cluster-scoped).
+		return r.revokeOnDeletion(ctx, sc)
+	}
 	if terminating, err := r.namespaceTerminating(ctx, sc.Namespace); err != nil || terminating {
 		// The namespace controller is deleting everything in the
 		// namespace, this ServiceCertificate too: nothing can be created
 		// there any more, so nothing is written (forgetDeleted cleans up
 		// once it is gone).
 		return ctrl.Result{}, err
+	}
+	if sc.DeletionTimestamp.IsZero() {
+		if err := r.syncRevokeOnDeleteFinalizer(ctx, sc); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	original := sc.DeepCopy()
 	if last := r.written.last(sc); last != nil {
@@ -296,6 +308,8 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		// A revocation record: the certificates of its issuer that it lists.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certificatesRevokedBy)).
 		Watches(&certificatesv1.CertificateSigningRequest{}, handler.EnqueueRequestsFromMapFunc(csrOwner)).
+		// The revocation of a deleted certificate, answered: its finalizer goes.
+		Watches(&certsmithv1alpha1.ClusterCertificateRevocation{}, handler.EnqueueRequestsFromMapFunc(certificateOfRevocation)).
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(certificatesOfIssuer(r.Client))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(certificatesOfService(r.Client))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).

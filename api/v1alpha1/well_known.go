@@ -46,6 +46,17 @@ const (
 	// CRLs; its annotation certsmith.io/issuer-name names the issuer.
 	LabelRevocations = "certsmith.io/revocations-record"
 
+	// FinalizerRevokeOnDelete holds a ServiceCertificate of an issuer with
+	// spec.revocation.revokeOnDelete until its current certificate is
+	// revoked: certsmith creates a ClusterCertificateRevocation for it
+	// (labelled LabelRevokedOnDelete), then removes the finalizer.
+	FinalizerRevokeOnDelete = "certsmith.io/revoke-on-delete"
+	// LabelRevokedOnDelete ("true") marks a ClusterCertificateRevocation
+	// that certsmith created when a ServiceCertificate was deleted; its
+	// annotation certsmith.io/service-certificate names it
+	// ("<namespace>/<name>"). certsmith deletes it once its entry expired.
+	LabelRevokedOnDelete = "certsmith.io/revoked-on-delete"
+
 	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.
 	AnnotationIssuerName = "certsmith.io/issuer-name"
 	// AnnotationDNSNames records the DNS names of a Secret's certificate, comma-separated.

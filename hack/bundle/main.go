@@ -81,7 +81,7 @@ func main() {
 	flag.StringVar(&opts.config, "config", "config/default", "The kustomization to take the CRDs, RBAC, Deployment and Service from.")
 	flag.StringVar(&opts.base, "base", "hack/bundle/certsmith.clusterserviceversion.yaml", "The hand-written part of the ClusterServiceVersion.")
 	flag.StringVar(&opts.icon, "icon", "hack/bundle/icon.svg", "The operator's icon (SVG); empty for none.")
-	flag.StringVar(&samples, "samples", "config/samples/clusterissuer.yaml,config/samples/servicecertificate.yaml", "Comma-separated sample files for the alm-examples annotation.")
+	flag.StringVar(&samples, "samples", "config/samples/clusterissuer.yaml,config/samples/servicecertificate.yaml,config/samples/revocation/certificaterevocation.yaml,config/samples/revocation/clustercertificaterevocation.yaml", "Comma-separated sample files for the alm-examples annotation.")
 	flag.StringVar(&opts.image, "image", "", "The manager image the CSV deploys (default certsmith/manager:v<version>).")
 	flag.StringVar(&opts.scorecardImage, "scorecard-image", "quay.io/operator-framework/scorecard-test:v1.42.0", "The image of the scorecard's built-in tests.")
 	flag.StringVar(&opts.out, "out", "bundle", "The bundle directory; its manifests, metadata and tests/scorecard are replaced.")

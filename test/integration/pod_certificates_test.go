@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -36,6 +37,7 @@ import (
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/ca"
 	"github.com/certsmith/certsmith/internal/pki"
+	"github.com/certsmith/certsmith/internal/revocation"
 )
 
 var _ = Describe("Pod certificates", func() {
@@ -94,6 +96,59 @@ var _ = Describe("Pod certificates", func() {
 		Expect(marks).To(HaveKey(issuer.Status.CA.FingerprintSHA256))
 		Expect(marks[issuer.Status.CA.FingerprintSHA256]).To(BeTemporally(">=", leaf.NotAfter))
 		Expect(record.CreationTimestamp.Time).To(BeTemporally("<=", got.Status.Conditions[0].LastTransitionTime.Time))
+	})
+
+	It("revokes a pod certificate by its serial into its CA's CRL, knowing when it expires", func() {
+		issuer := newPodIssuer(uniqueName("podrev"), certsmithv1alpha1.PodCertificatePolicy{})
+		signer := issuer.Status.SignerName
+		ns := newNamespace("podrev", nil)
+		fixture := newPod(ns, "app", "frontend", nodeName, signer, nil)
+		pcr := kubeletRequest(fixture, signer, newKey("ECDSAP256"))
+		createAsNode(pcr)
+		_, chain := issuedChain(pcr)
+		leaf := chain[0]
+
+		rev := &certsmithv1alpha1.ClusterCertificateRevocation{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "pod-"},
+			Spec: certsmithv1alpha1.ClusterCertificateRevocationSpec{
+				IssuerName: issuer.Name, SerialNumber: leaf.SerialNumber.Text(16), Reason: certsmithv1alpha1.RevocationKeyCompromise,
+			},
+		}
+		Expect(k8sClient.Create(ctx, rev)).To(Succeed())
+		DeferCleanup(func() { _ = k8sClient.Delete(ctx, rev) })
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(rev), rev)).To(Succeed())
+			c := meta.FindStatusCondition(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(certsmithv1alpha1.ReasonRevocationPublished), "condition %+v", c)
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+		By("found among the PodCertificateRequests: one CA, and the certificate's own notAfter")
+		Expect(rev.Status.CAFingerprintsSHA256).To(Equal([]string{issuer.Status.CA.FingerprintSHA256}))
+		Expect(rev.Status.NotAfter).NotTo(BeNil())
+		Expect(rev.Status.NotAfter.Time).To(BeTemporally("==", leaf.NotAfter.Truncate(time.Second)))
+
+		By("the CA's CRL, signed by it, lists the serial with its reason")
+		secret := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: revocation.SecretName(issuer.Name)}, secret)).To(Succeed())
+		rec, err := revocation.Decode(secret.Data)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rec.CRLs).To(HaveLen(1))
+		crl, err := x509.ParseRevocationList(rec.CRLs[0].DER)
+		Expect(err).NotTo(HaveOccurred())
+		caSecret := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: issuer.Name + "-ca"}, caSecret)).To(Succeed())
+		caCerts, err := pki.ParseCertificatesPEM(caSecret.Data[corev1.TLSCertKey])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(leaf.CheckSignatureFrom(caCerts[0])).To(Succeed())
+		Expect(crl.CheckSignatureFrom(caCerts[0])).To(Succeed())
+		var found bool
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+				found = true
+				Expect(e.ReasonCode).To(Equal(pki.ReasonKeyCompromise))
+			}
+		}
+		Expect(found).To(BeTrue(), "the CRL lists the pod certificate")
 	})
 
 	It("lets the API server refuse a node that asks for a pod of another node or with a wrong UID", func() {

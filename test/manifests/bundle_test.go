@@ -131,18 +131,19 @@ func TestBundleContents(t *testing.T) {
 	}
 	slices.Sort(crdNames)
 	slices.Sort(ownedNames)
-	wantCRDs := []string{"clusterissuers.certsmith.io", "servicecertificates.certsmith.io"}
+	wantCRDs := []string{"certificaterevocations.certsmith.io", "clustercertificaterevocations.certsmith.io", "clusterissuers.certsmith.io", "servicecertificates.certsmith.io"}
 	if !slices.Equal(crdNames, wantCRDs) || !slices.Equal(ownedNames, wantCRDs) {
 		t.Errorf("bundle CRDs %v and owned CRDs %v, want %v", crdNames, ownedNames, wantCRDs)
 	}
 
-	// alm-examples: the sample ClusterIssuer and ServiceCertificate.
+	// alm-examples: the sample ClusterIssuer, ServiceCertificate and revocations.
 	var examples []map[string]any
 	if err := json.Unmarshal([]byte(csv.Annotations["alm-examples"]), &examples); err != nil {
 		t.Fatalf("alm-examples: %v", err)
 	}
 	var wantExamples []map[string]any
-	for _, path := range []string{"config/samples/clusterissuer.yaml", "config/samples/servicecertificate.yaml"} {
+	for _, path := range []string{"config/samples/clusterissuer.yaml", "config/samples/servicecertificate.yaml",
+		"config/samples/revocation/certificaterevocation.yaml", "config/samples/revocation/clustercertificaterevocation.yaml"} {
 		for _, obj := range readObjects(t, path) {
 			unstructured.RemoveNestedField(obj.Object, "metadata", "namespace")
 			wantExamples = append(wantExamples, obj.Object)
