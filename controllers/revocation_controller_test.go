@@ -33,6 +33,7 @@ import (
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
 	"github.com/certsmith/certsmith/internal/revocation"
+	"github.com/certsmith/certsmith/internal/testutil"
 )
 
 // revokeCertificate creates a CertificateRevocation of a ServiceCertificate.
@@ -60,7 +61,7 @@ func waitRevoked(namespace, name string, status metav1.ConditionStatus, reason s
 }
 
 // publishedCRLs returns the CRLs of an issuer's record, by CA ID, each
-// checked against the CA that signed it.
+// linted and checked against the CA that signed it.
 func publishedCRLs(issuer string, cas ...*x509.Certificate) map[string]*x509.RevocationList {
 	secret := getSecret(operatorNamespace, revocation.SecretName(issuer))
 	rec, err := revocation.Decode(secret.Data)
@@ -69,6 +70,7 @@ func publishedCRLs(issuer string, cas ...*x509.Certificate) map[string]*x509.Rev
 	for _, c := range rec.CRLs {
 		crl, err := x509.ParseRevocationList(c.DER)
 		Expect(err).NotTo(HaveOccurred())
+		Expect(testutil.LintCRL(c.DER)).To(Succeed(), "zlint's RFC 5280 CRL lints")
 		for _, ca := range cas {
 			if revocation.CAID(ca) == c.CA {
 				Expect(crl.CheckSignatureFrom(ca)).To(Succeed(), "the CRL of CA %s is signed by it", c.CA)
