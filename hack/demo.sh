@@ -192,7 +192,7 @@ kubectl get certificaterevocation -n demo web-key-leaked
 
 step "The CRL over HTTP: curl http://127.0.0.1:$crl_port/crl/selfsigned.pem"
 curl -fsS "http://127.0.0.1:$crl_port/crl/selfsigned.pem" >"$work_dir/crl.pem"
-openssl crl -in "$work_dir/crl.pem" -noout -text | grep -E 'Issuer:|Next Update:|X509v3 CRL Number|Serial Number:|keyCompromise' -A1 | grep -v '^--$' | sed 's/^ *//' | awk '!seen[$0]++'
+openssl crl -in "$work_dir/crl.pem" -noout -text | grep -E 'Issuer:|Next Update:|X509v3 CRL Number|Serial Number:|CRL Reason Code' -A1 | grep -v '^--$' | sed 's/^ *//' | awk '!seen[$0]++'
 
 step "openssl verify -crl_check: the revoked certificate is refused"
 if (cd "$work_dir" && openssl verify -crl_check -CRLfile crl.pem -CAfile ca.crt revoked.crt) >"$work_dir/verify-revoked.log" 2>&1; then
