@@ -27,15 +27,19 @@ package controllers
 // certificate the record lists.
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +54,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -124,7 +129,48 @@ func (r *RevocationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&certsmithv1alpha1.ServiceCertificate{}, handler.EnqueueRequestsFromMapFunc(r.issuerOfNamedCertificate)).
 		// The record and CA Secrets of the operator's namespace.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuerOfSecret)).
+		// Issuers are independent (each has its own record), so one with
+		// much to do does not hold up another's CRL refresh.
+		WithOptions(controller.Options{MaxConcurrentReconciles: revocationWorkers}).
 		Complete(r)
+}
+
+// revocationWorkers is how many issuers are reconciled at once.
+const revocationWorkers = 4
+
+// maxResolvesPerReconcile bounds how many revocations not resolved yet one
+// reconcile of an issuer looks up (each may read a Secret or scan requests):
+// new ones first, then those refused longest ago; the rest wait for the
+// next reconcile, which comes at once.
+const maxResolvesPerReconcile = 100
+
+// resolveOrder sorts unresolved revocations for resolving: never answered
+// first (oldest first), then refused ones by how long ago.
+func resolveOrder(targets []*revocationTarget) []*revocationTarget {
+	var open []*revocationTarget
+	for _, t := range targets {
+		if !t.resolved() {
+			open = append(open, t)
+		}
+	}
+	when := func(t *revocationTarget) (bool, time.Time) {
+		if c := meta.FindStatusCondition(t.currentStatus().Conditions, certsmithv1alpha1.ConditionRevoked); c != nil {
+			return true, c.LastTransitionTime.Time
+		}
+		return false, t.object().GetCreationTimestamp().Time
+	}
+	slices.SortStableFunc(open, func(a, b *revocationTarget) int {
+		aAnswered, aTime := when(a)
+		bAnswered, bTime := when(b)
+		if aAnswered != bAnswered {
+			if !aAnswered {
+				return -1
+			}
+			return 1
+		}
+		return aTime.Compare(bTime)
+	})
+	return open
 }
 
 // caStatusChanged lets through issuer updates that change its CAs.
@@ -204,8 +250,18 @@ func (r *RevocationReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCRLFailed, actionRevoke, "%s", w.conflict)
 		return reconcile.Result{RequeueAfter: terminalRecheck}, r.writeIssuerStatus(ctx, issuer, w.rec, w.conflict)
 	}
-	for _, t := range w.targets {
+	open := resolveOrder(w.targets)
+	more := len(open) > maxResolvesPerReconcile
+	for i, t := range open {
+		if i == maxResolvesPerReconcile {
+			break
+		}
 		r.resolve(ctx, w, t, now)
+	}
+	for _, t := range w.targets {
+		if t.status == nil && t.resolved() {
+			t.status = t.currentStatus().DeepCopy() // resolved before: as resolve leaves it
+		}
 	}
 	// Revocations resolved before (their status holds what was revoked)
 	// are recorded again should the record have lost them.
@@ -242,6 +298,18 @@ func (r *RevocationReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCRLFailed, actionRevoke, "%s", problem)
 		return reconcile.Result{RequeueAfter: time.Minute}, r.writeIssuerStatus(ctx, issuer, w.rec, problem)
 	}
+	// A CA that cannot sign its CRL keeps its last one; the record and the
+	// other CAs' CRLs go on, and the issuer says which CA failed.
+	problem := ""
+	if len(res.Failed) > 0 {
+		ids := slices.Sorted(maps.Keys(res.Failed))
+		parts := make([]string, 0, len(ids))
+		for _, id := range ids {
+			parts = append(parts, fmt.Sprintf("CA %s: %v", id, res.Failed[id]))
+		}
+		problem = boundMessage("signing a CRL: " + strings.Join(parts, "; "))
+		r.Recorder.Eventf(issuer, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonCRLFailed, actionRevoke, "%s", problem)
+	}
 	if len(res.Signed) > 0 {
 		crlSigningDuration.WithLabelValues(issuer.Name).Observe(time.Since(started).Seconds())
 		crlsSigned.WithLabelValues(issuer.Name).Add(float64(len(res.Signed)))
@@ -262,18 +330,24 @@ func (r *RevocationReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.writeIssuerStatus(ctx, issuer, planned, ""); err != nil {
+	if err := r.writeIssuerStatus(ctx, issuer, planned, problem); err != nil {
 		return reconcile.Result{}, err
 	}
 	recordCRLMetrics(issuer.Name, planned)
 	result := reconcile.Result{}
-	if !res.Next.IsZero() {
-		result.RequeueAfter = max(res.Next.Sub(now), 0) + time.Second
+	if problem != "" {
+		result.RequeueAfter = time.Minute
+	}
+	if next := max(res.Next.Sub(now), 0) + time.Second; !res.Next.IsZero() && (result.RequeueAfter == 0 || next < result.RequeueAfter) {
+		result.RequeueAfter = next
 	}
 	for _, t := range w.targets {
 		if t.refusal != "" && t.retry && (result.RequeueAfter == 0 || result.RequeueAfter > revocationRetry) {
 			result.RequeueAfter = revocationRetry
 		}
+	}
+	if more {
+		result.RequeueAfter = time.Second // the revocations this one left
 	}
 	return result, nil
 }
@@ -303,7 +377,7 @@ func (r *RevocationReconciler) gather(ctx context.Context, name string, issuer *
 		return nil, err
 	}
 	for i := range clusterList.Items {
-		w.targets = append(w.targets, &revocationTarget{cluster: &clusterList.Items[i]})
+		w.targets = append(w.targets, &revocationTarget{cluster: &clusterList.Items[i], issuer: name})
 	}
 	var list certsmithv1alpha1.CertificateRevocationList
 	if err := r.List(ctx, &list); err != nil {
@@ -311,6 +385,9 @@ func (r *RevocationReconciler) gather(ctx context.Context, name string, issuer *
 	}
 	for i := range list.Items {
 		rev := &list.Items[i]
+		if refusedForGood(rev) {
+			continue
+		}
 		if rev.Status.IssuerName == "" {
 			sc := &certsmithv1alpha1.ServiceCertificate{}
 			if err := r.Get(ctx, types.NamespacedName{Namespace: rev.Namespace, Name: rev.Spec.ServiceCertificateName}, sc); err != nil || sc.Spec.IssuerRef.Name != name {
@@ -319,7 +396,7 @@ func (r *RevocationReconciler) gather(ctx context.Context, name string, issuer *
 		} else if rev.Status.IssuerName != name {
 			continue
 		}
-		w.targets = append(w.targets, &revocationTarget{namespaced: rev})
+		w.targets = append(w.targets, &revocationTarget{namespaced: rev, issuer: name})
 	}
 	if issuer == nil || !issuer.DeletionTimestamp.IsZero() {
 		return w, nil
@@ -359,8 +436,21 @@ func (r *RevocationReconciler) gather(ctx context.Context, name string, issuer *
 	return w, nil
 }
 
+// refusedForGood says whether a CertificateRevocation was refused because
+// its ServiceCertificate did not exist: that is final (its spec cannot
+// change), so a ServiceCertificate of that name created later is not
+// revoked by it.
+func refusedForGood(rev *certsmithv1alpha1.CertificateRevocation) bool {
+	c := meta.FindStatusCondition(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == certsmithv1alpha1.ReasonRevocationServiceCertificateNotFound &&
+		c.ObservedGeneration == rev.Generation && rev.Status.SerialNumber == ""
+}
+
 // revocationTarget is one revocation of the issuer and what it resolved to.
 type revocationTarget struct {
+	// issuer is the ClusterIssuer whose reconcile looks at it ("" for a
+	// CertificateRevocation of a ServiceCertificate that does not exist).
+	issuer     string
 	namespaced *certsmithv1alpha1.CertificateRevocation
 	cluster    *certsmithv1alpha1.ClusterCertificateRevocation
 	// status is the status to write (a copy, set by resolve).
@@ -519,10 +609,13 @@ func (r *RevocationReconciler) find(ctx context.Context, w *work, t *revocationT
 		cert = r.findSignedPod(ctx, w.issuer, serial)
 	}
 	if cert != nil {
-		if fp := revokingCA(w, cert); fp != "" {
+		if fps := revokingCAs(w, cert); len(fps) > 0 {
 			notAfter := cert.NotAfter
-			return &found{serial: serial, cas: []string{fp}, notAfter: &notAfter, serviceCertificate: owner}, nil
+			return &found{serial: serial, cas: fps, notAfter: &notAfter, serviceCertificate: owner}, nil
 		}
+	}
+	if f := fromDeletion(w, t.cluster, serial); f != nil {
+		return f, nil
 	}
 	// Unknown (its request is gone, or a pod certificate): every CA of the
 	// issuer that can sign a CRL lists it, until that CA expires.
@@ -569,9 +662,9 @@ func (r *RevocationReconciler) findServiceCertificate(ctx context.Context, w *wo
 		// the issuer's requests, never what the Secret now holds.
 		if ok && want.Sign() > 0 {
 			if cert, owner := r.findSigned(ctx, w.issuer, want); cert != nil && owner == key.String() {
-				if fp := revokingCA(w, cert); fp != "" {
+				if fps := revokingCAs(w, cert); len(fps) > 0 {
 					notAfter := cert.NotAfter
-					return &found{serial: cert.SerialNumber, cas: []string{fp}, notAfter: &notAfter, serviceCertificate: owner}, nil
+					return &found{serial: cert.SerialNumber, cas: fps, notAfter: &notAfter, serviceCertificate: owner}, nil
 				}
 			}
 		}
@@ -579,24 +672,56 @@ func (r *RevocationReconciler) findServiceCertificate(ctx context.Context, w *wo
 			"the certificate in Secret %s (serial %s) is not the one certsmith issued (serial %s); certsmith looks again once they agree",
 			sc.Status.SecretName, leaf.SerialNumber.Text(16), sc.Status.SerialNumber))
 	}
-	fp := revokingCA(w, leaf)
-	if fp == "" {
+	fps := revokingCAs(w, leaf)
+	if len(fps) == 0 {
 		return nil, terminal(certsmithv1alpha1.ReasonRevocationNotIssuers, fmt.Sprintf(
 			"the certificate of ServiceCertificate %s (serial %s) was not signed by a CA ClusterIssuer %s still has", key, leaf.SerialNumber.Text(16), w.issuer.Name))
 	}
 	notAfter := leaf.NotAfter
-	return &found{serial: leaf.SerialNumber, cas: []string{fp}, notAfter: &notAfter, serviceCertificate: key.String()}, nil
+	return &found{serial: leaf.SerialNumber, cas: fps, notAfter: &notAfter, serviceCertificate: key.String()}, nil
 }
 
-// revokingCA returns the fingerprint of the issuer's CA, with a CRL signer,
-// whose signature cert carries.
-func revokingCA(w *work, cert *x509.Certificate) string {
+// revokingCAs returns the fingerprints of the issuer's CAs, with a CRL
+// signer, whose key verifies cert's signature: more than one when a CA was
+// renewed with the same key, and then each of their CRLs lists it (a
+// client may hold either).
+func revokingCAs(w *work, cert *x509.Certificate) []string {
+	var out []string
 	for _, c := range w.cas {
 		if c.Signer != nil && cert.CheckSignatureFrom(c.Certificate) == nil {
-			return pki.FingerprintSHA256(c.Certificate)
+			out = append(out, pki.FingerprintSHA256(c.Certificate))
 		}
 	}
-	return ""
+	return out
+}
+
+// fromDeletion resolves a ClusterCertificateRevocation that certsmith made
+// when a ServiceCertificate was deleted from what it recorded then (its
+// certificate's notAfter and authority key identifier): the CAs of the
+// issuer with that subject key identifier. Only certsmith and cluster
+// admins create ClusterCertificateRevocations.
+func fromDeletion(w *work, rev *certsmithv1alpha1.ClusterCertificateRevocation, serial *big.Int) *found {
+	if rev == nil || rev.Labels[certsmithv1alpha1.LabelRevokedOnDelete] != "true" {
+		return nil
+	}
+	notAfter, err := time.Parse(time.RFC3339, rev.Annotations[certsmithv1alpha1.AnnotationRevokedNotAfter])
+	if err != nil {
+		return nil
+	}
+	aki, err := hex.DecodeString(rev.Annotations[certsmithv1alpha1.AnnotationRevokedAuthorityKeyID])
+	if err != nil || len(aki) == 0 {
+		return nil
+	}
+	out := &found{serial: serial, notAfter: &notAfter, serviceCertificate: rev.Annotations[certsmithv1alpha1.AnnotationServiceCertificate]}
+	for _, c := range w.cas {
+		if c.Signer != nil && bytes.Equal(c.Certificate.SubjectKeyId, aki) {
+			out.cas = append(out.cas, pki.FingerprintSHA256(c.Certificate))
+		}
+	}
+	if len(out.cas) == 0 {
+		return nil
+	}
+	return out
 }
 
 // findSigned looks for a certificate of the issuer with the serial among
@@ -777,7 +902,7 @@ func (r *RevocationReconciler) writeRevocationStatus(ctx context.Context, t *rev
 	t.firstRecorded = false
 	switch {
 	case changed && cond.Status == metav1.ConditionFalse:
-		revocationsRefused.WithLabelValues(status.IssuerName, cond.Reason).Inc()
+		revocationsRefused.WithLabelValues(t.issuer, cond.Reason).Inc()
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonRevocationRefused, actionRevoke, "%s", cond.Message)
 	case first:
 		revocationsRecorded.WithLabelValues(status.IssuerName, kind).Inc()
@@ -817,10 +942,14 @@ func listedBy(rec *revocation.Record, t *revocationTarget, status *certsmithv1al
 // well below.
 func boundMessage(m string) string {
 	const limit = 1024
-	if len(m) > limit {
-		return m[:limit-3] + "..."
+	if len(m) <= limit {
+		return m
 	}
-	return m
+	cut := limit - 3
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut-- // never half a character
+	}
+	return m[:cut] + "..."
 }
 
 // refuseAll reports every unresolved revocation of an issuer that cannot

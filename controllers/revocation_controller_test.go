@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"crypto/x509"
+	"encoding/hex"
 	"math/big"
 	"strings"
 	"time"
@@ -211,6 +212,16 @@ var _ = Describe("Revocation", func() {
 		By("a ServiceCertificate that does not exist")
 		missing := revokeCertificate(namespace, "nothing-here", certsmithv1alpha1.RevocationUnspecified)
 		waitRevoked(namespace, missing, metav1.ConditionFalse, certsmithv1alpha1.ReasonRevocationServiceCertificateNotFound)
+		By("that refusal is final: a ServiceCertificate of that name created later is not revoked by it")
+		createCertificate(namespace, issuer.Name, "nothing-here", nil)
+		waitRevision(namespace, "nothing-here", 1)
+		nudgeIssuer(issuer.Name)
+		Consistently(func() string {
+			rev := &certsmithv1alpha1.CertificateRevocation{}
+			Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: missing}, rev)).To(Succeed())
+			return meta.FindStatusCondition(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked).Reason + "/" + rev.Status.SerialNumber
+		}, 2*time.Second, 200*time.Millisecond).Should(Equal(certsmithv1alpha1.ReasonRevocationServiceCertificateNotFound + "/"))
+		Expect(getCertificate(namespace, "nothing-here").Status.Revision).To(Equal(int64(1)))
 
 		By("a Secret holding another namespace's certificate: what is revoked is the certificate certsmith issued for it, never the victim's")
 		victimNS := newNamespace()
@@ -389,9 +400,17 @@ var _ = Describe("Revoke on delete", func() {
 		DeferCleanup(func() { _ = k8sClient.Delete(ctx, rev) })
 		Expect(rev.Labels).To(HaveKeyWithValue(certsmithv1alpha1.LabelRevokedOnDelete, "true"))
 		Expect(rev.Annotations).To(HaveKeyWithValue(certsmithv1alpha1.AnnotationServiceCertificate, namespace+"/gone"))
+		// Read from the Secret at the deletion: the CSR may be gone (after an hour) when it is resolved.
+		Expect(rev.Annotations).To(HaveKeyWithValue(certsmithv1alpha1.AnnotationRevokedNotAfter, leaf.NotAfter.UTC().Format(time.RFC3339)))
+		Expect(rev.Annotations).To(HaveKeyWithValue(certsmithv1alpha1.AnnotationRevokedAuthorityKeyID, hex.EncodeToString(caCert.SubjectKeyId)))
 		Expect(rev.Spec.Reason).To(Equal(certsmithv1alpha1.RevocationCessationOfOperation))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Name: revName}, rev)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked)).To(BeTrue())
+		}, timeout, interval).Should(Succeed())
 		Expect(rev.Status.SerialNumber).To(Equal(leaf.SerialNumber.Text(16)))
-		Expect(rev.Status.NotAfter).NotTo(BeNil(), "found through its CSR, which the finalizer kept")
+		Expect(rev.Status.NotAfter).NotTo(BeNil(), "known: through its CSR, or from what was recorded at the deletion")
+		Expect(rev.Status.NotAfter.Time).To(BeTemporally("==", leaf.NotAfter.Truncate(time.Second)))
 		Expect(rev.Status.CAFingerprintsSHA256).To(Equal([]string{pki.FingerprintSHA256(caCert)}))
 		passCoalescing(issuer.Name)
 		Eventually(func() *x509.RevocationListEntry {

@@ -91,7 +91,9 @@ const maxRevokedIssuers = 4096
 // revocation controller reports it.
 func (m *revokedSerials) of(ctx context.Context, reader client.Reader, namespace, issuer string) (map[string]struct{}, error) {
 	secret := &corev1.Secret{}
-	if err := reader.Get(ctx, revocationRecordKey(issuer, namespace), secret); err != nil {
+	// The cached object, not a copy of up to a MiB for every certificate
+	// reconciled: it is only read.
+	if err := reader.Get(ctx, revocationRecordKey(issuer, namespace), secret, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}

@@ -17,6 +17,8 @@ limitations under the License.
 package controllers
 
 import (
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"math/big"
 	"strings"
 	"testing"
@@ -141,5 +143,81 @@ func TestWantsRevokeOnDelete(t *testing.T) {
 	deleting.DeletionTimestamp = &now
 	if wantsRevokeOnDelete(issued, deleting) {
 		t.Error("no new finalizer for an issuer being deleted")
+	}
+}
+
+// TestFromDeletion: a revocation made on a deletion is resolved from what
+// it recorded then, to the issuer's CAs with that key identifier, and only
+// when it carries certsmith's label.
+func TestFromDeletion(t *testing.T) {
+	now := time.Now()
+	key, err := pki.GenerateKey(pki.KeySpec{Algorithm: pki.KeyAlgorithmECDSA, Size: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.NewSelfSignedCA(key, pki.CATemplate{Subject: pkix.Name{CommonName: "deleted"}, Duration: 24 * time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &work{cas: []revocation.CA{{Certificate: cert, Signer: &pki.CA{Certificate: cert, Key: key}}}}
+	notAfter := now.Add(time.Hour).UTC().Truncate(time.Second)
+	rev := &certsmithv1alpha1.ClusterCertificateRevocation{ObjectMeta: metav1.ObjectMeta{
+		Labels: map[string]string{certsmithv1alpha1.LabelRevokedOnDelete: "true"},
+		Annotations: map[string]string{
+			certsmithv1alpha1.AnnotationServiceCertificate:    "team/web",
+			certsmithv1alpha1.AnnotationRevokedNotAfter:       notAfter.Format(time.RFC3339),
+			certsmithv1alpha1.AnnotationRevokedAuthorityKeyID: hex.EncodeToString(cert.SubjectKeyId),
+		},
+	}}
+	f := fromDeletion(w, rev, big.NewInt(5))
+	if f == nil || len(f.cas) != 1 || f.cas[0] != pki.FingerprintSHA256(cert) || !f.notAfter.Equal(notAfter) || f.serviceCertificate != "team/web" {
+		t.Fatalf("fromDeletion = %+v, want the CA, the notAfter and the ServiceCertificate", f)
+	}
+	other := rev.DeepCopy()
+	other.Annotations[certsmithv1alpha1.AnnotationRevokedAuthorityKeyID] = "0102"
+	if fromDeletion(w, other, big.NewInt(5)) != nil {
+		t.Error("resolved to a CA with another key identifier")
+	}
+	unlabelled := rev.DeepCopy()
+	unlabelled.Labels = nil
+	if fromDeletion(w, unlabelled, big.NewInt(5)) != nil {
+		t.Error("resolved a revocation certsmith did not make")
+	}
+	badTime := rev.DeepCopy()
+	badTime.Annotations[certsmithv1alpha1.AnnotationRevokedNotAfter] = "soon"
+	if fromDeletion(w, badTime, big.NewInt(5)) != nil {
+		t.Error("resolved without a notAfter")
+	}
+}
+
+// TestResolveOrder: revocations never answered come first (oldest first),
+// then refused ones by how long ago; resolved ones are left out.
+func TestResolveOrder(t *testing.T) {
+	at := func(minutes int) metav1.Time { return metav1.NewTime(time.Date(2026, 12, 2, 12, minutes, 0, 0, time.UTC)) }
+	rev := func(name string, created int, refusedAt int, serial string) *revocationTarget {
+		r := &certsmithv1alpha1.CertificateRevocation{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: at(created)}}
+		if refusedAt >= 0 {
+			r.Status.Conditions = []metav1.Condition{{Type: certsmithv1alpha1.ConditionRevoked, Status: metav1.ConditionFalse,
+				Reason: certsmithv1alpha1.ReasonRevocationNoCertificate, LastTransitionTime: at(refusedAt)}}
+		}
+		if serial != "" {
+			now := at(created)
+			r.Status.SerialNumber, r.Status.CAFingerprintsSHA256, r.Status.RevokedAt = serial, []string{"AA"}, &now
+		}
+		return &revocationTarget{namespaced: r}
+	}
+	targets := []*revocationTarget{
+		rev("refused-late", 0, 30, ""),
+		rev("new-late", 20, -1, ""),
+		rev("done", 1, -1, "1f"),
+		rev("refused-early", 0, 10, ""),
+		rev("new-early", 5, -1, ""),
+	}
+	var got []string
+	for _, target := range resolveOrder(targets) {
+		got = append(got, target.object().GetName())
+	}
+	if want := []string{"new-early", "new-late", "refused-early", "refused-late"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("order %v, want %v", got, want)
 	}
 }

@@ -20,6 +20,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"strings"
 	"time"
 
@@ -310,10 +313,32 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Watches(&certificatesv1.CertificateSigningRequest{}, handler.EnqueueRequestsFromMapFunc(csrOwner)).
 		// The revocation of a deleted certificate, answered: its finalizer goes.
 		Watches(&certsmithv1alpha1.ClusterCertificateRevocation{}, handler.EnqueueRequestsFromMapFunc(certificateOfRevocation)).
-		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(certificatesOfIssuer(r.Client))).
+		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(certificatesOfIssuer(r.Client)),
+			builder.WithPredicates(issuerChangedForCertificates())).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(certificatesOfService(r.Client))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// issuerChangedForCertificates passes an issuer's events except updates
+// that change only the status parts no ServiceCertificate reads: its CRLs
+// (status.revocation) and its bundle's distribution (status.bundle). Those
+// change with every CRL, and would otherwise wake every certificate of the
+// issuer each time.
+func issuerChangedForCertificates() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		before, ok1 := e.ObjectOld.(*certsmithv1alpha1.ClusterIssuer)
+		after, ok2 := e.ObjectNew.(*certsmithv1alpha1.ClusterIssuer)
+		if !ok1 || !ok2 {
+			return true
+		}
+		a, b := before.DeepCopy(), after.DeepCopy()
+		a.Status.Revocation, b.Status.Revocation = nil, nil
+		a.Status.Bundle, b.Status.Bundle = nil, nil
+		a.ResourceVersion, b.ResourceVersion = "", ""
+		a.ManagedFields, b.ManagedFields = nil, nil
+		return !equality.Semantic.DeepEqual(a, b)
+	}}
 }
 
 // certificatesRevokedBy maps an issuer's revocation record to the

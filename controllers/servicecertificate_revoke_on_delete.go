@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"math/big"
@@ -37,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
 )
 
 // Revoke on delete: a ServiceCertificate of an issuer with
@@ -49,9 +51,11 @@ import (
 // recorded, published and, once its certificate has expired, deleted by the
 // revocation controller, whatever happens to the ServiceCertificate.
 
-// revokeOnDeleteWait bounds how long a deletion waits for the revocation
-// controller to answer: past it the finalizer goes anyway, and the
-// revocation, which stays, is recorded when that controller gets to it.
+// revokeOnDeleteWait bounds how long a deletion waits, from its
+// deletionTimestamp, for the revocation to be created and answered: past it
+// the finalizer goes anyway (with a Warning when the revocation could not be
+// created), and a revocation that exists is recorded when the revocation
+// controller gets to it.
 const revokeOnDeleteWait = 2 * time.Minute
 
 // wantsRevokeOnDelete says whether a live ServiceCertificate should carry
@@ -115,23 +119,41 @@ func (r *ServiceCertificateReconciler) revokeOnDeletion(ctx context.Context, sc 
 	}
 	issuerName := sc.Spec.IssuerRef.Name
 	key := types.NamespacedName{Namespace: sc.Namespace, Name: sc.Name}
+	// Past the deadline (counted from the deletion), the finalizer goes
+	// whatever happened: a deletion, or a namespace's, never hangs on it.
+	overdue := r.Clock.Since(sc.DeletionTimestamp.Time) > revokeOnDeleteWait
+	giveUp := func(why error) (reconcile.Result, error) {
+		if !overdue {
+			return reconcile.Result{}, why
+		}
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, certsmithv1alpha1.ReasonRevocationRefused, actionRevoke,
+			"Deleted without revoking serial %s: %s", serial.Text(16), boundMessage(why.Error()))
+		return reconcile.Result{}, r.patchFinalizer(ctx, sc, false)
+	}
 	rev := &certsmithv1alpha1.ClusterCertificateRevocation{}
 	name := revokedOnDeleteName(issuerName, serial)
 	err := r.Get(ctx, types.NamespacedName{Name: name}, rev)
 	switch {
 	case apierrors.IsNotFound(err):
+		annotations := map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: key.String()}
+		if leaf := r.currentLeaf(ctx, sc); leaf != nil && leaf.SerialNumber.Cmp(serial) == 0 {
+			annotations[certsmithv1alpha1.AnnotationRevokedNotAfter] = leaf.NotAfter.UTC().Format(time.RFC3339)
+			if len(leaf.AuthorityKeyId) > 0 {
+				annotations[certsmithv1alpha1.AnnotationRevokedAuthorityKeyID] = hex.EncodeToString(leaf.AuthorityKeyId)
+			}
+		}
 		rev = &certsmithv1alpha1.ClusterCertificateRevocation{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        name,
 				Labels:      map[string]string{certsmithv1alpha1.LabelRevokedOnDelete: "true", certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
-				Annotations: map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: key.String()},
+				Annotations: annotations,
 			},
 			Spec: certsmithv1alpha1.ClusterCertificateRevocationSpec{
 				IssuerName: issuerName, SerialNumber: serial.Text(16), Reason: certsmithv1alpha1.RevocationCessationOfOperation,
 			},
 		}
 		if err := r.Create(ctx, rev); err != nil && !apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{}, fmt.Errorf("creating the revocation of deleted ServiceCertificate %s: %w", key, err)
+			return giveUp(fmt.Errorf("creating the revocation of deleted ServiceCertificate %s: %w", key, err))
 		}
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, certsmithv1alpha1.ReasonCertificateRevoked, actionRevoke,
 			"Deleted with ClusterIssuer %s revoking on delete: ClusterCertificateRevocation %s revokes serial %s (cessationOfOperation)", issuerName, name, serial.Text(16))
@@ -139,14 +161,26 @@ func (r *ServiceCertificateReconciler) revokeOnDeletion(ctx context.Context, sc 
 		// Its status, when the revocation controller has answered, wakes this one.
 		return reconcile.Result{RequeueAfter: revokeOnDeleteWait}, nil
 	case err != nil:
-		return reconcile.Result{}, err
+		return giveUp(err)
 	}
-	if meta.FindStatusCondition(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked) == nil {
-		if wait := revokeOnDeleteWait - r.Clock.Since(rev.CreationTimestamp.Time); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
+	if meta.FindStatusCondition(rev.Status.Conditions, certsmithv1alpha1.ConditionRevoked) == nil && !overdue {
+		return reconcile.Result{RequeueAfter: revokeOnDeleteWait - r.Clock.Since(sc.DeletionTimestamp.Time) + time.Second}, nil
 	}
 	return reconcile.Result{}, r.patchFinalizer(ctx, sc, false)
+}
+
+// currentLeaf reads the certificate in a ServiceCertificate's Secret from
+// the API server; nil when there is none.
+func (r *ServiceCertificateReconciler) currentLeaf(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) *x509.Certificate {
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.EffectiveSecretName()}, secret); err != nil {
+		return nil
+	}
+	certs, err := pki.ParseCertificatesPEM(secret.Data[corev1.TLSCertKey])
+	if err != nil || len(certs) == 0 {
+		return nil
+	}
+	return certs[0]
 }
 
 // revokedOnDeleteName names the ClusterCertificateRevocation of a deleted

@@ -56,6 +56,14 @@ const (
 	// annotation certsmith.io/service-certificate names it
 	// ("<namespace>/<name>"). certsmith deletes it once its entry expired.
 	LabelRevokedOnDelete = "certsmith.io/revoked-on-delete"
+	// AnnotationRevokedNotAfter and AnnotationRevokedAuthorityKeyID, on a
+	// ClusterCertificateRevocation made on a deletion, record the revoked
+	// certificate's notAfter (RFC 3339) and authority key identifier (hex),
+	// read from its Secret at the deletion: its CSR may be gone by the time
+	// the revocation is resolved (kube-controller-manager deletes issued
+	// CSRs after an hour), and without them the serial would be unknown.
+	AnnotationRevokedNotAfter       = "certsmith.io/not-after"
+	AnnotationRevokedAuthorityKeyID = "certsmith.io/authority-key-id"
 
 	// AnnotationIssuerName records the ClusterIssuer that signed a Secret's certificate.
 	AnnotationIssuerName = "certsmith.io/issuer-name"

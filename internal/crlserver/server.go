@@ -311,7 +311,9 @@ func (h *handler) publication(ctx context.Context, issuer string) (*publication,
 	readCtx, cancel := context.WithTimeout(ctx, recordReadTimeout)
 	defer cancel()
 	secret := &corev1.Secret{}
-	if err := h.reader.Get(readCtx, types.NamespacedName{Namespace: h.namespace, Name: revocation.SecretName(issuer)}, secret); err != nil {
+	// The cached object itself, not a copy of up to a MiB per request: it
+	// is only read here.
+	if err := h.reader.Get(readCtx, types.NamespacedName{Namespace: h.namespace, Name: revocation.SecretName(issuer)}, secret, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, errNoRecord
 		}
@@ -393,6 +395,25 @@ func NewServer(bindAddress string, handler http.Handler) *Server {
 	return &Server{bindAddress: bindAddress, handler: handler}
 }
 
+// maxInFlight bounds the requests served at once; more get 503 with
+// Retry-After, so that a flood of clients costs them, not the manager.
+const maxInFlight = 64
+
+// limitInFlight serves at most n requests of next at once.
+func limitInFlight(next http.Handler, n int) http.Handler {
+	slots := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests in flight", http.StatusServiceUnavailable)
+		}
+	})
+}
+
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every
 // replica serves CRLs.
 func (s *Server) NeedLeaderElection() bool {
@@ -443,7 +464,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 // a goroutine for long.
 func (s *Server) httpServer(ctx context.Context) *http.Server {
 	return &http.Server{
-		Handler:           s.handler,
+		Handler:           limitInFlight(s.handler, maxInFlight),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -603,3 +603,37 @@ func TestServerStart(t *testing.T) {
 		t.Errorf("Start on %s, which is taken, returned nil", taken.Addr())
 	}
 }
+
+// TestLimitInFlight: past n requests at once, the server answers 503 with
+// Retry-After instead of queueing without bound.
+func TestLimitInFlight(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	h := limitInFlight(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}), 2)
+	done := make(chan struct{}, 2)
+	for range 2 {
+		go func() {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/crl/x.pem", nil))
+			done <- struct{}{}
+		}()
+	}
+	<-entered
+	<-entered
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/crl/x.pem", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("third request at once: %d %v, want 503 with Retry-After", rec.Code, rec.Header())
+	}
+	close(release)
+	<-done
+	<-done
+	// The slots are free again: the next request is served.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/crl/x.pem", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a request once the others finished: %d, want 200", rec.Code)
+	}
+}

@@ -29,7 +29,7 @@ import (
 
 // BenchmarkPlanFullRecord is what the revocation controller does on a new
 // revocation into a full record (MaxEntries, 128-bit serials, a reason and
-// a notAfter each, eleven namespaces): add it, re-sign the CA's CRL, and
+// a notAfter each, nine namespaces and the cluster-scoped reserve): add it, re-sign the CA's CRL, and
 // encode the record Secret. It reports the sizes (docs/benchmarks.md).
 func BenchmarkPlanFullRecord(b *testing.B) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
@@ -48,7 +48,11 @@ func BenchmarkPlanFullRecord(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		base.Entries = append(base.Entries, Entry{CA: CAID(cert), Namespace: fmt.Sprintf("team-%d", i%11),
+		namespace := "" // the reserve of cluster-scoped revocations
+		if i < MaxEntries-ReservedForCluster {
+			namespace = fmt.Sprintf("team-%d", i/MaxEntriesPerNamespace)
+		}
+		base.Entries = append(base.Entries, Entry{CA: CAID(cert), Namespace: namespace,
 			Revoked: pki.Revoked{Serial: serial.SetBit(serial, 127, 1), RevokedAt: now.Add(-time.Hour), Reason: pki.ReasonKeyCompromise, NotAfter: now.Add(90 * 24 * time.Hour)}})
 	}
 	cas := []CA{{Certificate: cert, Signer: ca}}
@@ -60,7 +64,7 @@ func BenchmarkPlanFullRecord(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		rec := &Record{Entries: append([]Entry(nil), first.Entries...), CRLs: first.CRLs}
-		if _, err := rec.Add(Entry{CA: CAID(cert), Namespace: "team-new",
+		if _, err := rec.Add(Entry{CA: CAID(cert),
 			Revoked: pki.Revoked{Serial: big.NewInt(42), RevokedAt: now, Reason: pki.ReasonSuperseded, NotAfter: now.Add(time.Hour)}}); err != nil {
 			b.Fatal(err)
 		}

@@ -45,6 +45,10 @@ type Result struct {
 	// Next is when Plan is due again: the earliest refresh time of a CRL,
 	// or the end of a MinInterval that held back revocations.
 	Next time.Time
+	// Failed says, by CA ID, why a CA's CRL could not be signed (a CA
+	// without the cRLSign key usage, say). That CA keeps its last CRL, if
+	// any; the entries and the other CAs' CRLs are still brought up to date.
+	Failed map[string]error
 }
 
 // Plan brings the record up to date at now for the issuer's CAs: entries of
@@ -115,12 +119,21 @@ func Plan(rec *Record, cas []CA, now time.Time, validity time.Duration) (*Record
 			}
 		}
 		der, err := ca.Signer.CreateCRL(pki.CRLRequest{Revoked: pki.KeepRevoked(revoked, ca.Certificate.NotAfter, now), Number: number, Now: now, Validity: validity})
-		if err != nil {
-			return nil, Result{}, fmt.Errorf("CA %s: %w", id, err)
+		var parsed *x509.RevocationList
+		if err == nil {
+			if parsed, err = x509.ParseRevocationList(der); err != nil {
+				err = fmt.Errorf("reading the CRL just made: %w", err)
+			}
 		}
-		parsed, err := x509.ParseRevocationList(der)
 		if err != nil {
-			return nil, Result{}, fmt.Errorf("CA %s: reading the CRL just made: %w", id, err)
+			if res.Failed == nil {
+				res.Failed = map[string]error{}
+			}
+			res.Failed[id] = err
+			if had && last.Fingerprint == fp {
+				out.CRLs = append(out.CRLs, last)
+			}
+			continue
 		}
 		crl := CRL{CA: id, Fingerprint: fp, Number: number.String(), ThisUpdate: parsed.ThisUpdate.UTC(), NextUpdate: parsed.NextUpdate.UTC(),
 			Revoked: len(revoked), Digest: d, DER: der}

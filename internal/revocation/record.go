@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certsmith/certsmith/internal/pki"
@@ -65,6 +66,10 @@ const (
 	// MaxEntriesPerNamespace is how many of them one namespace's
 	// revocations may take, so that one tenant cannot fill the record.
 	MaxEntriesPerNamespace = 500
+	// ReservedForCluster is how many entries only cluster-scoped
+	// revocations (an admin's ClusterCertificateRevocation) may take:
+	// namespaces together cannot fill the record and lock admins out.
+	ReservedForCluster = 500
 	// MinInterval is how soon after a CRL the next one may be made because
 	// of new revocations: revocations in between are coalesced.
 	MinInterval = 10 * time.Second
@@ -232,8 +237,8 @@ func (r *Record) Lookup(ca string, serial *big.Int) (Entry, bool) {
 
 // Add records e unless the record has it already (same CA and serial: the
 // first revocation stands) and says whether it added. It refuses, with
-// ErrFull, an entry past MaxEntries, or past MaxEntriesPerNamespace for a
-// namespace's revocation.
+// ErrFull, an entry past MaxEntries, or, for a namespace's revocation, past
+// MaxEntriesPerNamespace or into the ReservedForCluster entries.
 func (r *Record) Add(e Entry) (bool, error) {
 	if _, ok := r.Lookup(e.CA, e.Serial); ok {
 		return false, nil
@@ -242,14 +247,21 @@ func (r *Record) Add(e Entry) (bool, error) {
 		return false, fmt.Errorf("%w: it has %d entries, at most %d", ErrFull, len(r.Entries), MaxEntries)
 	}
 	if e.Namespace != "" {
-		n := 0
+		n, namespaced := 0, 0
 		for _, x := range r.Entries {
 			if x.Namespace == e.Namespace {
 				n++
 			}
+			if x.Namespace != "" {
+				namespaced++
+			}
 		}
 		if n >= MaxEntriesPerNamespace {
 			return false, fmt.Errorf("%w: namespace %s has %d entries, at most %d", ErrFull, e.Namespace, n, MaxEntriesPerNamespace)
+		}
+		if namespaced >= MaxEntries-ReservedForCluster {
+			return false, fmt.Errorf("%w: namespaces have %d entries, at most %d (the other %d are kept for cluster-scoped revocations)",
+				ErrFull, namespaced, MaxEntries-ReservedForCluster, ReservedForCluster)
 		}
 	}
 	r.Entries = append(r.Entries, e)
@@ -266,23 +278,48 @@ func (r *Record) CRLOf(ca string) (CRL, bool) {
 	return CRL{}, false
 }
 
-// Lists reports whether the current CRL of a CA lists the serial: the
-// entry is recorded and the CRL was made from a set that has it.
+// Lists reports whether the current CRL of a CA lists the serial: what
+// the signed CRL holds, whatever has been added to the record since (an
+// entry added later does not make an earlier one look unpublished).
 func (r *Record) Lists(ca string, serial *big.Int) bool {
 	c, ok := r.CRLOf(ca)
 	if !ok {
 		return false
 	}
-	var kept []pki.Revoked
-	for _, e := range r.Entries {
-		if e.CA == ca {
-			kept = append(kept, e.Revoked)
+	_, listed := listedSerials(c)[serial.Text(16)]
+	return listed
+}
+
+// listedMemo keeps the serials of the last CRLs parsed, by CA, number and
+// digest: a CRL is parsed once, not once per revocation that asks.
+var listedMemo struct {
+	sync.Mutex
+	sets map[string]map[string]struct{}
+}
+
+// maxListedMemo bounds listedMemo (CRLs of a few issuers at once).
+const maxListedMemo = 32
+
+// listedSerials returns the serials (lowercase hex) a CRL lists; none when
+// its DER does not parse.
+func listedSerials(c CRL) map[string]struct{} {
+	key := c.CA + "/" + c.Number + "/" + c.Digest
+	listedMemo.Lock()
+	defer listedMemo.Unlock()
+	if set, ok := listedMemo.sets[key]; ok {
+		return set
+	}
+	set := map[string]struct{}{}
+	if crl, err := x509.ParseRevocationList(c.DER); err == nil {
+		for _, e := range crl.RevokedCertificateEntries {
+			set[e.SerialNumber.Text(16)] = struct{}{}
 		}
 	}
-	if digest(kept) != c.Digest {
-		return false
+	if listedMemo.sets == nil || len(listedMemo.sets) >= maxListedMemo {
+		listedMemo.sets = map[string]map[string]struct{}{}
 	}
-	return slices.ContainsFunc(kept, func(e pki.Revoked) bool { return e.Serial.Cmp(serial) == 0 })
+	listedMemo.sets[key] = set
+	return set
 }
 
 // digest identifies a set of entries as a CRL lists them.

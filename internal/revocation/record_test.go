@@ -17,9 +17,11 @@ limitations under the License.
 package revocation
 
 import (
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -207,5 +209,97 @@ func TestSecretName(t *testing.T) {
 	long := strings.Repeat("a", 250)
 	if got := SecretName(long); len(got) > 253 || !strings.HasSuffix(got, "-revocations") || got == SecretName(long+"b") {
 		t.Fatalf("%d %q", len(got), got)
+	}
+}
+
+// TestPlanOneCAFails: a CA that cannot sign CRLs (no cRLSign key usage)
+// is reported and keeps no CRL; the other CA's CRL and every entry are
+// still brought up to date.
+func TestPlanOneCAFails(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	good := testCA(t, now.Add(-time.Hour), 365*24*time.Hour)
+	key, err := pki.GenerateKey(pki.KeySpec{Algorithm: pki.KeyAlgorithmECDSA, Size: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "no crl sign"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3, 4},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &pki.CA{Certificate: cert, Key: key}
+	rec := &Record{Entries: []Entry{
+		entry(good, 10, now, now.Add(time.Hour), "a"),
+		entry(bad, 11, now, now.Add(time.Hour), "a"),
+	}}
+	out, res, err := Plan(rec, []CA{{Certificate: good.Certificate, Signer: good}, {Certificate: bad.Certificate, Signer: bad}}, now, DefaultValidity)
+	if err != nil {
+		t.Fatalf("Plan failed as a whole: %v", err)
+	}
+	if res.Failed[CAID(bad.Certificate)] == nil || len(res.Failed) != 1 {
+		t.Errorf("Failed = %v, want the CA without cRLSign only", res.Failed)
+	}
+	if len(out.CRLs) != 1 || out.CRLs[0].CA != CAID(good.Certificate) {
+		t.Fatalf("CRLs %+v, want the good CA's only", out.CRLs)
+	}
+	if len(out.Entries) != 2 {
+		t.Errorf("entries %d, want both kept", len(out.Entries))
+	}
+	if !res.Changed || len(res.Signed) != 1 {
+		t.Errorf("changed %v signed %v, want the good CA's CRL signed", res.Changed, res.Signed)
+	}
+}
+
+// TestListsDoesNotFlap: a serial in the signed CRL stays listed when other
+// revocations are added before the next CRL.
+func TestListsDoesNotFlap(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ca := testCA(t, now.Add(-time.Hour), 365*24*time.Hour)
+	cas := []CA{{Certificate: ca.Certificate, Signer: ca}}
+	rec := &Record{Entries: []Entry{entry(ca, 1, now, now.Add(time.Hour), "a")}}
+	signed, _, err := Plan(rec, cas, now, DefaultValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !signed.Lists(CAID(ca.Certificate), big.NewInt(1)) {
+		t.Fatal("the signed CRL does not list serial 1")
+	}
+	if _, err := signed.Add(entry(ca, 2, now, now.Add(time.Hour), "b")); err != nil {
+		t.Fatal(err)
+	}
+	if !signed.Lists(CAID(ca.Certificate), big.NewInt(1)) {
+		t.Error("serial 1 looks unpublished once serial 2 was added")
+	}
+	if signed.Lists(CAID(ca.Certificate), big.NewInt(2)) {
+		t.Error("serial 2 looks published before a CRL lists it")
+	}
+}
+
+// TestAddKeepsRoomForAdmins: namespaces together fill the record only up
+// to MaxEntries-ReservedForCluster; an admin's cluster-scoped revocation
+// still fits.
+func TestAddKeepsRoomForAdmins(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ca := testCA(t, now.Add(-time.Hour), 365*24*time.Hour)
+	rec := &Record{}
+	for i := range MaxEntries - ReservedForCluster {
+		ns := fmt.Sprintf("team-%d", i/MaxEntriesPerNamespace)
+		if _, err := rec.Add(entry(ca, int64(10+i), now, now.Add(time.Hour), ns)); err != nil {
+			t.Fatalf("entry %d of %s: %v", i, ns, err)
+		}
+	}
+	if _, err := rec.Add(entry(ca, 1, now, now.Add(time.Hour), "newcomer")); !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "cluster-scoped") {
+		t.Fatalf("a namespace's revocation into the reserve: %v", err)
+	}
+	if added, err := rec.Add(entry(ca, 2, now, now.Add(time.Hour), "")); err != nil || !added {
+		t.Fatalf("an admin's revocation: %v", err)
 	}
 }
