@@ -193,7 +193,9 @@ func TestFromDeletion(t *testing.T) {
 // TestResolveOrder: revocations never answered come first (oldest first),
 // then refused ones by how long ago; resolved ones are left out.
 func TestResolveOrder(t *testing.T) {
-	at := func(minutes int) metav1.Time { return metav1.NewTime(time.Date(2026, 12, 2, 12, minutes, 0, 0, time.UTC)) }
+	at := func(minutes int) metav1.Time {
+		return metav1.NewTime(time.Date(2026, 12, 2, 12, minutes, 0, 0, time.UTC))
+	}
 	rev := func(name string, created int, refusedAt int, serial string) *revocationTarget {
 		r := &certsmithv1alpha1.CertificateRevocation{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: at(created)}}
 		if refusedAt >= 0 {
