@@ -64,7 +64,7 @@ verify: generate manifests docs ## Regenerate everything and fail if anything ch
 ##@ Test
 
 .PHONY: test
-test: check-root manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e test-node ## Run every suite: unit, fuzz, integration (envtest), manifests, end to end and on a node (as root).
+test: check-root manifests generate lint k8s-binaries tools test-unit test-fuzz test-integration test-manifests test-e2e test-fault test-node ## Run every suite: unit, fuzz, integration (envtest), manifests, end to end, faults and on a node (as root).
 
 # The node suite, last in make test, needs root: say so before the other
 # suites have run for ten minutes.
@@ -80,10 +80,11 @@ check-root:
 # hack/cluster.sh (test/manifests, test/e2e) or hack/node.sh, a whole
 # one-node cluster (test/node; its workload's own tests are unit tests).
 # check-tests fails when a package with tests is in none of them.
-UNIT_PACKAGES ?= ./internal/... ./hack/... ./test/bench/... ./test/internal/... ./test/node/workload/...
+UNIT_PACKAGES ?= . ./internal/... ./hack/... ./test/bench/... ./test/internal/... ./test/node/workload/...
 INTEGRATION_PACKAGES ?= ./controllers/... ./cmd/... ./test/integration/...
 MANIFESTS_PACKAGES ?= ./test/manifests/...
 E2E_PACKAGES ?= ./test/e2e/...
+FAULT_PACKAGES ?= ./test/fault/...
 NODE_PACKAGES ?= ./test/node
 
 # The controllers' and the plugin's decision tests are plain Go tests next
@@ -98,9 +99,9 @@ test-unit: check-tests ## Unit tests without a control plane: internal/, hack/, 
 	env -u KUBEBUILDER_ASSETS go test $(GO_TEST_FLAGS) -skip '$(ENVTEST_SUITES)' $(INTEGRATION_PACKAGES)
 
 .PHONY: check-tests
-check-tests: ## Fail if a package with tests is run by none of test-unit, test-integration, test-manifests, test-e2e, test-node.
+check-tests: ## Fail if a package with tests is run by none of test-unit, test-integration, test-manifests, test-e2e, test-fault, test-node.
 	@all=$$(go list -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./... | sort); \
-	covered=$$(go list -e $(UNIT_PACKAGES) $(INTEGRATION_PACKAGES) $(MANIFESTS_PACKAGES) $(E2E_PACKAGES) $(NODE_PACKAGES) | sort -u); \
+	covered=$$(go list -e $(UNIT_PACKAGES) $(INTEGRATION_PACKAGES) $(MANIFESTS_PACKAGES) $(E2E_PACKAGES) $(FAULT_PACKAGES) $(NODE_PACKAGES) | sort -u); \
 	missing=$$(for pkg in $$all; do echo "$$covered" | grep -qxF "$$pkg" || echo "$$pkg"; done); \
 	if [ -n "$$missing" ]; then echo "packages with tests that no make target runs (add them to a *_PACKAGES variable):"; echo "$$missing"; exit 1; fi
 
@@ -142,7 +143,13 @@ test-manifests: k8s-binaries ## Manifests (also installed into another namespace
 
 .PHONY: test-e2e
 test-e2e: build k8s-binaries tools ## End to end: bin/manager, real kubectl and openssl against a local control plane.
-	go test -v $(GO_TEST_FLAGS) $(E2E_PACKAGES) -timeout 30m
+	go test -v -count=1 $(GO_TEST_FLAGS) $(E2E_PACKAGES) -timeout 30m
+
+# -count=1 for the suites that run binaries: go test's cache does not know
+# bin/manager, the control plane or the node.
+.PHONY: test-fault
+test-fault: build k8s-binaries ## Faults: two replicas of bin/manager with leader election; the leader killed and stopped, kube-apiserver and etcd stopped, during issuances.
+	go test -v -count=1 $(GO_TEST_FLAGS) $(FAULT_PACKAGES) -timeout 15m
 
 # The node suite needs root: hack/node.sh installs containerd, runc and the
 # CNI plugins with apt-get when they are missing, builds the images and
@@ -154,7 +161,7 @@ NODE_TEST_DIR ?= $(LOCALBIN)/node-e2e
 
 .PHONY: test-node
 test-node: k8s-binaries ## On a real node (root): kubelet, containerd, controller-manager; certsmith deployed from config/default, pods that use its certificates and bundles.
-	@rc=0; go test -v $(GO_TEST_FLAGS) $(NODE_PACKAGES) -timeout 25m || rc=$$?; \
+	@rc=0; go test -v -count=1 $(GO_TEST_FLAGS) $(NODE_PACKAGES) -timeout 25m || rc=$$?; \
 	if [ -z "$$NODE_KEEP" ]; then NODE_DIR=$(NODE_TEST_DIR) hack/node.sh down || rc=1; fi; exit $$rc
 
 ##@ Benchmarks

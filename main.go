@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -46,30 +47,39 @@ func init() {
 	utilruntime.Must(certsmithv1alpha1.AddToScheme(scheme))
 }
 
+// settings are the manager's flags.
+type settings struct {
+	metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain string
+	leaderElect, caInjection                                             bool
+	qps                                                                  float64
+	burst, workers                                                       int
+	leaseDuration, renewDeadline, retryPeriod                            time.Duration
+}
+
 func main() {
-	var (
-		metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain string
-		leaderElect, caInjection                                             bool
-		qps                                                                  float64
-		burst, workers                                                       int
-	)
+	var s settings
 	defaultNamespace := os.Getenv("POD_NAMESPACE")
 	if defaultNamespace == "" {
 		defaultNamespace = "certsmith-system"
 	}
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
-	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address that serves the Go profiler (/debug/pprof/); empty (the default) turns it off.")
-	flag.StringVar(&crlAddr, "crl-bind-address", ":8089", "Address that serves the issuers' CRLs over HTTP (/crl/), on every replica; \"0\" disables it.")
-	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
-	flag.StringVar(&namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
-	flag.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
+	flag.StringVar(&s.metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	flag.StringVar(&s.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	flag.StringVar(&s.pprofAddr, "pprof-bind-address", "", "Address that serves the Go profiler (/debug/pprof/); empty (the default) turns it off.")
+	flag.StringVar(&s.crlAddr, "crl-bind-address", ":8089", "Address that serves the issuers' CRLs over HTTP (/crl/), on every replica; \"0\" disables it.")
+	flag.BoolVar(&s.leaderElect, "leader-elect", true, "Elect a leader, so that only one replica reconciles at a time.")
+	// client-go's defaults: a standby takes over within LeaseDuration of a
+	// leader's loss; a leader that cannot renew for RenewDeadline stops.
+	flag.DurationVar(&s.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a leader's Lease is valid without renewal: a standby takes over at most this long after the leader is lost.")
+	flag.DurationVar(&s.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its Lease before it stops leading (and exits); less than the lease duration.")
+	flag.DurationVar(&s.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
+	flag.StringVar(&s.namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
+	flag.StringVar(&s.clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
 	// Sized so that 1,000 certificates issued at once are limited by the
 	// API server, not by the operator: measured in docs/benchmarks.md.
-	flag.Float64Var(&qps, "kube-api-qps", 500, "Queries per second to the API server, per resource type.")
-	flag.IntVar(&burst, "kube-api-burst", 1000, "Burst of queries to the API server, per resource type.")
-	flag.IntVar(&workers, "workers", 32, "Concurrent reconciles of the ServiceCertificate and CertificateSigningRequest controllers.")
-	flag.BoolVar(&caInjection, "enable-ca-injection", false,
+	flag.Float64Var(&s.qps, "kube-api-qps", 500, "Queries per second to the API server, per resource type.")
+	flag.IntVar(&s.burst, "kube-api-burst", 1000, "Burst of queries to the API server, per resource type.")
+	flag.IntVar(&s.workers, "workers", 32, "Concurrent reconciles of the ServiceCertificate and CertificateSigningRequest controllers.")
+	flag.BoolVar(&s.caInjection, "enable-ca-injection", false,
 		"Keep the caBundle of webhook configurations, APIServices and CRDs annotated with certsmith.io/inject-ca-from; needs the ClusterRole in config/rbac-cainjector.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
@@ -77,58 +87,97 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain, leaderElect, caInjection, float32(qps), burst, workers); err != nil {
+	if err := s.validate(); err != nil {
+		log.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	if err := run(s); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
 	}
 }
 
-func run(metricsAddr, probeAddr, pprofAddr, crlAddr, namespace, clusterDomain string, leaderElect, caInjection bool, qps float32, burst, workers int) error {
+// validate checks the flags that depend on each other.
+func (s settings) validate() error {
+	if s.leaseDuration <= 0 || s.renewDeadline <= 0 || s.retryPeriod <= 0 {
+		return fmt.Errorf("the leader-election durations must be positive")
+	}
+	if s.renewDeadline >= s.leaseDuration {
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be less than --leader-elect-lease-duration (%s)", s.renewDeadline, s.leaseDuration)
+	}
+	if s.retryPeriod >= s.renewDeadline {
+		return fmt.Errorf("--leader-elect-retry-period (%s) must be less than --leader-elect-renew-deadline (%s)", s.retryPeriod, s.renewDeadline)
+	}
+	return nil
+}
+
+func run(s settings) error {
 	log := ctrl.Log.WithName("setup")
+	ctx := ctrl.SetupSignalHandler()
 	config, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	config.QPS, config.Burst = qps, burst
+	config.QPS, config.Burst = float32(s.qps), s.burst
 
-	username, err := controllers.WhoAmI(context.Background(), config)
+	// An API server that is not there yet (restarting with the manager) is
+	// waited for with bounded back-off, not a crash loop.
+	username, err := waitFor(ctx, log, "the operator's identity", func(ctx context.Context) (string, error) {
+		return controllers.WhoAmI(ctx, config)
+	})
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "username", username, "namespace", namespace, "clusterDomain", clusterDomain)
+	log.Info("starting", "username", username, "namespace", s.namespace, "clusterDomain", s.clusterDomain)
 
 	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:  probeAddr,
-		PprofBindAddress:        pprofAddr,
-		LeaderElection:          leaderElect,
+		Metrics:                 metricsserver.Options{BindAddress: s.metricsAddr},
+		HealthProbeBindAddress:  s.probeAddr,
+		PprofBindAddress:        s.pprofAddr,
+		LeaderElection:          s.leaderElect,
 		LeaderElectionID:        "certsmith.io",
-		LeaderElectionNamespace: namespace,
-		Cache:                   controllers.CacheOptions(namespace),
+		LeaderElectionNamespace: s.namespace,
+		// A replica that stops (SIGTERM, a rollout) gives up the Lease at
+		// once: the standby takes over without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &s.leaseDuration,
+		RenewDeadline:                 &s.renewDeadline,
+		RetryPeriod:                   &s.retryPeriod,
+		Cache:                         controllers.CacheOptions(s.namespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	if err := controllers.SetupWithManager(mgr, controllers.Options{
-		Namespace:     namespace,
-		ClusterDomain: clusterDomain,
+		Namespace:     s.namespace,
+		ClusterDomain: s.clusterDomain,
 		Username:      username,
-		Workers:       workers,
+		Workers:       s.workers,
 		Clock:         clock.RealClock{},
-		CAInjection:   caInjection,
+		CAInjection:   s.caInjection,
 	}); err != nil {
 		return err
 	}
 	// CRLs are public: every replica serves them from its cache, not only the leader.
-	if err := mgr.Add(crlserver.NewServer(crlAddr, crlserver.NewHandler(mgr.GetCache(), namespace, clock.RealClock{}))); err != nil {
+	if err := mgr.Add(crlserver.NewServer(s.crlAddr, crlserver.NewHandler(mgr.GetCache(), s.namespace, clock.RealClock{}))); err != nil {
 		return fmt.Errorf("adding the CRL server: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready: the caches synced and the API server reachable. A standby is
+	// Ready too, so that a rollout of two replicas finishes.
+	if err := mgr.AddReadyzCheck("caches", cacheSynced(mgr.GetCache().WaitForCacheSync)); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	reachable, err := apiServerReachable(config)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("api-server", reachable); err != nil {
+		return err
+	}
+	go reportLeadership(ctx, mgr.Elected())
+	return mgr.Start(ctx)
 }

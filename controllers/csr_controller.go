@@ -99,6 +99,8 @@ type CSRReconciler struct {
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=selfsubjectreviews,verbs=create
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certsmith-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// The leader election's own Events ("... became leader") are core Events in the operator's namespace.
+// +kubebuilder:rbac:groups="",namespace=certsmith-system,resources=events,verbs=create;patch
 
 // Reconcile approves and signs one CSR. It never creates or deletes CSRs:
 // the ServiceCertificate controller does, also for a ServiceCertificate

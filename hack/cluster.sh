@@ -8,6 +8,9 @@
 #   hack/cluster.sh up      start (idempotent; waits until /readyz is ok)
 #   hack/cluster.sh down    stop and delete all state
 #   hack/cluster.sh status  print whether it runs
+#   hack/cluster.sh stop-apiserver|start-apiserver|stop-etcd|start-etcd
+#                           stop one component, keeping its state, or start
+#                           it again (fault tests)
 #
 # Directory: CLUSTER_DIR (default bin/cluster). Ports: CLUSTER_ETCD_PORT
 # (default 32379), CLUSTER_API_PORT (default 36443).
@@ -63,14 +66,8 @@ stop_manager() {
 
 stop() {
   stop_manager
-  for p in kube-apiserver etcd; do
-    if running "$p"; then
-      kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
-      for _ in $(seq 1 50); do running "$p" || break; sleep 0.2; done
-      running "$p" && kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
-    fi
-    rm -f "$dir/$p.pid"
-  done
+  stop_one kube-apiserver
+  stop_one etcd
 }
 
 make_pki() {
@@ -118,6 +115,81 @@ current-context: local
 KUBECONFIG
 }
 
+# stop_one NAME: stops etcd or kube-apiserver (SIGTERM, then SIGKILL after
+# 10 s), keeping its state, so that start_NAME brings it back.
+stop_one() {
+  local p=$1
+  if running "$p"; then
+    kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do running "$p" || break; sleep 0.2; done
+    running "$p" && kill -9 "$(cat "$dir/$p.pid")" 2>/dev/null || true
+  fi
+  rm -f "$dir/$p.pid"
+}
+
+start_etcd() {
+  running etcd && return
+  "$k8s/etcd" --name local --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" \
+    --unsafe-no-fsync --log-level warn >> "$dir/etcd.log" 2>&1 &
+  echo $! > "$dir/etcd.pid"
+  # kube-apiserver gives etcd 20 s; wait for etcd first, so that an etcd
+  # that cannot start (its port taken by a leftover process, say) is
+  # reported as such, with its log.
+  echo -n "cluster: waiting for etcd on 127.0.0.1:$etcd_port"
+  for _ in $(seq 1 60); do
+    if ! running etcd; then
+      echo; echo "cluster: etcd exited; see $dir/etcd.log" >&2; tail -20 "$dir/etcd.log" >&2; exit 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null; then
+      echo " ready"
+      return
+    fi
+    echo -n .; sleep 0.5
+  done
+  echo; echo "cluster: etcd did not open its port; see $dir/etcd.log" >&2
+  exit 1
+}
+
+# start_apiserver [wait]: starts kube-apiserver; with "wait" (the default)
+# it waits until /readyz is ok, which needs etcd.
+start_apiserver() {
+  local pki=$dir/pki
+  if ! running kube-apiserver; then
+    "$k8s/kube-apiserver" \
+      --etcd-servers "http://127.0.0.1:$etcd_port" \
+      --bind-address "$api_address" --advertise-address "$api_address" --secure-port "$api_port" \
+      --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+      --client-ca-file "$pki/ca.crt" \
+      --service-account-issuer https://kubernetes.default.svc \
+      --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+      --service-cluster-ip-range 10.0.0.0/16 \
+      --authorization-mode "$authorization_mode" \
+      --cert-dir "$dir/apiserver-certs" \
+      --allow-privileged=true \
+      --endpoint-reconciler-type none \
+      "${extra_flags[@]}" \
+      --v=0 >> "$dir/kube-apiserver.log" 2>&1 &
+    echo $! > "$dir/kube-apiserver.pid"
+  fi
+  echo -n "cluster: waiting for kube-apiserver on $api_address:$api_port"
+  for _ in $(seq 1 120); do
+    if "$k8s/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
+      echo " ready"
+      echo "cluster: export KUBECONFIG=$dir/kubeconfig"
+      return
+    fi
+    if ! running kube-apiserver; then
+      echo; echo "cluster: kube-apiserver exited; see $dir/kube-apiserver.log" >&2; tail -20 "$dir/kube-apiserver.log" >&2; exit 1
+    fi
+    echo -n .; sleep 1
+  done
+  echo; echo "cluster: kube-apiserver did not become ready; see $dir/kube-apiserver.log" >&2
+  exit 1
+}
+
 start() {
   for b in etcd kube-apiserver kubectl; do
     [[ -x "$k8s/$b" ]] || { echo "cluster: $k8s/$b is missing; run 'make k8s-binaries'" >&2; exit 1; }
@@ -136,61 +208,20 @@ start() {
   done
   make_pki
   write_kubeconfig
-  "$k8s/etcd" --name local --data-dir "$dir/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-    --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" \
-    --unsafe-no-fsync --log-level warn > "$dir/etcd.log" 2>&1 &
-  echo $! > "$dir/etcd.pid"
-  # kube-apiserver gives etcd 20 s; wait for etcd first, so that an etcd
-  # that cannot start (its port taken by a leftover process, say) is
-  # reported as such, with its log.
-  echo -n "cluster: waiting for etcd on 127.0.0.1:$etcd_port"
-  for _ in $(seq 1 60); do
-    if ! running etcd; then
-      echo; echo "cluster: etcd exited; see $dir/etcd.log" >&2; tail -20 "$dir/etcd.log" >&2; exit 1
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null; then
-      echo " ready"
-      break
-    fi
-    echo -n .; sleep 0.5
-  done
-  local pki=$dir/pki
-  "$k8s/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address "$api_address" --advertise-address "$api_address" --secure-port "$api_port" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/16 \
-    --authorization-mode "$authorization_mode" \
-    --cert-dir "$dir/apiserver-certs" \
-    --allow-privileged=true \
-    --endpoint-reconciler-type none \
-    "${extra_flags[@]}" \
-    --v=0 > "$dir/kube-apiserver.log" 2>&1 &
-  echo $! > "$dir/kube-apiserver.pid"
-  echo -n "cluster: waiting for kube-apiserver on $api_address:$api_port"
-  for _ in $(seq 1 120); do
-    if "$k8s/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
-      echo " ready"
-      echo "cluster: export KUBECONFIG=$dir/kubeconfig"
-      return
-    fi
-    if ! running kube-apiserver; then
-      echo; echo "cluster: kube-apiserver exited; see $dir/kube-apiserver.log" >&2; tail -20 "$dir/kube-apiserver.log" >&2; exit 1
-    fi
-    echo -n .; sleep 1
-  done
-  echo; echo "cluster: kube-apiserver did not become ready; see $dir/kube-apiserver.log" >&2
-  exit 1
+  : > "$dir/etcd.log"
+  : > "$dir/kube-apiserver.log"
+  start_etcd
+  start_apiserver
 }
 
 case "${1:-}" in
   up) start ;;
   down) stop; rm -rf "$dir"; echo "cluster: stopped" ;;
   status) if running kube-apiserver && running etcd; then echo "cluster: running"; else echo "cluster: stopped"; exit 1; fi ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  # For fault tests: stop one component, keeping all state, and start it again.
+  stop-apiserver) stop_one kube-apiserver; echo "cluster: kube-apiserver stopped" ;;
+  start-apiserver) start_apiserver ;;
+  stop-etcd) stop_one etcd; echo "cluster: etcd stopped" ;;
+  start-etcd) start_etcd ;;
+  *) echo "usage: $0 up|down|status|stop-apiserver|start-apiserver|stop-etcd|start-etcd" >&2; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -57,7 +58,7 @@ func TestDefaultConfigPassesServerDryRun(t *testing.T) {
 
 	wantKinds := []string{
 		"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Namespace",
-		"NetworkPolicy", "Role", "RoleBinding", "Service", "ServiceAccount",
+		"NetworkPolicy", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount",
 	}
 	var kinds []string
 	for _, obj := range objects {
@@ -73,7 +74,8 @@ func TestDefaultConfigPassesServerDryRun(t *testing.T) {
 
 	prerequisites := append(objectsOfKind(objects, "CustomResourceDefinition"), objectsOfKind(objects, "Namespace")...)
 	mustKubectl(t, toYAML(t, anySlice(prerequisites)...), "apply", "--server-side", "-f", "-")
-	mustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/clusterissuers.certsmith.io", "crd/servicecertificates.certsmith.io")
+	mustKubectl(t, "", "wait", "--for=condition=Established", "--timeout=60s", "crd/clusterissuers.certsmith.io", "crd/servicecertificates.certsmith.io",
+		"crd/certificaterevocations.certsmith.io", "crd/clustercertificaterevocations.certsmith.io")
 
 	// Both ways a GitOps tool or a person applies: client-side and server-side apply.
 	for _, apply := range [][]string{
@@ -283,6 +285,64 @@ func TestMetricsServiceAndNetworkPolicy(t *testing.T) {
 	}
 }
 
+// TestHighAvailability checks the settings that keep certsmith running
+// through the loss of a replica or a node drain: two replicas, spread over
+// nodes where there are several (preferred, so one node still works), a
+// PodDisruptionBudget that keeps one, and leader-election timings that the
+// manager accepts (renew deadline below the lease, retry below the renew).
+func TestHighAvailability(t *testing.T) {
+	objects := decodeAll(t, kustomize(t, "config/default"))
+	deployment := managerDeploymentOf(t, objects)
+	podLabels := labels.Set(deployment.Spec.Template.Labels)
+	if deployment.Spec.Replicas == nil || *deployment.Spec.Replicas != 2 {
+		t.Errorf("replicas %v, want 2 (a leader and a warm standby)", deployment.Spec.Replicas)
+	}
+	affinity := deployment.Spec.Template.Spec.Affinity
+	if affinity == nil || affinity.PodAntiAffinity == nil {
+		t.Fatal("the manager has no pod anti-affinity")
+	}
+	if len(affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 0 {
+		t.Error("required anti-affinity would leave the second replica Pending on a one-node cluster")
+	}
+	preferred := affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	if len(preferred) != 1 || preferred[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Fatalf("preferred anti-affinity %+v, want one term over kubernetes.io/hostname", preferred)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(preferred[0].PodAffinityTerm.LabelSelector)
+	if err != nil || !selector.Matches(podLabels) {
+		t.Errorf("the anti-affinity selects %v, not the manager's Pods %v (%v)", selector, podLabels, err)
+	}
+
+	pdb := &policyv1.PodDisruptionBudget{}
+	fromUnstructured(t, objectNamed(t, objects, "PodDisruptionBudget", managerDeployment), pdb)
+	if pdb.Namespace != operatorNamespace {
+		t.Errorf("PodDisruptionBudget in %q, want %s", pdb.Namespace, operatorNamespace)
+	}
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
+		t.Errorf("PodDisruptionBudget minAvailable %v maxUnavailable %v, want minAvailable 1", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
+	}
+	if pdbSelector, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err != nil || pdbSelector.Empty() || !pdbSelector.Matches(podLabels) {
+		t.Errorf("the PodDisruptionBudget selects %v, not the manager's Pods %v (%v)", pdbSelector, podLabels, err)
+	}
+
+	durations := map[string]time.Duration{}
+	for _, arg := range managerContainer(t, deployment).Args {
+		for _, flag := range []string{"--leader-elect-lease-duration=", "--leader-elect-renew-deadline=", "--leader-elect-retry-period="} {
+			if value, ok := strings.CutPrefix(arg, flag); ok {
+				d, err := time.ParseDuration(value)
+				if err != nil {
+					t.Errorf("%s: %v", arg, err)
+				}
+				durations[flag] = d
+			}
+		}
+	}
+	lease, renew, retry := durations["--leader-elect-lease-duration="], durations["--leader-elect-renew-deadline="], durations["--leader-elect-retry-period="]
+	if lease == 0 || renew == 0 || retry == 0 || !(retry < renew && renew < lease) {
+		t.Errorf("leader election lease %s, renew deadline %s, retry period %s: want all set, retry < renew < lease", lease, renew, retry)
+	}
+}
+
 // TestCRLServiceAndNetworkPolicy checks that the CRL Service reaches every
 // manager Pod's CRL port on port 80, that the manager listens there, and that
 // its NetworkPolicy admits every namespace to that port and to no other.
@@ -434,6 +494,7 @@ func TestPrometheusConfig(t *testing.T) {
 		"CertsmithCertificateNotReady":     `certsmith_certificate_ready_status{condition="False"} == 1`,
 		"CertsmithIssuerNotReady":          `certsmith_issuer_ready_status{condition="False"} == 1`,
 		"CertsmithCAExpiringSoon":          `certsmith_issuer_ca_expiration_timestamp_seconds - time() < 30*24*3600`,
+		"CertsmithNoLeader":                `(sum(certsmith_leader) != 1) or absent(certsmith_leader)`,
 	}
 	haveAlerts, haveFor := map[string]string{}, map[string]string{}
 	for _, group := range rule.Spec.Groups {

@@ -165,14 +165,14 @@ func errorLines(since time.Time, namespace string) []string {
 	// The check reads JSON lines: the manager's log must be JSON (zap's
 	// production encoder), and its container must not have restarted (the
 	// log of an earlier one is gone).
-	all, err := quiet.Kubectl("-n", operatorNamespace, "logs", "deployment/"+managerDeployment)
+	all, err := quiet.Kubectl(append([]string{"-n", operatorNamespace, "logs"}, managerPodsLogArgs...)...)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(all).To(MatchRegexp(`(?m)^\{"level":"`), "the manager's log is not JSON")
-	Expect(jsonpath(operatorNamespace, "deployment/"+managerDeployment, "{.status.readyReplicas}")).To(Equal("1"))
+	Expect(jsonpath(operatorNamespace, "deployment/"+managerDeployment, "{.status.readyReplicas}")).To(Equal(managerReplicas))
 	pods, err := quiet.Kubectl("-n", operatorNamespace, "get", "pods", "-o", "jsonpath={.items[*].status.containerStatuses[*].restartCount}")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(strings.Fields(pods)).To(HaveEach("0"), "the manager restarted")
-	out, err := quiet.Kubectl("-n", operatorNamespace, "logs", "deployment/"+managerDeployment, "--since-time="+since.Format(time.RFC3339))
+	out, err := quiet.Kubectl(append([]string{"-n", operatorNamespace, "logs", "--since-time=" + since.Format(time.RFC3339)}, managerPodsLogArgs...)...)
 	Expect(err).NotTo(HaveOccurred())
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {

@@ -63,8 +63,13 @@ const (
 
 	operatorNamespace = "certsmith-system"
 	managerDeployment = "certsmith-controller-manager"
-	managerImage      = "certsmith.local/manager:node"
-	workloadImage     = "certsmith.local/workload:node"
+	// managerReplicas is config/default's replica count: a leader and a
+	// standby, both Ready.
+	managerReplicas = "2"
+	// managerPodSelector selects the manager's Pods, every replica.
+	managerPodSelector = "app.kubernetes.io/name=certsmith,app.kubernetes.io/component=controller"
+	managerImage       = "certsmith.local/manager:node"
+	workloadImage      = "certsmith.local/workload:node"
 
 	// issuer is the suite's ClusterIssuer: a generated root whose bundle
 	// goes to every namespace and into a ClusterTrustBundle.
@@ -177,10 +182,15 @@ func deployManager() {
 	})
 }
 
-// managerLog is the manager pod's log (its last 60 lines), read with
-// kubectl logs through the kubelet.
+// managerPodsLogArgs make kubectl logs read every replica's whole log
+// (with a selector, kubectl would keep only ten lines of each).
+var managerPodsLogArgs = []string{"-l", managerPodSelector, "--tail=-1", "--max-log-requests=4"}
+
+// managerLog is the manager pods' log (the last 60 lines of each replica,
+// each line prefixed with its pod), read with kubectl logs through the
+// kubelet.
 func managerLog() string {
-	out, err := quiet.Kubectl("-n", operatorNamespace, "logs", "deployment/"+managerDeployment, "--tail=60")
+	out, err := quiet.Kubectl("-n", operatorNamespace, "logs", "-l", managerPodSelector, "--prefix", "--tail=60")
 	if err != nil {
 		return "no manager log: " + err.Error()
 	}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -200,13 +201,17 @@ spec:
 		Expect(out).To(Equal(siblingFile + ": OK\n"))
 
 		By("the CRL server behind the Service " + crlService + " serves the same CRLs (its EndpointSlice's address: the node has no kube-proxy)")
-		url := crlServiceURL() + "/crl/" + revocationIssuer + ".pem"
-		Eventually(func(g Gomega) {
-			body, err := httpBody(url)
-			g.Expect(err).NotTo(HaveOccurred())
-			// jsonpath trims the ConfigMap's value; the server's ends with a newline.
-			g.Expect(strings.TrimSpace(string(body))).To(Equal(crlPEM))
-		}).WithTimeout(revocationWait).WithPolling(time.Second).Should(Succeed(), managerLog)
+		endpoints := crlServiceURLs()
+		Expect(endpoints).To(HaveLen(2), "both replicas serve CRLs, the standby too")
+		for _, base := range endpoints {
+			url := base + "/crl/" + revocationIssuer + ".pem"
+			Eventually(func(g Gomega) {
+				body, err := httpBody(url)
+				g.Expect(err).NotTo(HaveOccurred())
+				// jsonpath trims the ConfigMap's value; the server's ends with a newline.
+				g.Expect(strings.TrimSpace(string(body))).To(Equal(crlPEM))
+			}).WithTimeout(revocationWait).WithPolling(time.Second).Should(Succeed(), managerLog)
+		}
 
 		By("the pod still holds the revoked certificate: the kubelet replaces it only from beginRefreshAt on")
 		now := time.Now()
@@ -313,20 +318,24 @@ func revokedEntry(crl *x509.RevocationList, serial *big.Int) *x509.RevocationLis
 	return nil
 }
 
-// crlServiceURL is the base URL of the CRL Service's endpoint, as
-// kube-proxy would resolve it: the manager pod's address and port from the
-// Service's EndpointSlice, which the host reaches over the bridge.
-func crlServiceURL() string {
+// crlServiceURLs are the base URLs of every ready endpoint of the CRL
+// Service (each manager replica serves CRLs), read from its EndpointSlice:
+// the node has no kube-proxy, so the Service's address goes nowhere.
+func crlServiceURLs() []string {
 	GinkgoHelper()
-	var address, port string
+	var urls []string
 	Eventually(func(g Gomega) {
 		out, err := quiet.Kubectl("-n", operatorNamespace, "get", "endpointslices", "-l", "kubernetes.io/service-name="+crlService,
-			"-o", `jsonpath={.items[0].endpoints[?(@.conditions.ready==true)].addresses[0]} {.items[0].ports[0].port}`)
+			"-o", `jsonpath={.items[0].ports[0].port}{" "}{.items[0].endpoints[?(@.conditions.ready==true)].addresses[0]}`)
 		g.Expect(err).NotTo(HaveOccurred())
-		_, err = fmt.Sscan(out, &address, &port)
-		g.Expect(err).NotTo(HaveOccurred(), "the EndpointSlice of %s has no ready address and port: %q", crlService, out)
+		fields := strings.Fields(out)
+		g.Expect(len(fields)).To(BeNumerically(">=", 2), "the EndpointSlice of %s has no port and ready address: %q", crlService, out)
+		urls = nil
+		for _, address := range fields[1:] {
+			urls = append(urls, "http://"+net.JoinHostPort(address, fields[0]))
+		}
 	}).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
-	return "http://" + address + ":" + port
+	return urls
 }
 
 // httpBody GETs url; a status other than 200 is an error.

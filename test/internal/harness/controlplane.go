@@ -28,7 +28,8 @@ import (
 )
 
 // CRDs are the CustomResourceDefinitions config/default installs.
-var CRDs = []string{"clusterissuers.certsmith.io", "servicecertificates.certsmith.io"}
+var CRDs = []string{"clusterissuers.certsmith.io", "servicecertificates.certsmith.io",
+	"certificaterevocations.certsmith.io", "clustercertificaterevocations.certsmith.io"}
 
 // stopTimeout bounds "hack/cluster.sh down", which Stop runs without the
 // caller's context so that it works after a cancellation too.
@@ -104,6 +105,30 @@ func (c *ControlPlane) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	return c.script(ctx, "down")
+}
+
+// Components of the control plane that fault tests stop and start.
+const (
+	APIServer = "apiserver"
+	Etcd      = "etcd"
+)
+
+// StopComponent stops kube-apiserver (APIServer) or etcd (Etcd), keeping
+// its state: SIGTERM, then SIGKILL after 10 s.
+func (c *ControlPlane) StopComponent(ctx context.Context, component string) error {
+	if component != APIServer && component != Etcd {
+		return fmt.Errorf("no component %q", component)
+	}
+	return c.script(ctx, "stop-"+component)
+}
+
+// StartComponent starts a component that StopComponent stopped; for the
+// API server it waits until /readyz is ok.
+func (c *ControlPlane) StartComponent(ctx context.Context, component string) error {
+	if component != APIServer && component != Etcd {
+		return fmt.Errorf("no component %q", component)
+	}
+	return c.script(ctx, "start-"+component)
 }
 
 // script runs hack/cluster.sh with the control plane's directory and ports.

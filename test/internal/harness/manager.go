@@ -68,6 +68,10 @@ type Manager struct {
 	// manager's default, :8089 on every interface, would collide with
 	// another manager on this machine).
 	CRLAddress string
+	// LeaderElect runs it with leader election (--leader-elect=true, its
+	// Lease in Namespace), for tests of several replicas; off by default
+	// (one process, no Lease to wait for).
+	LeaderElect bool
 	// Args are more flags, after the harness's own.
 	Args []string
 	// Env is added to the harness's environment, after DropEnv is taken
@@ -138,8 +142,8 @@ func (m *Manager) Start() error {
 	return nil
 }
 
-// args are the manager's flags: leader election off (one process, no
-// Lease to wait for), the metrics, CRL and probe addresses, the namespace, the
+// args are the manager's flags: leader election as LeaderElect says
+// (off by default), the metrics, CRL and probe addresses, the namespace, the
 // cluster domain, then Args.
 func (m *Manager) args() []string {
 	namespace, metrics, crl := m.Namespace, m.MetricsAddress, m.CRLAddress
@@ -153,7 +157,7 @@ func (m *Manager) args() []string {
 		crl = "0"
 	}
 	return append([]string{
-		"--leader-elect=false",
+		"--leader-elect=" + strconv.FormatBool(m.LeaderElect),
 		"--metrics-bind-address=" + metrics,
 		"--crl-bind-address=" + crl,
 		"--health-probe-bind-address=" + m.ProbeAddress,

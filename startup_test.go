@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/client-go/rest"
+)
+
+func TestWaitForRetriesUntilSuccess(t *testing.T) {
+	calls := 0
+	start := time.Now()
+	got, err := waitFor(context.Background(), logr.Discard(), "test", func(context.Context) (string, error) {
+		calls++
+		if calls < 3 {
+			return "", errors.New("connection refused")
+		}
+		return "alice", nil
+	})
+	if err != nil || got != "alice" || calls != 3 {
+		t.Fatalf("waitFor = %q, %v after %d calls; want alice after 3", got, err, calls)
+	}
+	// Two waits: 1 s, then 2 s (the back-off doubles).
+	if elapsed := time.Since(start); elapsed < 3*time.Second {
+		t.Errorf("returned after %s, before the back-off of 1 s + 2 s", elapsed)
+	}
+}
+
+func TestWaitForStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	calls := 0
+	_, err := waitFor(ctx, logr.Discard(), "test", func(context.Context) (int, error) {
+		calls++
+		return 0, errors.New("connection refused")
+	})
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want the context's end and the last failure", err)
+	}
+	if calls != 1 {
+		t.Errorf("%d calls within 100 ms, want 1 (no hot loop)", calls)
+	}
+}
+
+func TestStartupBackoffIsBounded(t *testing.T) {
+	wait, waits := startupFirstBackoff, []time.Duration{}
+	for range 10 {
+		waits = append(waits, wait)
+		wait = min(2*wait, startupMaxBackoff)
+	}
+	if waits[0] != time.Second || waits[5] != 30*time.Second || waits[9] != 30*time.Second {
+		t.Errorf("back-off %v, want 1s doubling to at most 30s", waits)
+	}
+}
+
+func TestAPIServerReachable(t *testing.T) {
+	var healthy atomic.Bool
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		if !healthy.Load() {
+			http.Error(w, "[-]etcd failed", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer server.Close()
+	check, err := apiServerReachable(&rest.Config{Host: server.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	if err := check(req); err == nil {
+		t.Error("ready while the API server answers 500")
+	}
+	healthy.Store(true)
+	if err := check(req); err != nil {
+		t.Errorf("not ready while the API server answers ok: %v", err)
+	}
+	server.Close()
+	if err := check(req); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Errorf("check with the API server gone = %v, want not reachable", err)
+	}
+}
+
+func TestCacheSynced(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	if err := cacheSynced(func(context.Context) bool { return true })(req); err != nil {
+		t.Errorf("synced caches: %v", err)
+	}
+	// A cache that never syncs: the check ends within its timeout.
+	start := time.Now()
+	err := cacheSynced(func(ctx context.Context) bool { <-ctx.Done(); return false })(req)
+	if err == nil {
+		t.Error("ready with caches that have not synced")
+	}
+	if elapsed := time.Since(start); elapsed > probeTimeout+time.Second {
+		t.Errorf("the check took %s, more than its timeout %s", elapsed, probeTimeout)
+	}
+}
+
+func TestReportLeadership(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	elected := make(chan struct{})
+	done := make(chan struct{})
+	go func() { reportLeadership(ctx, elected); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(leaderGauge) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(leaderGauge); got != 0 {
+		t.Fatalf("certsmith_leader = %v before the election, want 0", got)
+	}
+	close(elected)
+	<-done
+	if got := testutil.ToFloat64(leaderGauge); got != 1 {
+		t.Errorf("certsmith_leader = %v once elected, want 1", got)
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	good := settings{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+	if err := good.validate(); err != nil {
+		t.Errorf("the defaults: %v", err)
+	}
+	for name, s := range map[string]settings{
+		"renew deadline not below the lease": {leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: time.Second},
+		"retry period not below the renewal": {leaseDuration: 15 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 2 * time.Second},
+		"zero":                               {},
+	} {
+		if err := s.validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fault
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/certsmith/certsmith/test/internal/harness"
+)
+
+// The specs run in order on the same two replicas: each leaves both
+// running, one of them the leader.
+var _ = Describe("Faults", Ordered, func() {
+	It("replaces a leader killed with SIGKILL during 200 issuances within the lease duration, and loses or doubles nothing", func() {
+		namespace := "fault-kill"
+		applied := applyBatch(namespace)
+		readyAtKill := waitSomeReady(namespace)
+		leader := leaderIndex()
+		before := readLease()
+		supervisor.hold(leader)
+		killedAt := time.Now()
+		Expect(replicas[leader].Kill()).To(Succeed())
+
+		By("the standby takes the Lease once it has expired: within the lease duration and a few retries")
+		var after leaseState
+		Eventually(func() string { after = readLease(); return after.Holder }, 2*leaseDuration+10*time.Second, 100*time.Millisecond).
+			ShouldNot(Equal(before.Holder))
+		takeover := after.AcquireTime.Sub(killedAt)
+		Expect(after.Transitions).To(Equal(before.Transitions + 1))
+		Expect(takeover).To(BeNumerically("<=", leaseDuration+4*retryPeriod+2*time.Second), "takeover after %s", takeover)
+		Expect(leaderIndex()).To(Equal(1 - leader))
+
+		By("the killed replica comes back as the standby")
+		Expect(replicas[leader].Start()).To(Succeed())
+		supervisor.release(leader)
+		Expect(replicas[leader].WaitReady(context.Background(), time.Minute)).To(Succeed())
+		Expect(<-applied).To(Succeed())
+		expectConverged(namespace)
+		Expect(leaderIndex()).To(Equal(1-leader), "the new leader keeps the Lease")
+		AddReportEntry("kill -9 of the leader", fmt.Sprintf("Ready at the kill %d of %d; takeover %s after the kill (lease %s)",
+			readyAtKill, batch, takeover.Round(10*time.Millisecond), leaseDuration))
+		Expect(readyAtKill).To(BeNumerically("<", batch), "the kill came after the issuance had finished; the spec proves nothing")
+	})
+
+	It("hands the Lease over at once when the leader is stopped with SIGTERM", func() {
+		leader := leaderIndex()
+		before := readLease()
+		supervisor.hold(leader)
+		stoppedAt := time.Now()
+		Expect(replicas[leader].Stop()).To(Succeed())
+		var after leaseState
+		Eventually(func() string { after = readLease(); return after.Holder }, 2*leaseDuration, 50*time.Millisecond).
+			ShouldNot(Equal(before.Holder))
+		takeover := after.AcquireTime.Sub(stoppedAt)
+		// Released, not expired: well before the lease duration.
+		Expect(takeover).To(BeNumerically("<", leaseDuration/2), "takeover after %s: the Lease was not released", takeover)
+		Expect(leaderIndex()).To(Equal(1 - leader))
+		Expect(replicas[leader].Start()).To(Succeed())
+		supervisor.release(leader)
+		Expect(replicas[leader].WaitReady(context.Background(), time.Minute)).To(Succeed())
+		AddReportEntry("SIGTERM of the leader", fmt.Sprintf("takeover %s after the signal (lease %s)", takeover.Round(10*time.Millisecond), leaseDuration))
+	})
+
+	// An outage of three lease durations: the leader cannot renew and
+	// exits (controller-runtime ends a manager that lost its Lease), the
+	// supervisor restarts it, and at start-up it waits for the API server
+	// with bounded back-off instead of exiting again.
+	outage := func(component, namespace string) {
+		applied := applyBatch(namespace)
+		Expect(<-applied).To(Succeed())
+		readyAtFault := waitSomeReady(namespace)
+		restartsBefore := supervisor.counts()
+		downtime := 3 * leaseDuration
+		Expect(cluster.StopComponent(context.Background(), component)).To(Succeed())
+		stoppedAt := time.Now()
+		time.Sleep(downtime)
+		Expect(cluster.StartComponent(context.Background(), component)).To(Succeed())
+		if component == harness.Etcd {
+			// The API server is back once it reaches etcd again.
+			Eventually(func() error { _, err := quiet.Kubectl("get", "--raw", "/readyz"); return err }, 2*time.Minute, time.Second).Should(Succeed())
+		}
+		backAt := time.Now()
+		expectConverged(namespace)
+		convergedAt := time.Now()
+		leaderIndex()
+		restarts := supervisor.counts()
+		for i := range replicas {
+			Expect(restarts[i]-restartsBefore[i]).To(BeNumerically("<=", 1), "replica %d restarted %d times: a crash loop", i, restarts[i]-restartsBefore[i])
+			Expect(replicas[i].WaitReady(context.Background(), time.Minute)).To(Succeed())
+		}
+		waits := 0
+		for _, m := range replicas {
+			log, err := os.ReadFile(m.LogPath)
+			Expect(err).NotTo(HaveOccurred())
+			waits += strings.Count(string(log), `"waiting for the API server"`)
+		}
+		AddReportEntry(component+" stopped", fmt.Sprintf("Ready at the fault %d of %d; down %s; restarts %v; all %d Ready %s after it was back (%s after it stopped)",
+			readyAtFault, batch, backAt.Sub(stoppedAt).Round(100*time.Millisecond), diff(restarts, restartsBefore), batch,
+			convergedAt.Sub(backAt).Round(100*time.Millisecond), convergedAt.Sub(stoppedAt).Round(100*time.Millisecond)))
+		// Bounded back-off: 1 s doubling to 30 s is at most a handful of
+		// tries per replica in an outage of this length, never a hot loop.
+		Expect(waits).To(BeNumerically("<=", 2*8), "start-up retries: %d", waits)
+		Expect(readyAtFault).To(BeNumerically("<", batch), "the fault came after the issuance had finished; the spec proves nothing")
+	}
+
+	It("converges after kube-apiserver is stopped for three lease durations during 200 issuances", func() {
+		outage(harness.APIServer, "fault-apiserver")
+	})
+
+	It("converges after etcd is stopped for three lease durations during 200 issuances", func() {
+		outage(harness.Etcd, "fault-etcd")
+	})
+
+	It("converges through a slow API server that answers 429 to one request in five, with bounded retries", func() {
+		namespace := "fault-slow"
+		proxyKubeconfig := cluster.Dir + "/proxy.kubeconfig"
+		proxy := startSlowProxy(cluster.OperatorKubeconfig(), proxyKubeconfig, 50*time.Millisecond, 5)
+		DeferCleanup(proxy.close)
+		By("restarting both replicas through the proxy")
+		restartReplicas(proxyKubeconfig)
+		DeferCleanup(func() { restartReplicas(cluster.OperatorKubeconfig()) })
+		leaderIndex()
+		proxy.throttling.Store(true)
+		before := proxy.requests.Load()
+		started := time.Now()
+		applied := applyBatch(namespace)
+		Expect(<-applied).To(Succeed())
+		expectConverged(namespace)
+		took := time.Since(started)
+		proxy.throttling.Store(false)
+		requests, throttled := proxy.requests.Load()-before, proxy.throttled.Load()
+		AddReportEntry("slow API with 429s", fmt.Sprintf("%d requests through the proxy (%s), %d answered 429, every one delayed 50 ms; all %d Ready after %s",
+			requests, proxy.verbs(), throttled, batch, took.Round(100*time.Millisecond)))
+		Expect(throttled).To(BeNumerically(">", 0), "the proxy throttled nothing")
+		// No hot loop: retries stay bounded, a few dozen requests per certificate at most.
+		Expect(requests).To(BeNumerically("<", 50*batch), "%d requests for %d certificates", requests, batch)
+		for i := range replicas {
+			Expect(replicas[i].Running()).To(BeTrue(), "replica %d exited under throttling", i)
+		}
+	})
+})
+
+// restartReplicas stops both replicas and starts them with another
+// kubeconfig, the leader last so that the other takes over at once.
+func restartReplicas(kubeconfig string) {
+	GinkgoHelper()
+	for i := range replicas {
+		supervisor.hold(i)
+	}
+	for _, m := range replicas {
+		if m.Running() {
+			Expect(m.Stop()).To(Succeed())
+		}
+	}
+	for i, m := range replicas {
+		m.Kubeconfig = kubeconfig
+		Expect(m.Start()).To(Succeed())
+		supervisor.release(i)
+	}
+	for _, m := range replicas {
+		Expect(m.WaitReady(context.Background(), time.Minute)).To(Succeed())
+	}
+}
+
+func diff(a, b []int) []int {
+	out := make([]int, len(a))
+	for i := range a {
+		out[i] = a[i] - b[i]
+	}
+	return out
+}
