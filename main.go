@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -53,7 +54,7 @@ type settings struct {
 	leaderElect, caInjection                                             bool
 	qps                                                                  float64
 	burst, workers                                                       int
-	leaseDuration, renewDeadline, retryPeriod                            time.Duration
+	leaseDuration, renewDeadline, retryPeriod, gracefulShutdown          time.Duration
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	flag.DurationVar(&s.leaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a leader's Lease is valid without renewal: a standby takes over at most this long after the leader is lost.")
 	flag.DurationVar(&s.renewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its Lease before it stops leading (and exits); less than the lease duration.")
 	flag.DurationVar(&s.retryPeriod, "leader-elect-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
+	flag.DurationVar(&s.gracefulShutdown, "graceful-shutdown-timeout", 5*time.Second, "How long a stopping manager lets reconciles finish before it gives up the Lease and exits; keep it below the Pod's terminationGracePeriodSeconds, so that the Lease is released before the kubelet kills it.")
 	flag.StringVar(&s.namespace, "namespace", defaultNamespace, "The operator's namespace, where CA Secrets are kept (default: $POD_NAMESPACE or certsmith-system).")
 	flag.StringVar(&s.clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used for service names.")
 	// Sized so that 1,000 certificates issued at once are limited by the
@@ -105,8 +107,13 @@ func (s settings) validate() error {
 	if s.renewDeadline >= s.leaseDuration {
 		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be less than --leader-elect-lease-duration (%s)", s.renewDeadline, s.leaseDuration)
 	}
-	if s.retryPeriod >= s.renewDeadline {
-		return fmt.Errorf("--leader-elect-retry-period (%s) must be less than --leader-elect-renew-deadline (%s)", s.retryPeriod, s.renewDeadline)
+	// client-go's own rule: the renewal must have room for a jittered retry.
+	if float64(s.renewDeadline) <= leaderelection.JitterFactor*float64(s.retryPeriod) {
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be more than %.1f times --leader-elect-retry-period (%s)",
+			s.renewDeadline, leaderelection.JitterFactor, s.retryPeriod)
+	}
+	if s.gracefulShutdown <= 0 {
+		return fmt.Errorf("--graceful-shutdown-timeout must be positive")
 	}
 	return nil
 }
@@ -121,10 +128,16 @@ func run(s settings) error {
 	config.QPS, config.Burst = float32(s.qps), s.burst
 
 	// An API server that is not there yet (restarting with the manager) is
-	// waited for with bounded back-off, not a crash loop.
+	// waited for with bounded back-off, not a crash loop; meanwhile the
+	// probes say alive, not ready.
+	stopProbes, err := startupProbes(s.probeAddr)
+	if err != nil {
+		return err
+	}
 	username, err := waitFor(ctx, log, "the operator's identity", func(ctx context.Context) (string, error) {
 		return controllers.WhoAmI(ctx, config)
 	})
+	stopProbes()
 	if err != nil {
 		return err
 	}
@@ -141,10 +154,14 @@ func run(s settings) error {
 		// A replica that stops (SIGTERM, a rollout) gives up the Lease at
 		// once: the standby takes over without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &s.leaseDuration,
-		RenewDeadline:                 &s.renewDeadline,
-		RetryPeriod:                   &s.retryPeriod,
-		Cache:                         controllers.CacheOptions(s.namespace),
+		// Reconciles get this long to finish before the Lease is released:
+		// less than the Pod's grace period, so the release comes before a
+		// SIGKILL.
+		GracefulShutdownTimeout: &s.gracefulShutdown,
+		LeaseDuration:           &s.leaseDuration,
+		RenewDeadline:           &s.renewDeadline,
+		RetryPeriod:             &s.retryPeriod,
+		Cache:                   controllers.CacheOptions(s.namespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

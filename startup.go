@@ -20,11 +20,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -41,23 +43,62 @@ const (
 
 // waitFor calls try until it succeeds or ctx ends, waiting between calls
 // from startupFirstBackoff, doubling up to startupMaxBackoff. Each failure
-// is logged with the wait before the next try.
+// is logged with the wait before the next try. An error that waiting does
+// not cure (401 Unauthorized: a bad token; 403 Forbidden: missing RBAC)
+// ends it at once, so that the replica exits with it.
 func waitFor[T any](ctx context.Context, log logr.Logger, what string, try func(context.Context) (T, error)) (T, error) {
+	return waitWith(ctx, log, what, try, time.After)
+}
+
+// waitWith is waitFor with the timer as a parameter (tests step it).
+func waitWith[T any](ctx context.Context, log logr.Logger, what string, try func(context.Context) (T, error), after func(time.Duration) <-chan time.Time) (T, error) {
 	wait := startupFirstBackoff
 	for attempt := 1; ; attempt++ {
 		v, err := try(ctx)
 		if err == nil {
 			return v, nil
 		}
+		var zero T
+		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+			return zero, fmt.Errorf("%s: %w", what, err)
+		}
 		log.Info("waiting for the API server", "for", what, "attempt", attempt, "retryIn", wait.String(), "error", err.Error())
 		select {
 		case <-ctx.Done():
-			var zero T
 			return zero, fmt.Errorf("stopped while waiting for the API server (%s): %w", what, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
+		case <-after(wait):
 		}
 		wait = min(2*wait, startupMaxBackoff)
 	}
+}
+
+// startupProbes answers the probes while the manager waits for the API
+// server, before the manager's own probe server exists: /healthz ok (the
+// process is alive: the kubelet must not restart it for waiting), /readyz
+// not (it serves nothing yet). The returned stop frees the address for the
+// manager.
+func startupProbes(address string) (stop func(), err error) {
+	if address == "" || address == "0" {
+		return func() {}, nil
+	}
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s for the probes: %w", address, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "waiting for the API server", http.StatusServiceUnavailable)
+	})
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { _ = server.Serve(listener); close(done) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // probeTimeout bounds each readiness check, below the probe's own timeout.

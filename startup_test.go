@@ -19,8 +19,10 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +30,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 )
 
@@ -67,14 +71,80 @@ func TestWaitForStopsWithItsContext(t *testing.T) {
 }
 
 func TestStartupBackoffIsBounded(t *testing.T) {
-	wait, waits := startupFirstBackoff, []time.Duration{}
-	for range 10 {
-		waits = append(waits, wait)
-		wait = min(2*wait, startupMaxBackoff)
+	var waits []time.Duration
+	after := func(d time.Duration) <-chan time.Time {
+		waits = append(waits, d)
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
 	}
-	if waits[0] != time.Second || waits[5] != 30*time.Second || waits[9] != 30*time.Second {
-		t.Errorf("back-off %v, want 1s doubling to at most 30s", waits)
+	calls := 0
+	_, err := waitWith(context.Background(), logr.Discard(), "test", func(context.Context) (int, error) {
+		calls++
+		if calls <= 10 {
+			return 0, errors.New("connection refused")
+		}
+		return 1, nil
+	}, after)
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
+		30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waits %v, want %v (1 s doubling, at most 30 s)", waits, want)
+	}
+}
+
+func TestWaitForEndsOnPermanentErrors(t *testing.T) {
+	for name, permanent := range map[string]error{
+		"unauthorized": apierrors.NewUnauthorized("token expired"),
+		"forbidden":    apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}, "", errors.New("no RBAC")),
+	} {
+		calls := 0
+		_, err := waitWith(context.Background(), logr.Discard(), "identity", func(context.Context) (int, error) {
+			calls++
+			return 0, permanent
+		}, func(time.Duration) <-chan time.Time { t.Fatalf("%s: waited", name); return nil })
+		if err == nil || calls != 1 {
+			t.Errorf("%s: err %v after %d calls, want the error at once", name, err, calls)
+		}
+	}
+}
+
+func TestStartupProbes(t *testing.T) {
+	address := "127.0.0.1:0"
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address = listener.Addr().String()
+	_ = listener.Close()
+	stop, err := startupProbes(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) int {
+		resp, err := http.Get("http://" + address + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while waiting: %d, want 200 (alive)", code)
+	}
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while waiting: %d, want 503 (not ready)", code)
+	}
+	stop()
+	// The address is free again for the manager's own probe server.
+	again, err := net.Listen("tcp", address)
+	if err != nil {
+		t.Fatalf("the address is still taken after stop: %v", err)
+	}
+	_ = again.Close()
 }
 
 func TestAPIServerReachable(t *testing.T) {
@@ -130,6 +200,7 @@ func TestReportLeadership(t *testing.T) {
 	defer cancel()
 	elected := make(chan struct{})
 	done := make(chan struct{})
+	leaderGauge.Set(1) // as a leader before a restart would have left it
 	go func() { reportLeadership(ctx, elected); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for testutil.ToFloat64(leaderGauge) != 0 && time.Now().Before(deadline) {
@@ -146,13 +217,15 @@ func TestReportLeadership(t *testing.T) {
 }
 
 func TestSettingsValidate(t *testing.T) {
-	good := settings{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second}
+	good := settings{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second, gracefulShutdown: 5 * time.Second}
 	if err := good.validate(); err != nil {
 		t.Errorf("the defaults: %v", err)
 	}
 	for name, s := range map[string]settings{
-		"renew deadline not below the lease": {leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: time.Second},
-		"retry period not below the renewal": {leaseDuration: 15 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 2 * time.Second},
+		"renew deadline not below the lease": {leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: time.Second, gracefulShutdown: time.Second},
+		"retry period not below the renewal": {leaseDuration: 15 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 2 * time.Second, gracefulShutdown: time.Second},
+		"no room for a jittered retry":       {leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 9 * time.Second, gracefulShutdown: time.Second},
+		"no graceful shutdown":               {leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second},
 		"zero":                               {},
 	} {
 		if err := s.validate(); err == nil {

@@ -170,7 +170,6 @@ func startRestarter(ms []*harness.Manager) *restarter {
 	for i, m := range ms {
 		r.wg.Add(1)
 		go func() {
-			defer GinkgoRecover()
 			defer r.wg.Done()
 			for {
 				select {
@@ -181,22 +180,22 @@ func startRestarter(ms []*harness.Manager) *restarter {
 				r.mu.Lock()
 				paused := r.paused[i]
 				r.mu.Unlock()
-				if paused {
-					// A spec stopped it on purpose and starts it itself.
-					select {
-					case <-r.done:
-						return
-					case <-time.After(100 * time.Millisecond):
+				if !paused && !m.Running() {
+					// The kubelet's first restart comes at once; so here. A
+					// Start that fails because a spec started it first is
+					// no restart.
+					if err := m.Start(); err == nil {
+						r.mu.Lock()
+						r.restarts[i]++
+						r.mu.Unlock()
+						continue
 					}
-					continue
 				}
-				// The kubelet's first restart comes at once; so here.
-				r.mu.Lock()
-				r.restarts[i]++
-				r.mu.Unlock()
-				if err := m.Start(); err != nil {
-					GinkgoWriter.Printf("restarting manager %d: %v\n", i, err)
+				// Held by a spec, or started by it meanwhile: look again soon.
+				select {
+				case <-r.done:
 					return
+				case <-time.After(100 * time.Millisecond):
 				}
 			}
 		}()
@@ -285,10 +284,13 @@ type leaseState struct {
 	Transitions int
 }
 
-func readLease() leaseState {
-	GinkgoHelper()
+// readLease reads the Lease; an error when kubectl cannot (call it in an
+// Eventually).
+func readLease() (leaseState, error) {
 	out, err := quiet.Kubectl("get", "lease", leaseName, "-n", operatorNamespace, "-o", "json")
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return leaseState{}, err
+	}
 	var lease struct {
 		Spec struct {
 			HolderIdentity   string `json:"holderIdentity"`
@@ -297,15 +299,73 @@ func readLease() leaseState {
 			LeaseTransitions int    `json:"leaseTransitions"`
 		} `json:"spec"`
 	}
-	Expect(json.Unmarshal([]byte(out), &lease)).To(Succeed())
-	parse := func(s string) time.Time {
-		if s == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		Expect(err).NotTo(HaveOccurred())
-		return t
+	if err := json.Unmarshal([]byte(out), &lease); err != nil {
+		return leaseState{}, err
 	}
-	return leaseState{Holder: lease.Spec.HolderIdentity, AcquireTime: parse(lease.Spec.AcquireTime),
-		RenewTime: parse(lease.Spec.RenewTime), Transitions: lease.Spec.LeaseTransitions}
+	var state leaseState
+	for _, f := range []struct {
+		value string
+		into  *time.Time
+	}{{lease.Spec.AcquireTime, &state.AcquireTime}, {lease.Spec.RenewTime, &state.RenewTime}} {
+		if f.value == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, f.value)
+		if err != nil {
+			return leaseState{}, err
+		}
+		*f.into = t
+	}
+	state.Holder, state.Transitions = lease.Spec.HolderIdentity, lease.Spec.LeaseTransitions
+	return state, nil
+}
+
+// currentLease is readLease that retries for a while.
+func currentLease() leaseState {
+	GinkgoHelper()
+	var state leaseState
+	Eventually(func() (err error) { state, err = readLease(); return err }, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	return state
+}
+
+// nextHolder waits until a replica other than before's holds the Lease (an
+// empty holder, a released Lease, does not count) and returns it.
+func nextHolder(before leaseState, within time.Duration) leaseState {
+	GinkgoHelper()
+	var after leaseState
+	Eventually(func(g Gomega) {
+		var err error
+		after, err = readLease()
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(after.Holder).NotTo(BeEmpty())
+		g.Expect(after.Holder).NotTo(Equal(before.Holder))
+	}, within, 50*time.Millisecond).Should(Succeed())
+	return after
+}
+
+// killReplica kills replica i with SIGKILL, held from the supervisor
+// until startReplica.
+func killReplica(i int) {
+	GinkgoHelper()
+	supervisor.hold(i)
+	DeferCleanup(func() { supervisor.release(i) })
+	Expect(replicas[i].Kill()).To(Succeed())
+}
+
+// stopReplica stops replica i with SIGTERM, held from the supervisor
+// until startReplica.
+func stopReplica(i int) {
+	GinkgoHelper()
+	supervisor.hold(i)
+	DeferCleanup(func() { supervisor.release(i) })
+	Expect(replicas[i].Stop()).To(Succeed())
+}
+
+// startReplica starts replica i again, as the kubelet would, and hands it
+// back to the supervisor.
+func startReplica(i int) {
+	GinkgoHelper()
+	Expect(replicas[i].Start()).To(Succeed())
+	supervisor.release(i)
+	Expect(replicas[i].WaitReady(context.Background(), time.Minute)).To(Succeed())
 }

@@ -108,7 +108,11 @@ func startSlowProxy(upstream, path string, delay time.Duration, every int64) *sl
 	return p
 }
 
-func (p *slowProxy) close() { p.server.Close() }
+// close ends the proxy, watches through it included.
+func (p *slowProxy) close() {
+	p.server.CloseClientConnections()
+	p.server.Close()
+}
 
 // selfSignedServing makes a certificate for 127.0.0.1 that is its own CA.
 func selfSignedServing() (certPEM, keyPEM []byte) {

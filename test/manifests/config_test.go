@@ -318,16 +318,23 @@ func TestHighAvailability(t *testing.T) {
 	if pdb.Namespace != operatorNamespace {
 		t.Errorf("PodDisruptionBudget in %q, want %s", pdb.Namespace, operatorNamespace)
 	}
-	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.MaxUnavailable != nil {
-		t.Errorf("PodDisruptionBudget minAvailable %v maxUnavailable %v, want minAvailable 1", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("PodDisruptionBudget minAvailable %v maxUnavailable %v, want maxUnavailable 1 (a single replica can still be drained)", pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable)
+	}
+	if pdb.Spec.UnhealthyPodEvictionPolicy == nil || *pdb.Spec.UnhealthyPodEvictionPolicy != policyv1.AlwaysAllow {
+		t.Errorf("PodDisruptionBudget unhealthyPodEvictionPolicy %v, want AlwaysAllow (replicas not Ready during an API outage must not block a drain)", pdb.Spec.UnhealthyPodEvictionPolicy)
 	}
 	if pdbSelector, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector); err != nil || pdbSelector.Empty() || !pdbSelector.Matches(podLabels) {
 		t.Errorf("the PodDisruptionBudget selects %v, not the manager's Pods %v (%v)", pdbSelector, podLabels, err)
 	}
 
+	var grace time.Duration
+	if p := deployment.Spec.Template.Spec.TerminationGracePeriodSeconds; p != nil {
+		grace = time.Duration(*p) * time.Second
+	}
 	durations := map[string]time.Duration{}
 	for _, arg := range managerContainer(t, deployment).Args {
-		for _, flag := range []string{"--leader-elect-lease-duration=", "--leader-elect-renew-deadline=", "--leader-elect-retry-period="} {
+		for _, flag := range []string{"--leader-elect-lease-duration=", "--leader-elect-renew-deadline=", "--leader-elect-retry-period=", "--graceful-shutdown-timeout="} {
 			if value, ok := strings.CutPrefix(arg, flag); ok {
 				d, err := time.ParseDuration(value)
 				if err != nil {
@@ -338,8 +345,11 @@ func TestHighAvailability(t *testing.T) {
 		}
 	}
 	lease, renew, retry := durations["--leader-elect-lease-duration="], durations["--leader-elect-renew-deadline="], durations["--leader-elect-retry-period="]
-	if lease == 0 || renew == 0 || retry == 0 || !(retry < renew && renew < lease) {
-		t.Errorf("leader election lease %s, renew deadline %s, retry period %s: want all set, retry < renew < lease", lease, renew, retry)
+	if lease == 0 || renew == 0 || retry == 0 || !(float64(renew) > 1.2*float64(retry) && renew < lease) {
+		t.Errorf("leader election lease %s, renew deadline %s, retry period %s: want all set, 1.2 × retry < renew < lease", lease, renew, retry)
+	}
+	if shutdown := durations["--graceful-shutdown-timeout="]; shutdown <= 0 || shutdown >= grace {
+		t.Errorf("graceful shutdown %s, termination grace period %s: want it set and below, so that the Lease is released before a SIGKILL", shutdown, grace)
 	}
 }
 
@@ -372,6 +382,9 @@ func TestCRLServiceAndNetworkPolicy(t *testing.T) {
 	}
 	if len(service.Spec.Selector) == 0 || !labels.SelectorFromSet(service.Spec.Selector).Matches(podLabels) {
 		t.Errorf("Service %s selects %v, which does not match the manager's Pod labels %v", service.Name, service.Spec.Selector, podLabels)
+	}
+	if !service.Spec.PublishNotReadyAddresses {
+		t.Errorf("Service %s routes to Ready replicas only: during an API server outage none is, and the cached CRLs would not be served", service.Name)
 	}
 	if len(service.Spec.Ports) != 1 || service.Spec.Ports[0].Port != 80 || service.Spec.Ports[0].TargetPort.String() != "crl" {
 		t.Errorf("Service %s ports are %+v, want one: 80 -> the container port named crl", service.Name, service.Spec.Ports)
@@ -494,7 +507,7 @@ func TestPrometheusConfig(t *testing.T) {
 		"CertsmithCertificateNotReady":     `certsmith_certificate_ready_status{condition="False"} == 1`,
 		"CertsmithIssuerNotReady":          `certsmith_issuer_ready_status{condition="False"} == 1`,
 		"CertsmithCAExpiringSoon":          `certsmith_issuer_ca_expiration_timestamp_seconds - time() < 30*24*3600`,
-		"CertsmithNoLeader":                `(sum(certsmith_leader) != 1) or absent(certsmith_leader)`,
+		"CertsmithNoLeader":                `(sum by (namespace) (certsmith_leader) != 1) or absent(certsmith_leader)`,
 	}
 	haveAlerts, haveFor := map[string]string{}, map[string]string{}
 	for _, group := range rule.Spec.Groups {

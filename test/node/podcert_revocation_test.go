@@ -201,9 +201,7 @@ spec:
 		Expect(out).To(Equal(siblingFile + ": OK\n"))
 
 		By("the CRL server behind the Service " + crlService + " serves the same CRLs (its EndpointSlice's address: the node has no kube-proxy)")
-		endpoints := crlServiceURLs()
-		Expect(endpoints).To(HaveLen(2), "both replicas serve CRLs, the standby too")
-		for _, base := range endpoints {
+		for _, base := range crlServiceURLs(2) {
 			url := base + "/crl/" + revocationIssuer + ".pem"
 			Eventually(func(g Gomega) {
 				body, err := httpBody(url)
@@ -318,10 +316,11 @@ func revokedEntry(crl *x509.RevocationList, serial *big.Int) *x509.RevocationLis
 	return nil
 }
 
-// crlServiceURLs are the base URLs of every ready endpoint of the CRL
-// Service (each manager replica serves CRLs), read from its EndpointSlice:
-// the node has no kube-proxy, so the Service's address goes nowhere.
-func crlServiceURLs() []string {
+// crlServiceURLs waits for want ready endpoints of the CRL Service (each
+// manager replica serves CRLs) and returns their base URLs, read from its
+// EndpointSlice: the node has no kube-proxy, so the Service's address goes
+// nowhere.
+func crlServiceURLs(want int) []string {
 	GinkgoHelper()
 	var urls []string
 	Eventually(func(g Gomega) {
@@ -329,7 +328,7 @@ func crlServiceURLs() []string {
 			"-o", `jsonpath={.items[0].ports[0].port}{" "}{.items[0].endpoints[?(@.conditions.ready==true)].addresses[0]}`)
 		g.Expect(err).NotTo(HaveOccurred())
 		fields := strings.Fields(out)
-		g.Expect(len(fields)).To(BeNumerically(">=", 2), "the EndpointSlice of %s has no port and ready address: %q", crlService, out)
+		g.Expect(fields).To(HaveLen(1+want), "the EndpointSlice of %s has not a port and %d ready addresses (every replica serves CRLs, the standby too): %q", crlService, want, out)
 		urls = nil
 		for _, address := range fields[1:] {
 			urls = append(urls, "http://"+net.JoinHostPort(address, fields[0]))

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -43,7 +44,9 @@ const (
 )
 
 // Manager is the manager binary running in the background, outside the
-// cluster, as the ServiceAccount of Kubeconfig, with leader election off.
+// cluster, as the ServiceAccount of Kubeconfig, with leader election off
+// unless LeaderElect says otherwise. Its methods may be called from
+// several goroutines (a test and a supervisor that restarts it).
 // ControlPlane.NewManager fills in the paths; set the other fields before
 // the first Start. One Manager may be started again after it was stopped or
 // killed: the same flags, the same probe address, the log continued.
@@ -82,16 +85,30 @@ type Manager struct {
 	// running (Linux only; elsewhere it does nothing).
 	KillWithHarness bool
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	starts int
-	killed bool
+	// startMu makes Starts one at a time (a test's and a supervisor's);
+	// mu guards the fields below, which Start replaces while other
+	// goroutines look at them.
+	startMu sync.Mutex
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	starts  int
+	killed  bool
+}
+
+// current returns the process Start started last and its exit channel.
+func (m *Manager) current() (*exec.Cmd, chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd, m.exited
 }
 
 // Start starts the manager in the background. The first Start begins a new
 // log; a later one, once the previous process has exited, continues it
 // after a line that begins with RestartMarker.
 func (m *Manager) Start() error {
+	m.startMu.Lock()
+	defer m.startMu.Unlock()
 	if m.Running() {
 		return fmt.Errorf("the manager (pid %d) is still running", m.PID())
 	}
@@ -137,8 +154,10 @@ func (m *Manager) Start() error {
 		_ = logFile.Close()
 		close(exited)
 	}()
+	m.mu.Lock()
 	m.cmd, m.exited, m.killed = cmd, exited, false
 	m.starts++
+	m.mu.Unlock()
 	return nil
 }
 
@@ -176,11 +195,12 @@ func (m *Manager) environ(env []string) []string {
 
 // Running says whether the process that Start started still runs.
 func (m *Manager) Running() bool {
-	if m.exited == nil {
+	_, exited := m.current()
+	if exited == nil {
 		return false
 	}
 	select {
-	case <-m.exited:
+	case <-exited:
 		return false
 	default:
 		return true
@@ -188,26 +208,35 @@ func (m *Manager) Running() bool {
 }
 
 // Exited is closed when the current process has exited. Call it after Start.
-func (m *Manager) Exited() <-chan struct{} { return m.exited }
+func (m *Manager) Exited() <-chan struct{} {
+	_, exited := m.current()
+	return exited
+}
 
 // Killed says whether Kill ended the last process and Start has not run since.
-func (m *Manager) Killed() bool { return m.killed }
+func (m *Manager) Killed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.killed
+}
 
 // PID is the process id of the current (or last) process; 0 before Start.
 func (m *Manager) PID() int {
-	if m.cmd == nil {
+	cmd, _ := m.current()
+	if cmd == nil {
 		return 0
 	}
-	return m.cmd.Process.Pid
+	return cmd.Process.Pid
 }
 
 // exitError says that the manager is not running, how it ended, and what it
 // logged last.
 func (m *Manager) exitError() error {
-	if m.cmd == nil {
+	cmd, _ := m.current()
+	if cmd == nil {
 		return errNotStarted
 	}
-	return fmt.Errorf("the manager had already exited (%s); its log ends with:\n%s", m.cmd.ProcessState, m.LogTail())
+	return fmt.Errorf("the manager had already exited (%s); its log ends with:\n%s", cmd.ProcessState, m.LogTail())
 }
 
 // WaitReady waits until the manager answers /readyz, for at most timeout.
@@ -236,15 +265,16 @@ func (m *Manager) WaitReady(ctx context.Context, timeout time.Duration) error {
 // after 15 s. It fails if the manager had exited already: a manager should
 // run until it is stopped.
 func (m *Manager) Stop() error {
+	cmd, exited := m.current()
 	if !m.Running() {
 		return m.exitError()
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.exited:
+	case <-exited:
 	case <-time.After(stopGrace):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 	return nil
 }
@@ -254,20 +284,25 @@ func (m *Manager) Stop() error {
 // the process is gone, and fails if it had exited already or ended
 // otherwise than by the SIGKILL.
 func (m *Manager) Kill() error {
+	cmd, exited := m.current()
 	if !m.Running() {
 		return m.exitError()
 	}
-	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
 	select {
-	case <-m.exited:
+	case <-exited:
 	case <-time.After(killWait):
-		return fmt.Errorf("the manager (pid %d) was still running %s after SIGKILL", m.PID(), killWait)
+		return fmt.Errorf("the manager (pid %d) was still running %s after SIGKILL", cmd.Process.Pid, killWait)
 	}
-	m.killed = true
-	if status, ok := m.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signal() != syscall.SIGKILL {
-		return fmt.Errorf("the manager ended with %s, not by SIGKILL", m.cmd.ProcessState)
+	m.mu.Lock()
+	if m.cmd == cmd {
+		m.killed = true
+	}
+	m.mu.Unlock()
+	if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signal() != syscall.SIGKILL {
+		return fmt.Errorf("the manager ended with %s, not by SIGKILL", cmd.ProcessState)
 	}
 	return nil
 }
