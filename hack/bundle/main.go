@@ -21,7 +21,7 @@ limitations under the License.
 //   - manifests/: the CRDs, the ClusterServiceVersion (the hand-written
 //     hack/bundle/certsmith.clusterserviceversion.yaml, completed with the
 //     manager Deployment, the generated RBAC, alm-examples from
-//     config/samples and the icon) and the metrics Service;
+//     config/samples and the icon), the Services and the PodDisruptionBudget;
 //   - metadata/annotations.yaml: media type, package and channels;
 //   - tests/scorecard/config.yaml: the scorecard's basic and olm suites;
 //   - bundle.Dockerfile (optional): the bundle image with the same labels.
@@ -120,6 +120,11 @@ func run(opts options) error {
 			// the install namespace.
 			unstructured.RemoveNestedField(obj.Object, "metadata", "namespace")
 			files[filepath.Join("manifests", obj.GetName()+"_v1_service.yaml")], err = marshal(obj.Object)
+		case "PodDisruptionBudget":
+			// So is the manager's PodDisruptionBudget (OLM supports
+			// policy/v1 PodDisruptionBudgets as bundle objects).
+			unstructured.RemoveNestedField(obj.Object, "metadata", "namespace")
+			files[filepath.Join("manifests", obj.GetName()+"_policy_v1_poddisruptionbudget.yaml")], err = marshal(obj.Object)
 		}
 		if err != nil {
 			return err

@@ -263,9 +263,13 @@ func TestBundleObjectsPassServerDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kinds := map[string]int{}
 	for _, entry := range entries {
 		path := filepath.Join(repoRoot, bundleDir, "manifests", entry.Name())
 		objects := readObjects(t, filepath.Join(bundleDir, "manifests", entry.Name()))
+		for _, obj := range objects {
+			kinds[obj.GetKind()]++
+		}
 		if len(objects) == 1 && objects[0].GetKind() == operatorsv1alpha1.ClusterServiceVersionKind {
 			continue
 		}
@@ -273,6 +277,12 @@ func TestBundleObjectsPassServerDryRun(t *testing.T) {
 		if err != nil || len(serverWarnings(stderr)) > 0 {
 			t.Errorf("server-side dry-run of %s: %v\n%s%s", entry.Name(), err, stdout, stderr)
 		}
+	}
+
+	// The bundle objects OLM creates next to the CSV: both Services and
+	// the PodDisruptionBudget of config/default.
+	if kinds["Service"] != 2 || kinds["PodDisruptionBudget"] != 1 {
+		t.Errorf("bundle objects by kind %v, want 2 Services and 1 PodDisruptionBudget", kinds)
 	}
 
 	strategy := bundle.CSV.Spec.InstallStrategy.StrategySpec
