@@ -669,7 +669,13 @@ func crlPublishedOf(name string) *metav1.Condition {
 func bundleCRLs(name string, namespaces ...string) []string {
 	out := make([]string, len(namespaces))
 	for i, ns := range namespaces {
-		cm := getConfigMap(ns, name)
+		// Read without Expect: called from Eventually, where a ConfigMap
+		// not written yet is a retry, not a failure.
+		cm := &corev1.ConfigMap{}
+		if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm); err != nil {
+			out[i] = "<" + err.Error() + ">"
+			continue
+		}
 		value, ok := cm.Data[certsmithv1alpha1.BundleCRLKey]
 		if !ok {
 			value = "<absent>"

@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -90,6 +91,10 @@ type CSRReconciler struct {
 	// Marks records what each CA signed; shared with the pod-certificate
 	// signer, so that one writer keeps an issuer's signed-until record.
 	Marks *signedMarks
+	// Handoff is shared with the ServiceCertificate controller: the
+	// certificates of certsmith's own CSRs go into their Secret before they
+	// go into the CSR (issuanceHandoff). Nil: straight into the CSR.
+	Handoff *issuanceHandoff
 }
 
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
@@ -108,6 +113,9 @@ type CSRReconciler struct {
 func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	csr := &certificatesv1.CertificateSigningRequest{}
 	if err := r.Get(ctx, req.NamespacedName, csr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Handoff.drop(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var owner *certsmithv1alpha1.ServiceCertificate
@@ -120,17 +128,40 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			// Its ServiceCertificate is gone: nothing can use it, and it is
 			// not signed. The ServiceCertificate controller, the one that
 			// deletes certsmith's CSRs, deletes it.
+			r.Handoff.drop(csr.Name)
 			return ctrl.Result{}, nil
 		}
 	}
-	if csrFinished(csr) || r.recent.has(csr.UID) {
-		// Finished, or finished by this process moments ago and the cache
-		// has not seen it yet: writing again would only conflict.
+	if csrFinished(csr) {
+		r.Handoff.drop(csr.Name)
+		return ctrl.Result{}, nil
+	}
+	if r.recent.has(csr.UID) {
+		// Finished by this process moments ago and the cache has not seen
+		// it yet: writing again would only conflict.
 		return ctrl.Result{}, nil
 	}
 	issuer, err := r.issuerFor(ctx, csr.Spec.SignerName)
 	if err != nil || issuer == nil {
 		return ctrl.Result{}, err
+	}
+	if owner != nil && r.Handoff != nil {
+		if chainPEM, stored, ok := r.Handoff.take(csr); ok {
+			if !stored {
+				// Signed; the ServiceCertificate controller stores it in the
+				// Secret first, then wakes this controller.
+				return ctrl.Result{}, nil
+			}
+			return r.forbiddenIsTerminal(issuer, csr, "sign", r.writeCertificate(ctx, csr, chainPEM))
+		}
+		if !r.Handoff.holds(client.ObjectKeyFromObject(owner), csr) {
+			// Made by certsmith, but its key is not in this process: left by
+			// an earlier leader or a crash, it can never be used. It is
+			// neither approved nor signed; the ServiceCertificate controller
+			// deletes it and makes a new one.
+			logf.FromContext(ctx).V(1).Info("not signing a CSR whose key this process does not hold", "csr", csr.Name)
+			return ctrl.Result{}, nil
+		}
 	}
 	if !csrApproved(csr) {
 		switch approvalRouteOf(csr, owner != nil, issuer) {
@@ -401,13 +432,24 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 			return errors.Join(fmt.Errorf("the CA of ClusterIssuer %s changed while signing CSR %s; signing again", issuer.Name, csr.Name), err)
 		}
 	}
-	csr.Status.Certificate = pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, pki.Intermediates(ca)...)...)
+	chainPEM := pki.EncodeCertificatesPEM(append([]*x509.Certificate{cert}, pki.Intermediates(ca)...)...)
+	csrsSigned.WithLabelValues(issuer.Name).Inc()
+	logf.FromContext(ctx).V(1).Info("signed CSR", "csr", csr.Name, "clusterIssuer", issuer.Name, "serial", fmt.Sprintf("%x", cert.SerialNumber))
+	if owner != nil && r.Handoff != nil {
+		// Into the Secret first, with its key; into the CSR after that.
+		r.Handoff.offer(client.ObjectKeyFromObject(owner), csr, chainPEM)
+		return nil
+	}
+	return r.writeCertificate(ctx, csr, chainPEM)
+}
+
+// writeCertificate writes a signed certificate into its CSR.
+func (r *CSRReconciler) writeCertificate(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, chainPEM []byte) error {
+	csr.Status.Certificate = chainPEM
 	if err := r.Status().Update(ctx, csr); err != nil {
 		return fmt.Errorf("writing certificate of CSR %s: %w", csr.Name, err)
 	}
 	r.recent.add(csr.UID, r.Clock.Now())
-	csrsSigned.WithLabelValues(issuer.Name).Inc()
-	logf.FromContext(ctx).V(1).Info("signed CSR", "csr", csr.Name, "clusterIssuer", issuer.Name, "serial", fmt.Sprintf("%x", cert.SerialNumber))
 	return nil
 }
 
@@ -506,14 +548,18 @@ func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(CSRControllerName).
 		For(&certificatesv1.CertificateSigningRequest{}).
 		// An issuer that becomes Ready (or changes policy or approval) looks
 		// again at the CSRs of its signerName that are still open.
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.openRequestsOf)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	if r.Handoff != nil {
+		// A certificate handed over is in its Secret now.
+		b = b.WatchesRawSource(source.Channel(r.Handoff.wakeSigner, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // indexCSRSigner indexes CSRs by signerName.

@@ -36,6 +36,13 @@ type pendingRequest struct {
 	requestHash string
 	key         crypto.Signer
 	keyPEM      []byte
+	// csrPEM is the request, kept to create the CSR again under the same
+	// name when the answer to its create was lost.
+	csrPEM []byte
+	// unanswered: the create of the CSR failed, and the CSR may still
+	// exist (a lost answer); the next attempt creates it again under the
+	// same name, so that it finds it instead of making a second one.
+	unanswered bool
 	// createdAt is when the CSR was made, on the reconciler's clock.
 	createdAt time.Time
 	// createdWall is the wall-clock time of creation, for the issuance
@@ -95,11 +102,12 @@ func (s *stateByObject[T]) forget(key types.NamespacedName) {
 //
 // A pending key never leaves the operator process except into its Secret:
 // it is not written to a "next key" Secret, a CSR, an annotation or a log.
-// When the operator crashes the keys are gone; on restart every in-flight CSR
-// whose key is unknown is deleted and a new key and CSR are made. A
-// certificate signed for a discarded key is harmless, since nobody holds the
-// key. This costs one CSR after a crash instead of two extra Secret writes on
-// every issuance.
+// When the operator crashes or loses the lease the keys are gone. The signer
+// signs only CSRs whose key is held here (issuanceHandoff), so a CSR left by
+// an earlier leader is never signed: it is deleted, and a new key and CSR
+// are made. This costs one unsigned CSR after a crash instead of two extra
+// Secret writes on every issuance, and no issuance ever gets two
+// certificates.
 type pendingKeys struct {
 	state *stateByObject[*pendingRequest]
 }
@@ -117,6 +125,16 @@ func (p *pendingKeys) get(obj metav1.Object) *pendingRequest {
 
 // put records the issuance in flight for obj.
 func (p *pendingKeys) put(obj metav1.Object, request *pendingRequest) { p.state.put(obj, request) }
+
+// holds reports whether the issuance in flight kept under owner, for any
+// UID, is the CSR of that name. CSR names are unique, and each holds its
+// own key (csrNameFor), so the name alone identifies it.
+func (p *pendingKeys) holds(owner types.NamespacedName, csrName string) bool {
+	p.state.mu.Lock()
+	defer p.state.mu.Unlock()
+	e, ok := p.state.entries[owner]
+	return ok && e.value != nil && e.value.csrName == csrName
+}
 
 // forget drops the issuance in flight for obj, discarding its key.
 func (p *pendingKeys) forget(obj metav1.Object) { p.forgetName(keyOf(obj)) }

@@ -23,6 +23,7 @@ package controllers
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"strings"
@@ -33,6 +34,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -93,7 +95,7 @@ func (r *ServiceCertificateReconciler) keep(ctx context.Context, sc *certsmithv1
 			fmt.Sprintf("the certificate in the Secret stays in use until %s but will not be renewed: %s",
 				d.renewalTime.UTC().Format(time.RFC3339), refusal.message))
 	}
-	if err := r.deleteRequests(ctx, prunableRequests(sc, o.requests, "")); err != nil {
+	if err := r.deleteRequests(ctx, prunableRequests(sc, o.requests, "", o.storedUnsigned)); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: d.renewalTime.Sub(now)}, nil
@@ -150,7 +152,7 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	}
 	switch step.kind {
 	case stepStore:
-		return r.storeCertificate(ctx, sc, o, step.csr, step.pending, now)
+		return r.storeCertificate(ctx, sc, o, step.csr, step.chainPEM, step.pending, now)
 	case stepFailed:
 		r.keys.forget(sc)
 		return recordFailure(sc, step.csr, now), nil
@@ -166,16 +168,49 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	}
 }
 
-// createRequest generates a key and creates the CSR for it. The key stays in memory.
+// createRequest generates a key and creates the CSR for it. The key stays
+// in memory, held before the CSR exists: the signer signs only the CSRs
+// whose key this process holds. A create whose answer was lost is made
+// again with the same key and name, and finds the CSR already there.
 func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, now time.Time) (ctrl.Result, error) {
 	request := o.request
-	signer, err := keyFor(request, o.issued, o.revoked)
+	pending := o.pending
+	if pending == nil || !pending.unanswered || pending.requestHash != request.hash() {
+		var err error
+		if pending, err = newPendingRequest(sc, request, o.issued, o.revoked); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	pending.createdAt, pending.createdWall = r.Clock.Now(), time.Now()
+	r.keys.put(sc, pending)
+	csr := newCSR(sc, request, pending.csrPEM, pending.csrName)
+	if err := r.Create(ctx, csr); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", client.ObjectKeyFromObject(sc), err)
+		}
+		if err := r.checkCreatedBefore(ctx, pending); err != nil {
+			r.keys.forget(sc)
+			return ctrl.Result{}, err
+		}
+	}
+	answered := *pending
+	answered.unanswered = false
+	r.keys.put(sc, &answered)
+	logf.FromContext(ctx).V(1).Info("created CSR", "csr", pending.csrName, "signerName", request.signerName)
+	setPending(sc, request, o.issued, pending.csrName, now)
+	return ctrl.Result{}, nil
+}
+
+// newPendingRequest makes the key, the request and the CSR name of a new
+// issuance; it is held unanswered until the API server has the CSR.
+func newPendingRequest(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, issued *issuedCertificate, revoked bool) (*pendingRequest, error) {
+	signer, err := keyFor(request, issued, revoked)
 	if err != nil {
-		return ctrl.Result{}, err
+		return nil, err
 	}
 	keyPEM, err := pki.EncodePrivateKeyPEM(signer, request.keyEncoding)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("encoding private key: %w", err)
+		return nil, fmt.Errorf("encoding private key: %w", err)
 	}
 	csrPEM, err := pki.BuildCSR(signer, pki.CSRRequest{
 		Subject:     request.subject,
@@ -184,17 +219,32 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 		URIs:        request.uris,
 	})
 	if err != nil {
-		return ctrl.Result{}, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("building the certificate request: %v", err))
+		return nil, terminal(certsmithv1alpha1.ReasonInvalidSpec, fmt.Sprintf("building the certificate request: %v", err))
 	}
-	csr := newCSR(sc, request, csrPEM)
-	if err := r.Create(ctx, csr); err != nil {
-		return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", client.ObjectKeyFromObject(sc), err)
+	return &pendingRequest{csrName: csrNameFor(client.ObjectKeyFromObject(sc)), requestHash: request.hash(),
+		key: signer, keyPEM: keyPEM, csrPEM: csrPEM, unanswered: true}, nil
+}
+
+// csrNameFor returns a new CSR name for the ServiceCertificate key: its
+// namespace and name, and ten random characters, which nobody can guess
+// before the CSR exists.
+func csrNameFor(key types.NamespacedName) string {
+	return csrNamePrefix(key) + strings.ToLower(rand.Text()[:10])
+}
+
+// checkCreatedBefore checks that the CSR found under the name of pending
+// is the one an earlier, unanswered create made: certsmith's, for this key.
+func (r *ServiceCertificateReconciler) checkCreatedBefore(ctx context.Context, pending *pendingRequest) error {
+	existing := &certificatesv1.CertificateSigningRequest{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: pending.csrName}, existing); err != nil {
+		return fmt.Errorf("reading CSR %s, which already exists: %w", pending.csrName, err)
 	}
-	r.keys.put(sc, &pendingRequest{csrName: csr.Name, requestHash: request.hash(), key: signer, keyPEM: keyPEM,
-		createdAt: r.Clock.Now(), createdWall: time.Now()})
-	logf.FromContext(ctx).V(1).Info("created CSR", "csr", csr.Name, "signerName", request.signerName)
-	setPending(sc, request, o.issued, csr.Name, now)
-	return ctrl.Result{}, nil
+	if existing.Spec.Username == r.Username {
+		if parsed, err := pki.ParseCSR(existing.Spec.Request); err == nil && pki.KeyMatchesRequest(pending.key, parsed) {
+			return nil
+		}
+	}
+	return fmt.Errorf("CSR %s exists and is not the one certsmith created for this key; a new key and name will be made", pending.csrName)
 }
 
 // keyFor returns the key for a new certificate: the Secret's own key when
@@ -216,7 +266,7 @@ func keyFor(request *certificateRequest, issued *issuedCertificate, revoked bool
 
 // newCSR is the CSR certsmith creates for sc's request, labelled and
 // annotated back to sc and to the request and trigger it was made for.
-func newCSR(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, csrPEM []byte) *certificatesv1.CertificateSigningRequest {
+func newCSR(sc *certsmithv1alpha1.ServiceCertificate, request *certificateRequest, csrPEM []byte, name string) *certificatesv1.CertificateSigningRequest {
 	key := client.ObjectKeyFromObject(sc)
 	usages := make([]certificatesv1.KeyUsage, 0, len(request.usages))
 	for _, u := range request.usages {
@@ -225,7 +275,7 @@ func newCSR(sc *certsmithv1alpha1.ServiceCertificate, request *certificateReques
 	expirationSeconds := int32(min(request.duration/time.Second, math.MaxInt32))
 	return &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: csrNamePrefix(key),
+			Name:   name,
 			Labels:       map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
 			Annotations: map[string]string{
 				certsmithv1alpha1.AnnotationServiceCertificate: csrOwnerValue(key),
@@ -243,10 +293,12 @@ func newCSR(sc *certsmithv1alpha1.ServiceCertificate, request *certificateReques
 }
 
 // storeCertificate writes the signed certificate, its key and the CA bundle
-// into the Secret in one write, then updates status and prunes the CSRs.
+// into the Secret in one write, then updates status and prunes the CSRs. A
+// certificate the signer of this process handed over is written into the
+// CSR by the signer afterwards (issuanceHandoff).
 func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed,
-	csr *certificatesv1.CertificateSigningRequest, pending *pendingRequest, now time.Time) (ctrl.Result, error) {
-	chain, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
+	csr *certificatesv1.CertificateSigningRequest, chainPEM []byte, pending *pendingRequest, now time.Time) (ctrl.Result, error) {
+	chain, err := pki.ParseCertificatesPEM(chainPEM)
 	if err != nil || !pki.KeyMatchesCertificate(pending.key, chain[0]) {
 		// A signer wrote something that is not a certificate for our key:
 		// never store a pair that does not match.
@@ -258,7 +310,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 			"CertificateSigningRequest %s holds a certificate that does not match its request; a new one will be made", csr.Name))
 	}
 	revision := max(sc.Status.Revision, o.issued.revision()) + 1
-	material := &certificateMaterial{chain: chain, chainPEM: csr.Status.Certificate, key: pending.key, keyPEM: pending.keyPEM}
+	material := &certificateMaterial{chain: chain, chainPEM: chainPEM, key: pending.key, keyPEM: pending.keyPEM}
 	base, err := r.secretBase(ctx, sc, o.issued)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -270,6 +322,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	if err := r.writeSecret(ctx, base, desired); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.Handoff.markStored(csr)
 	r.expectations.expect(sc, revision, r.Clock.Now())
 	r.keys.forget(sc)
 	observeIssuance(o.request.issuerName, time.Since(pending.createdWall))
@@ -287,7 +340,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	r.Recorder.Eventf(sc, csr, corev1.EventTypeNormal, certsmithv1alpha1.ReasonIssued, "Issue",
 		"Issued certificate %x (revision %d) into Secret %s, valid until %s, renewal at %s", chain[0].SerialNumber, revision,
 		sc.Status.SecretName, chain[0].NotAfter.UTC().Format(time.RFC3339), renewal.UTC().Format(time.RFC3339))
-	if err := r.deleteRequests(ctx, prunableRequests(sc, o.requests, csr.Name)); err != nil {
+	if err := r.deleteRequests(ctx, prunableRequests(sc, o.requests, csr.Name, o.storedUnsigned)); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: renewal.Sub(now)}, nil

@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
@@ -89,6 +90,10 @@ type ServiceCertificateReconciler struct {
 	Username string
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+
+	// Handoff is shared with the signer (issuanceHandoff); SetupWithManager
+	// makes one when it is nil.
+	Handoff *issuanceHandoff
 
 	keys         *pendingKeys
 	expectations *secretExpectations
@@ -276,7 +281,10 @@ func (r *ServiceCertificateReconciler) patchStatus(ctx context.Context, original
 
 // SetupWithManager registers the controller, its indexes and its watches.
 func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.keys = newPendingKeys()
+	if r.Handoff == nil {
+		r.Handoff = newIssuanceHandoff(newPendingKeys())
+	}
+	r.keys = r.Handoff.keys
 	r.expectations = newSecretExpectations()
 	r.written = newWrittenStatuses()
 	r.revoked = &revokedSerials{}
@@ -316,6 +324,8 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(certificatesOfIssuer(r.Client)),
 			builder.WithPredicates(issuerChangedForCertificates())).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(certificatesOfService(r.Client))).
+		// The signer of this process has a certificate for the CSR in flight.
+		WatchesRawSource(source.Channel(r.Handoff.wakeCertificates, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }

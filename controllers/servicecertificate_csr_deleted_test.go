@@ -43,11 +43,12 @@ import (
 // CSR cleaner, or an admin, may delete a CSR at any stage of an issuance.
 // Each stage is held deterministically by making the API server refuse the
 // one write of the operator that would end it (a ValidatingAdmissionPolicy,
-// as a cluster's own policy might): the CSR's approval (pending), its
-// status.certificate (approved, not signed), the Secret (signed, not stored).
-// The CSR is deleted while held; the issuance then restarts with exactly one
-// new CSR, once the operator takes the old one as lost (lostRequestTimeout on
-// its clock), and completes when the hold is lifted.
+// as a cluster's own policy might): the CSR's approval (pending), the
+// Secret (signed in memory, not stored, so the CSR has no certificate yet),
+// the CSR's status.certificate (stored in the Secret, not yet in the CSR).
+// The CSR is deleted while held; an issuance not yet stored restarts with
+// exactly one new CSR, once the operator takes the old one as lost
+// (lostRequestTimeout on its clock), and completes when the hold is lifted.
 
 // refusalMessage is what the test's admission policies answer.
 const refusalMessage = "refused by the test"
@@ -278,6 +279,8 @@ var _ = Describe("CSR deleted by someone else during an issuance", func() {
 		Expect(secret.Annotations[certsmithv1alpha1.AnnotationRevision]).To(Equal("1"))
 		leaf := expectMatchingPair(secret)[0]
 		Expect(sc.Status.SerialNumber).To(Equal(fmt.Sprintf("%x", leaf.SerialNumber)))
+		// The signer writes the certificate into the CSR after the Secret.
+		Eventually(func() []byte { return getCSR(csrName).Status.Certificate }, timeout, interval).ShouldNot(BeEmpty())
 		signed, err := pki.ParseCertificatesPEM(getCSR(csrName).Status.Certificate)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(signed[0].Equal(leaf)).To(BeTrue(), "the Secret holds the certificate of CSR %s", csrName)
@@ -340,9 +343,6 @@ var _ = Describe("CSR deleted by someone else during an issuance", func() {
 	approvedNotSigned := func(csr *certificatesv1.CertificateSigningRequest) bool {
 		return csrApproved(csr) && csrFailure(csr) == nil && len(csr.Status.Certificate) == 0
 	}
-	signed := func(csr *certificatesv1.CertificateSigningRequest) bool {
-		return csrApproved(csr) && len(csr.Status.Certificate) > 0
-	}
 
 	It("makes one new CSR when the pending one is deleted, and is issued once that is approved", func() {
 		created := watchCreatedCSRs(namespace, "pending")
@@ -368,51 +368,79 @@ var _ = Describe("CSR deleted by someone else during an issuance", func() {
 		expectOneIssuedEvent("pending", []string{first, second})
 	})
 
-	It("makes one new CSR when the approved but unsigned one is deleted, and is issued once that is signed", func() {
+	It("stores the certificate in the Secret before it is written into the CSR, and then writes the same one into the CSR", func() {
 		created := watchCreatedCSRs(namespace, "approved")
 		lift := csrRefusal(namespace, "approved", "status")
 		createCertificate(namespace, issuer.Name, "approved", nil)
 
-		By("the first CSR is approved by certsmith but cannot be signed")
+		By("the CSR is approved and signed, and its certificate is in the Secret while the CSR cannot get it")
 		Eventually(created, timeout, interval).Should(HaveLen(1))
 		first := created()[0]
-		Eventually(func() bool { return approvedNotSigned(getCSR(first)) }, timeout, interval).Should(BeTrue())
-		Consistently(func() bool { return approvedNotSigned(getCSR(first)) }, time.Second, 100*time.Millisecond).Should(BeTrue())
+		sc := waitRevision(namespace, "approved", 1)
+		leaf := expectMatchingPair(getSecret(namespace, "approved-tls"))[0]
+		Expect(sc.Status.SerialNumber).To(Equal(fmt.Sprintf("%x", leaf.SerialNumber)))
+		Consistently(func(g Gomega) {
+			g.Expect(approvedNotSigned(getCSR(first))).To(BeTrue(), "kept, open, while the signer may not write it")
+			g.Expect(created()).To(Equal([]string{first}))
+		}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
 
-		By("deleted while approved: exactly one new CSR")
-		second := restartsOnce("approved", first, created, approvedNotSigned)
-
-		By("once the new CSR is signed, the certificate is issued from it")
+		By("once the signer may write it, the CSR gets the very certificate of the Secret")
 		lift()
-		nudgeCSR(second)
-		expectIssuedFrom("approved", second)
-		expectSettled("approved", created, []string{first, second}, second)
-		expectOneIssuedEvent("approved", []string{first, second})
+		nudgeCSR(first)
+		expectIssuedFrom("approved", first)
+		expectSettled("approved", created, []string{first}, first)
+		expectOneIssuedEvent("approved", []string{first})
 	})
 
-	It("makes one new CSR when the signed one is deleted before its certificate is stored, and stores only the new one's", func() {
+	It("changes nothing when a CSR whose certificate is in the Secret, but not yet in the CSR, is deleted", func() {
+		created := watchCreatedCSRs(namespace, "handed")
+		lift := csrRefusal(namespace, "handed", "status")
+		DeferCleanup(lift)
+		createCertificate(namespace, issuer.Name, "handed", nil)
+		Eventually(created, timeout, interval).Should(HaveLen(1))
+		first := created()[0]
+		before := waitRevision(namespace, "handed", 1)
+		secret := getSecret(namespace, "handed-tls")
+		Expect(approvedNotSigned(getCSR(first))).To(BeTrue())
+
+		By("deleted before the signer could write it: no new CSR, the Secret stays")
+		deleteCSRAsSomeoneElse(first)
+		stepClock(lostRequestTimeout + time.Second)
+		nudge(namespace, "handed")
+		Consistently(func(g Gomega) {
+			g.Expect(created()).To(Equal([]string{first}), "no new CSR")
+			g.Expect(liveCSRNames(namespace, "handed")).To(BeEmpty())
+			g.Expect(getSecret(namespace, "handed-tls").ResourceVersion).To(Equal(secret.ResourceVersion), "the Secret is not written again")
+			sc := getCertificate(namespace, "handed")
+			g.Expect(sc.Status.Revision).To(Equal(int64(1)))
+			g.Expect(sc.Status.SerialNumber).To(Equal(before.Status.SerialNumber))
+			g.Expect(meta.IsStatusConditionTrue(sc.Status.Conditions, certsmithv1alpha1.ConditionReady)).To(BeTrue())
+		}, 3*time.Second, 200*time.Millisecond).Should(Succeed())
+		expectMatchingPair(getSecret(namespace, "handed-tls"))
+		expectOneIssuedEvent("handed", []string{first})
+	})
+
+	It("makes one new CSR when the signed one is deleted before its certificate is stored, whose certificate no API object ever had", func() {
 		created := watchCreatedCSRs(namespace, "signed")
 		lift := secretRefusal(namespace, "signed-tls")
 		createCertificate(namespace, issuer.Name, "signed", nil)
 
-		By("the first CSR is signed, but the Secret cannot be written")
+		By("the first CSR is approved and signed, but the Secret cannot be written, so the CSR does not get the certificate either")
 		Eventually(created, timeout, interval).Should(HaveLen(1))
 		first := created()[0]
-		Eventually(func() bool { return signed(getCSR(first)) }, timeout, interval).Should(BeTrue())
-		firstChain, err := pki.ParseCertificatesPEM(getCSR(first).Status.Certificate)
-		Expect(err).NotTo(HaveOccurred())
-		Consistently(func() bool {
-			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "signed-tls"}, &corev1.Secret{}))
-		}, time.Second, 100*time.Millisecond).Should(BeTrue())
+		Eventually(func() bool { return approvedNotSigned(getCSR(first)) }, timeout, interval).Should(BeTrue())
+		Consistently(func(g Gomega) {
+			g.Expect(approvedNotSigned(getCSR(first))).To(BeTrue())
+			g.Expect(apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "signed-tls"}, &corev1.Secret{}))).To(BeTrue())
+		}, time.Second, 100*time.Millisecond).Should(Succeed())
 
-		By("deleted while signed: exactly one new CSR; the first one's certificate, whose key is gone, is never stored")
-		second := restartsOnce("signed", first, created, signed)
+		By("deleted while held: exactly one new CSR, held the same way")
+		second := restartsOnce("signed", first, created, approvedNotSigned)
 
 		By("once the Secret can be written, it holds the new CSR's certificate")
 		lift()
 		nudge(namespace, "signed")
-		sc := expectIssuedFrom("signed", second)
-		Expect(sc.Status.SerialNumber).NotTo(Equal(fmt.Sprintf("%x", firstChain[0].SerialNumber)))
+		expectIssuedFrom("signed", second)
 		expectSettled("signed", created, []string{first, second}, second)
 		expectOneIssuedEvent("signed", []string{first, second})
 	})
@@ -448,3 +476,71 @@ var _ = Describe("CSR deleted by someone else during an issuance", func() {
 		expectOneIssuedEvent("stored", []string{first})
 	})
 })
+
+var _ = Describe("A CSR of certsmith's own whose key this process does not hold", func() {
+	It("is never approved or signed (left by an earlier leader), and the certificate is issued from a new CSR", func() {
+		issuer := newSelfSignedIssuer()
+		namespace := newNamespace()
+		created := watchCreatedCSRs(namespace, "orphaned")
+
+		By("the operator may not delete the CSR left behind, so the signer sees it next to a live ServiceCertificate")
+		prefix := namespace + "-orphaned-left"
+		probeCSR := &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: prefix + "probe"},
+			Spec: certificatesv1.CertificateSigningRequestSpec{Request: mustCSR("probe.example.com"), SignerName: "example.com/certsmith-test-probe",
+				Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth}},
+		}
+		Expect(k8sClient.Create(ctx, probeCSR)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, probeCSR))).To(Succeed()) })
+		lift := refuseOperator(admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Delete},
+			Rule: admissionregistrationv1.Rule{APIGroups: []string{certificatesv1.GroupName}, APIVersions: []string{"*"},
+				Resources: []string{"certificatesigningrequests"}},
+		}, fmt.Sprintf("oldObject.metadata.name.startsWith(%q)", prefix), func(operator client.Client) error {
+			return operator.Delete(ctx, &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: probeCSR.Name}}, client.DryRunAll)
+		})
+
+		By("a CSR made by the operator's identity for the certificate, as a leader that died would have left it")
+		left := &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: prefix + "0000000",
+				Labels:      map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
+				Annotations: map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: namespace + "/orphaned"}},
+			Spec: certificatesv1.CertificateSigningRequestSpec{Request: mustCSR("orphaned." + namespace + ".svc"), SignerName: issuer.EffectiveSignerName(),
+				Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth}},
+		}
+		Expect(asOperator().Create(ctx, left)).To(Succeed())
+		Expect(getCSR(left.Name).Spec.Username).To(Equal(operatorUser))
+		createCertificate(namespace, issuer.Name, "orphaned", nil)
+		Eventually(created, timeout, interval).Should(ContainElement(left.Name))
+
+		By("looked at again and again, it is never approved, denied or signed")
+		Consistently(func(g Gomega) {
+			nudgeCSR(left.Name)
+			csr := getCSR(left.Name)
+			g.Expect(csr.Status.Conditions).To(BeEmpty())
+			g.Expect(csr.Status.Certificate).To(BeEmpty())
+		}, 3*time.Second, 300*time.Millisecond).Should(Succeed())
+
+		By("once it can be deleted, it is, and the certificate comes from the one new CSR")
+		lift()
+		nudge(namespace, "orphaned") // past the backoff of the refused deletes
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Name: left.Name}, &certificatesv1.CertificateSigningRequest{}))
+		}, timeout, interval).Should(BeTrue())
+		Eventually(created, timeout, interval).Should(HaveLen(2))
+		second := created()[1]
+		sc := waitRevision(namespace, "orphaned", 1)
+		Eventually(func() []byte { return getCSR(second).Status.Certificate }, timeout, interval).ShouldNot(BeEmpty())
+		signed, err := pki.ParseCertificatesPEM(getCSR(second).Status.Certificate)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sc.Status.SerialNumber).To(Equal(fmt.Sprintf("%x", signed[0].SerialNumber)))
+		Expect(expectMatchingPair(getSecret(namespace, "orphaned-tls"))[0].Equal(signed[0])).To(BeTrue())
+	})
+})
+
+// mustCSR is a PEM request with a new ECDSA key for one DNS name.
+func mustCSR(dnsName string) []byte {
+	csrPEM, err := pki.BuildCSR(newKey(pki.KeyAlgorithmECDSA), pki.CSRRequest{DNSNames: []string{dnsName}})
+	Expect(err).NotTo(HaveOccurred())
+	return csrPEM
+}

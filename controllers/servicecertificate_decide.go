@@ -189,6 +189,9 @@ type requestStep struct {
 	// csr its CSR once the cache has it.
 	pending *pendingRequest
 	csr     *certificatesv1.CertificateSigningRequest
+	// chainPEM is the certificate to store, with stepStore: the one the
+	// signer handed over, or, from a signer elsewhere, the CSR's.
+	chainPEM []byte
 	// forgetPending: the request changed while a CSR was in flight, whose
 	// key is dropped.
 	forgetPending bool
@@ -210,19 +213,24 @@ func decideRequest(o *observed, now time.Time) requestStep {
 		switch csr := &o.requests[i]; {
 		case step.pending != nil && csr.Name == step.pending.csrName:
 			step.csr = csr
-		case !csrFinished(csr):
+		case !csrFinished(csr) && !o.storedUnsigned[csr.Name]:
 			step.stale = append(step.stale, csr)
 		}
 	}
 	switch {
-	case step.csr != nil && len(step.csr.Status.Certificate) > 0:
+	case step.csr != nil && (len(step.csr.Status.Certificate) > 0 || len(o.handed) > 0):
 		step.kind = stepStore
+		step.chainPEM = o.handed
+		if len(step.chainPEM) == 0 {
+			step.chainPEM = step.csr.Status.Certificate
+		}
 	case step.csr != nil && csrFailure(step.csr) != nil:
 		step.kind = stepFailed
 	case step.csr != nil:
 		step.kind = stepWaitSigning
-	case step.pending != nil && now.Sub(step.pending.createdAt) < lostRequestTimeout:
-		// Created moments ago; the cache has not seen it yet.
+	case step.pending != nil && !step.pending.unanswered && now.Sub(step.pending.createdAt) < lostRequestTimeout:
+		// Created moments ago; the cache has not seen it yet. (A create
+		// that got no answer is made again at once, under the same name.)
 		step.kind = stepWaitCache
 	default:
 		// Back off after failures, unless the request changed since the last one.
@@ -283,8 +291,11 @@ func historyLimit(sc *certsmithv1alpha1.ServiceCertificate) int {
 // prunableRequests returns the CSRs to delete once the Secret is up to
 // date: every CSR still in flight, and the finished ones beyond the newest
 // up to the history limit (always keeping keep, which counts towards it).
-// requests are newest first.
-func prunableRequests(sc *certsmithv1alpha1.ServiceCertificate, requests []certificatesv1.CertificateSigningRequest, keep string) []*certificatesv1.CertificateSigningRequest {
+// requests are newest first. The CSRs in storedUnsigned, whose certificate
+// is in the Secret and which wait for the signer to write it into them, are
+// kept and not counted.
+func prunableRequests(sc *certsmithv1alpha1.ServiceCertificate, requests []certificatesv1.CertificateSigningRequest, keep string,
+	storedUnsigned map[string]bool) []*certificatesv1.CertificateSigningRequest {
 	kept := 0
 	if keep != "" {
 		kept = 1
@@ -293,7 +304,7 @@ func prunableRequests(sc *certsmithv1alpha1.ServiceCertificate, requests []certi
 	for i := range requests {
 		csr := &requests[i]
 		switch {
-		case csr.Name == keep:
+		case csr.Name == keep, storedUnsigned[csr.Name]:
 		case !csrFinished(csr):
 			prune = append(prune, csr)
 		case kept < historyLimit(sc):

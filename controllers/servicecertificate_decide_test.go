@@ -264,6 +264,8 @@ func TestServiceCertificateDecideRequest(t *testing.T) {
 		name       string
 		pending    *pendingRequest
 		requests   []certificatesv1.CertificateSigningRequest
+		handed     []byte
+		stored     map[string]bool
 		edit       func(sc *certsmithv1alpha1.ServiceCertificate)
 		want       stepKind
 		wantCSR    string
@@ -278,7 +280,16 @@ func TestServiceCertificateDecideRequest(t *testing.T) {
 			want: stepFailed, wantCSR: "a"},
 		{name: "in flight: wait for signing", pending: pendingFor("a", time.Minute), requests: []certificatesv1.CertificateSigningRequest{mine("a")},
 			want: stepWaitSigning, wantCSR: "a"},
+		{name: "signed in this process, not yet in the CSR: store the handed certificate", pending: pendingFor("a", time.Minute),
+			requests: []certificatesv1.CertificateSigningRequest{mine("a")}, handed: []byte("handed"), want: stepStore, wantCSR: "a"},
+		{name: "stored, waiting for the signer to write the CSR: not stale", requests: []certificatesv1.CertificateSigningRequest{mine("b")},
+			stored: map[string]bool{"b": true}, want: stepCreate},
 		{name: "created moments ago, not in the cache: wait", pending: pendingFor("a", lostRequestTimeout-time.Second), want: stepWaitCache},
+		{name: "create unanswered, not in the cache: create again at once", want: stepCreate,
+			pending: &pendingRequest{csrName: "a", requestHash: hash, createdAt: now, unanswered: true}},
+		{name: "create unanswered, but it is in the cache: wait for signing", want: stepWaitSigning, wantCSR: "a",
+			pending:  &pendingRequest{csrName: "a", requestHash: hash, createdAt: now, unanswered: true},
+			requests: []certificatesv1.CertificateSigningRequest{mine("a")}},
 		{name: "missing for longer: taken as deleted, create", pending: pendingFor("a", lostRequestTimeout), want: stepCreate},
 		{name: "left by a crash: deleted, create", requests: []certificatesv1.CertificateSigningRequest{mine("b"), scSigned(mine("old"))},
 			want: stepCreate, wantStale: []string{"b"}},
@@ -301,8 +312,11 @@ func TestServiceCertificateDecideRequest(t *testing.T) {
 				tc.edit(sc)
 			}
 			o := scTestObserved(sc, req, f.ca, f.issued)
-			o.pending, o.requests = tc.pending, tc.requests
+			o.pending, o.requests, o.handed, o.storedUnsigned = tc.pending, tc.requests, tc.handed, tc.stored
 			step := decideRequest(o, now)
+			if tc.handed != nil && string(step.chainPEM) != string(tc.handed) {
+				t.Fatalf("stores %q, want the handed certificate", step.chainPEM)
+			}
 			gotCSR := ""
 			if step.csr != nil {
 				gotCSR = step.csr.Name
@@ -344,7 +358,7 @@ func TestServiceCertificatePrunableRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := scTestCertificate(func(spec *certsmithv1alpha1.ServiceCertificateSpec) { spec.RevisionHistoryLimit = tc.limit })
-			if got := stepNames(prunableRequests(sc, requests, tc.keep)); !slices.Equal(got, tc.want) {
+			if got := stepNames(prunableRequests(sc, requests, tc.keep, nil)); !slices.Equal(got, tc.want) {
 				t.Fatalf("pruned %v, want %v", got, tc.want)
 			}
 		})

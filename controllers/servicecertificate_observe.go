@@ -75,6 +75,12 @@ type observed struct {
 	pending *pendingRequest
 	// requests are the CSRs certsmith made for the certificate, newest first.
 	requests []certificatesv1.CertificateSigningRequest
+	// handed is the certificate the signer of this process made for the
+	// CSR in flight and has not written into it yet (issuanceHandoff).
+	handed []byte
+	// storedUnsigned are the CSRs whose certificate is already in the
+	// Secret and which wait for the signer to write it into them.
+	storedUnsigned map[string]bool
 }
 
 // observe reads what sc depends on. It returns the errors that end the
@@ -116,6 +122,18 @@ func (r *ServiceCertificateReconciler) observe(ctx context.Context, sc *certsmit
 	}
 	if o.requests, err = r.requestsOf(ctx, client.ObjectKeyFromObject(sc)); err != nil {
 		return nil, err
+	}
+	for i := range o.requests {
+		csr := &o.requests[i]
+		switch {
+		case o.pending != nil && csr.Name == o.pending.csrName:
+			o.handed = r.Handoff.certificateFor(csr)
+		case !csrFinished(csr) && r.Handoff.storedFor(csr):
+			if o.storedUnsigned == nil {
+				o.storedUnsigned = map[string]bool{}
+			}
+			o.storedUnsigned[csr.Name] = true
+		}
 	}
 	return o, nil
 }

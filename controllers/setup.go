@@ -72,9 +72,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ClusterIssuerControllerName, err)
 	}
+	// The ServiceCertificate controller and the CSR signer hand each
+	// issuance over in memory: certificate into the Secret, then into the CSR.
+	handoff := newIssuanceHandoff(newPendingKeys())
 	if err := (&ServiceCertificateReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder,
 		Namespace: opts.Namespace, ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
+		Handoff: handoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ServiceCertificateControllerName, err)
 	}
@@ -89,6 +93,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := (&CSRReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers, Marks: marks,
+		Handoff: handoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
 	}

@@ -85,6 +85,15 @@ func KeyMatchesCertificate(key crypto.Signer, cert *x509.Certificate) bool {
 	return PublicKeysEqual(normalizeSigner(key).Public(), cert.PublicKey)
 }
 
+// KeyMatchesRequest reports whether key is the private half of the public
+// key in the request.
+func KeyMatchesRequest(key crypto.Signer, request *x509.CertificateRequest) bool {
+	if key == nil || request == nil {
+		return false
+	}
+	return PublicKeysEqual(normalizeSigner(key).Public(), request.PublicKey)
+}
+
 // FingerprintSHA256 returns the SHA-256 fingerprint of cert's DER encoding as
 // upper-case hex bytes separated by colons, the format of
 // `openssl x509 -noout -fingerprint -sha256`.

@@ -17,9 +17,11 @@ limitations under the License.
 package fault
 
 import (
+	"bufio"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -135,23 +137,43 @@ func waitSomeReady(namespace string) int {
 	return n
 }
 
+// converged is what expectConverged found of a batch after a fault.
+type converged struct {
+	// restarted is how many certificates had more than one CSR created:
+	// an issuance in flight whose key went with a lost leader starts over.
+	restarted int
+	// mostCreated is the most CSRs created for one certificate.
+	mostCreated int
+	// storedFirst is how many certificates are in their Secret while no
+	// CSR ever got their certificate: a leader lost between the Secret
+	// write and the CSR's.
+	storedFirst int
+}
+
+// String is the figures, for the report.
+func (c converged) String() string {
+	return fmt.Sprintf("issuances started over with a new key %d (at most %d CSRs created for one); certificates in their Secret before in a CSR %d; certificates signed twice 0",
+		c.restarted, c.mostCreated, c.storedFirst)
+}
+
 // expectConverged waits until every certificate of the batch is Ready and
 // then checks what a fault must not leave behind: each issued exactly once
-// (revision 1: no double issuance), a Secret whose key matches its
-// certificate, signed by the issuer's CA, and which is the certificate of
-// its newest signed CSR; no CSR still open, none of a certificate that does
-// not exist, and at most maxSigned signed CSRs per certificate (one more
-// than the changes of leader: a lost leader's pending keys went with it, so
-// an issuance in flight starts over with a new key); maxSigned 0 bounds
-// nothing. It returns how many had more than one, and the most any had.
-func expectConverged(namespace string, maxSigned int) (more, most int) {
+// (revision 1); a Secret whose key matches its certificate, signed by the
+// issuer's CA; no certificate ever written into more than one CSR, nor
+// into a CSR with another certificate than the Secret's (from the API
+// server's audit log, which also has the CSRs deleted since: no issuance
+// was signed twice); no CSR still open, and none of a certificate that
+// does not exist.
+func expectConverged(namespace string) converged {
 	GinkgoHelper()
 	Eventually(func() int { return readyCount(namespace) }, convergeTimeout, time.Second).Should(Equal(batch))
 
 	certs := certificates(namespace)
 	Expect(certs).To(HaveLen(batch))
+	names := map[string]bool{}
 	for _, c := range certs {
 		Expect(c.Status.Revision).To(Equal(int64(1)), "certificate %s was issued %d times", c.Metadata.Name, c.Status.Revision)
+		names[namespace+"/"+c.Metadata.Name] = true
 	}
 
 	roots := issuerRoots()
@@ -166,13 +188,11 @@ func expectConverged(namespace string, maxSigned int) (more, most int) {
 		} `json:"items"`
 	}
 	Expect(json.Unmarshal([]byte(out), &secrets)).To(Succeed())
-	tlsSecrets := 0
 	leafSerial := map[string]string{}
 	for _, s := range secrets.Items {
 		if !strings.HasSuffix(s.Metadata.Name, "-tls") {
 			continue
 		}
-		tlsSecrets++
 		chain, err := pki.ParseCertificatesPEM(s.Data["tls.crt"])
 		Expect(err).NotTo(HaveOccurred(), "Secret %s", s.Metadata.Name)
 		key, err := pki.ParsePrivateKeyPEM(s.Data["tls.key"])
@@ -182,56 +202,129 @@ func expectConverged(namespace string, maxSigned int) (more, most int) {
 		Expect(err).NotTo(HaveOccurred(), "Secret %s", s.Metadata.Name)
 		leafSerial[namespace+"/"+strings.TrimSuffix(s.Metadata.Name, "-tls")] = chain[0].SerialNumber.Text(16)
 	}
-	Expect(tlsSecrets).To(Equal(batch))
+	Expect(leafSerial).To(HaveLen(batch))
 
-	out, err = quiet.Kubectl("get", "csr", "-o", "json")
-	Expect(err).NotTo(HaveOccurred())
+	By("no CSR is left open: those whose key went with a leader are deleted, unsigned")
+	Eventually(func(g Gomega) {
+		for _, csr := range csrsOf(g, namespace) {
+			g.Expect(names).To(HaveKey(csr.owner), "CSR %s of a certificate that does not exist", csr.name)
+			g.Expect(csr.certificate).NotTo(BeEmpty(), "CSR %s of %s is still open", csr.name, csr.owner)
+		}
+	}, 30*time.Second, time.Second).Should(Succeed())
+
+	By("each certificate was written into at most one CSR, and that is the Secret's (audit log)")
+	signed, created := auditedCSRs(namespace)
+	var c converged
+	for owner := range names {
+		serials := signed[owner]
+		Expect(len(serials)).To(BeNumerically("<=", 1), "%s: CSRs got %d different certificates for one issuance: %v", owner, len(serials), serials)
+		if len(serials) == 0 {
+			c.storedFirst++
+		}
+		for serial := range serials {
+			Expect(serial).To(Equal(leafSerial[owner]), "%s: a CSR got a certificate that is not the Secret's", owner)
+		}
+		Expect(created[owner]).To(BeNumerically(">=", 1), "%s: no CSR create in the audit log", owner)
+		if created[owner] > 1 {
+			c.restarted++
+		}
+		c.mostCreated = max(c.mostCreated, created[owner])
+	}
+	for owner := range signed {
+		Expect(names).To(HaveKey(owner), "a certificate was signed for %s, which does not exist", owner)
+	}
+	return c
+}
+
+// listedCSR is what the specs read of a CSR.
+type listedCSR struct {
+	name, owner string
+	certificate []byte
+}
+
+// csrsOf lists the CSRs that certsmith made for the certificates of a namespace.
+func csrsOf(g Gomega, namespace string) []listedCSR {
+	out, err := quiet.Kubectl("get", "csr", "-o", "json")
+	g.Expect(err).NotTo(HaveOccurred())
 	var csrs struct {
 		Items []struct {
 			Metadata struct {
-				Name              string            `json:"name"`
-				Annotations       map[string]string `json:"annotations"`
-				CreationTimestamp time.Time         `json:"creationTimestamp"`
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations"`
 			} `json:"metadata"`
 			Status struct {
 				Certificate []byte `json:"certificate"`
 			} `json:"status"`
 		} `json:"items"`
 	}
-	Expect(json.Unmarshal([]byte(out), &csrs)).To(Succeed())
-	signed := map[string]int{}
-	newest := map[string]time.Time{}
-	newestSerial := map[string]string{}
-	names := map[string]bool{}
-	for _, c := range certs {
-		names[namespace+"/"+c.Metadata.Name] = true
-	}
+	g.Expect(json.Unmarshal([]byte(out), &csrs)).To(Succeed())
+	var listed []listedCSR
 	for _, csr := range csrs.Items {
-		owner := csr.Metadata.Annotations["certsmith.io/service-certificate"]
-		if !strings.HasPrefix(owner, namespace+"/") {
+		if owner := csr.Metadata.Annotations["certsmith.io/service-certificate"]; strings.HasPrefix(owner, namespace+"/") {
+			listed = append(listed, listedCSR{name: csr.Metadata.Name, owner: owner, certificate: csr.Status.Certificate})
+		}
+	}
+	return listed
+}
+
+// auditedCSRs reads kube-apiserver's audit log: for each certificate of
+// the namespace, the serials written into its CSRs by a status update the
+// API server accepted, and how many CSRs were created for it (a CSR is
+// named "<namespace>-<name>-" and ten characters).
+func auditedCSRs(namespace string) (signed map[string]map[string]bool, created map[string]int) {
+	GinkgoHelper()
+	file, err := os.Open(auditLog)
+	Expect(err).NotTo(HaveOccurred())
+	defer file.Close()
+	signed, created = map[string]map[string]bool{}, map[string]int{}
+	scanner := bufio.NewScanner(file)
+	scanner.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	for scanner.Scan() {
+		var e struct {
+			Stage     string `json:"stage"`
+			Verb      string `json:"verb"`
+			ObjectRef struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+				Name        string `json:"name"`
+			} `json:"objectRef"`
+			ResponseStatus struct {
+				Code int `json:"code"`
+			} `json:"responseStatus"`
+			RequestObject struct {
+				Metadata struct {
+					Annotations map[string]string `json:"annotations"`
+				} `json:"metadata"`
+				Status struct {
+					Certificate []byte `json:"certificate"`
+				} `json:"status"`
+			} `json:"requestObject"`
+		}
+		Expect(json.Unmarshal(scanner.Bytes(), &e)).To(Succeed())
+		if e.Stage != "ResponseComplete" || e.ObjectRef.Resource != "certificatesigningrequests" || e.ResponseStatus.Code/100 != 2 {
 			continue
 		}
-		Expect(names).To(HaveKey(owner), "CSR %s of a certificate that does not exist", csr.Metadata.Name)
-		Expect(csr.Status.Certificate).NotTo(BeEmpty(), "CSR %s of %s is still open", csr.Metadata.Name, owner)
-		signed[owner]++
-		if t := csr.Metadata.CreationTimestamp; !t.Before(newest[owner]) {
-			issued, err := pki.ParseCertificatesPEM(csr.Status.Certificate)
-			Expect(err).NotTo(HaveOccurred(), "CSR %s", csr.Metadata.Name)
-			newest[owner], newestSerial[owner] = t, issued[0].SerialNumber.Text(16)
+		switch {
+		case e.Verb == "create":
+			name := e.ObjectRef.Name
+			if prefix := namespace + "-"; strings.HasPrefix(name, prefix) && len(name) > len(prefix)+11 {
+				created[namespace+"/"+name[len(prefix):len(name)-11]]++
+			}
+		case e.ObjectRef.Subresource == "status" && len(e.RequestObject.Status.Certificate) > 0:
+			owner := e.RequestObject.Metadata.Annotations["certsmith.io/service-certificate"]
+			if !strings.HasPrefix(owner, namespace+"/") {
+				continue
+			}
+			chain, err := pki.ParseCertificatesPEM(e.RequestObject.Status.Certificate)
+			Expect(err).NotTo(HaveOccurred(), "the certificate written into CSR %s", e.ObjectRef.Name)
+			if signed[owner] == nil {
+				signed[owner] = map[string]bool{}
+			}
+			signed[owner][chain[0].SerialNumber.Text(16)] = true
 		}
 	}
-	Expect(signed).To(HaveLen(batch), "every certificate has its signed CSR")
-	for owner, n := range signed {
-		if maxSigned > 0 {
-			Expect(n).To(BeNumerically("<=", maxSigned), "%s has %d signed CSRs for one issuance", owner, n)
-		}
-		if n > 1 {
-			more++
-		}
-		most = max(most, n)
-		Expect(leafSerial[owner]).To(Equal(newestSerial[owner]), "%s: the Secret does not hold the certificate of its newest CSR", owner)
-	}
-	return more, most
+	Expect(scanner.Err()).NotTo(HaveOccurred())
+	return signed, created
 }
 
 // issuerRoots is the issuer's CA, from its Secret.

@@ -67,7 +67,29 @@ var (
 	// as the kubelet restarts a container.
 	replicas   [2]*harness.Manager
 	supervisor *restarter
+	// auditLog is kube-apiserver's audit log (auditPolicy).
+	auditLog string
 )
+
+// auditPolicy logs the requests that write a CSR's status, with their
+// body (each certificate a signer wrote into a CSR), and the creates of
+// CSRs.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Request
+  verbs: ["update", "patch"]
+  resources:
+  - group: certificates.k8s.io
+    resources: ["certificatesigningrequests/status"]
+- level: Metadata
+  verbs: ["create"]
+  resources:
+  - group: certificates.k8s.io
+    resources: ["certificatesigningrequests"]
+- level: None
+`
 
 func TestFault(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -79,9 +101,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	repoRoot, err = harness.RepoRoot()
 	Expect(err).NotTo(HaveOccurred())
 	runner := harness.Runner{Log: GinkgoWriter}
+	auditDir, err := os.MkdirTemp("", "certsmith-fault-audit-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = os.RemoveAll(auditDir) })
+	auditLog = filepath.Join(auditDir, "audit.log")
+	Expect(os.WriteFile(filepath.Join(auditDir, "policy.yaml"), []byte(auditPolicy), 0o600)).To(Succeed())
 	cluster = &harness.ControlPlane{
 		RepoRoot: repoRoot, Dir: filepath.Join(repoRoot, clusterDirName),
 		EtcdPort: etcdPort, APIServerPort: apiServerPort, Runner: runner,
+		// Every certificate written into a CSR is in the audit log, also
+		// of CSRs deleted since: the ground truth of what was signed.
+		APIServerFlags: "--audit-policy-file " + filepath.Join(auditDir, "policy.yaml") + " --audit-log-path " + auditLog,
 	}
 	q := *cluster
 	q.Runner = harness.Runner{Timeout: 20 * time.Second}

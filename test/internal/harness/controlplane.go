@@ -56,6 +56,9 @@ type ControlPlane struct {
 	EtcdPort, APIServerPort int
 	// Runner runs hack/cluster.sh, the kubeconfig script and kubectl.
 	Runner Runner
+	// APIServerFlags are more kube-apiserver flags, word-split
+	// (CLUSTER_APISERVER_FLAGS), also when it is started again.
+	APIServerFlags string
 }
 
 // Kubeconfig is the cluster admin's kubeconfig (user admin, group
@@ -142,11 +145,15 @@ func (c *ControlPlane) script(ctx context.Context, action string) error {
 
 // scriptEnv is what hack/cluster.sh reads: the directory and the ports.
 func (c *ControlPlane) scriptEnv() []string {
-	return []string{
+	env := []string{
 		"CLUSTER_DIR=" + c.Dir,
 		"CLUSTER_ETCD_PORT=" + strconv.Itoa(c.EtcdPort),
 		"CLUSTER_API_PORT=" + strconv.Itoa(c.APIServerPort),
 	}
+	if c.APIServerFlags != "" {
+		env = append(env, "CLUSTER_APISERVER_FLAGS="+c.APIServerFlags)
+	}
+	return env
 }
 
 // InstallDefault installs certsmith as a user would, "kubectl apply -k

@@ -1,0 +1,209 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/certsmith/certsmith/internal/pki"
+)
+
+// TestIssuanceHandoff checks the handoff between the signer and the
+// ServiceCertificate controller: only a CSR whose key is held counts as
+// held, a certificate is handed once per CSR (by UID), stored wakes the
+// signer, and a nil handoff holds nothing.
+func TestIssuanceHandoff(t *testing.T) {
+	keys := newPendingKeys()
+	h := newIssuanceHandoff(keys)
+	sc := scTestCertificate(nil)
+	owner := types.NamespacedName{Namespace: "shop", Name: "web"}
+	csr := &certificatesv1.CertificateSigningRequest{}
+	csr.Name, csr.UID = "shop-web-abc", "uid-1"
+
+	if h.holds(owner, csr) {
+		t.Fatal("holds a CSR whose key is not held")
+	}
+	keys.put(sc, &pendingRequest{csrName: "shop-web-other"})
+	if h.holds(owner, csr) {
+		t.Fatal("holds a CSR by its owner alone")
+	}
+	keys.put(sc, &pendingRequest{csrName: csr.Name})
+	if !h.holds(owner, csr) {
+		t.Fatal("does not hold the CSR of the key in flight")
+	}
+
+	h.offer(owner, csr, []byte("first"))
+	h.offer(owner, csr, []byte("second"))
+	if got := string(h.certificateFor(csr)); got != "first" {
+		t.Fatalf("handed %q, want the first certificate: a CSR never gets two", got)
+	}
+	select {
+	case e := <-h.wakeCertificates:
+		if e.Object.GetNamespace() != "shop" || e.Object.GetName() != "web" {
+			t.Fatalf("woke %s/%s", e.Object.GetNamespace(), e.Object.GetName())
+		}
+	default:
+		t.Fatal("the ServiceCertificate controller was not woken")
+	}
+	other := csr.DeepCopy()
+	other.UID = "uid-2" // the same name, another object
+	if h.certificateFor(other) != nil || h.storedFor(other) {
+		t.Fatal("a CSR made again under the same name inherits the certificate")
+	}
+	if h.storedFor(csr) {
+		t.Fatal("stored before markStored")
+	}
+	h.markStored(csr)
+	if !h.storedFor(csr) {
+		t.Fatal("not stored after markStored")
+	}
+	select {
+	case e := <-h.wakeSigner:
+		if e.Object.GetName() != csr.Name {
+			t.Fatalf("woke CSR %s", e.Object.GetName())
+		}
+	default:
+		t.Fatal("the signer was not woken")
+	}
+	if chain, stored, ok := h.take(csr); !ok || !stored || string(chain) != "first" {
+		t.Fatalf("take = %q %v %v", chain, stored, ok)
+	}
+	h.drop(csr.Name)
+	if _, _, ok := h.take(csr); ok || h.size() != 0 {
+		t.Fatal("dropped, yet still handed")
+	}
+
+	var none *issuanceHandoff
+	none.markStored(csr)
+	none.drop(csr.Name)
+	if none.holds(owner, csr) || none.certificateFor(csr) != nil || none.storedFor(csr) {
+		t.Fatal("a nil handoff holds something")
+	}
+}
+
+// TestIssuanceHandoffBounded checks that certificates left behind are
+// dropped after handoffTTL once more than handoffSweepAbove are handed.
+func TestIssuanceHandoffBounded(t *testing.T) {
+	h := newIssuanceHandoff(newPendingKeys())
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	owner := types.NamespacedName{Namespace: "shop", Name: "web"}
+	for i := range handoffSweepAbove + 1 {
+		csr := &certificatesv1.CertificateSigningRequest{}
+		csr.Name, csr.UID = "old-"+strconv.Itoa(i), types.UID(strconv.Itoa(i))
+		h.offer(owner, csr, []byte("c"))
+		<-h.wakeCertificates
+	}
+	now = now.Add(handoffTTL + time.Second)
+	fresh := &certificatesv1.CertificateSigningRequest{}
+	fresh.Name, fresh.UID = "fresh", "uid-fresh"
+	h.offer(owner, fresh, []byte("c"))
+	if got := h.size(); got != 1 {
+		t.Fatalf("%d handed after the sweep, want only the fresh one", got)
+	}
+}
+
+// TestCreateRequestRetriesUnderTheSameName checks that a CSR create whose
+// answer was lost is made again with the same key and name, and that the
+// CSR found already there is taken only when it is certsmith's, for that key.
+func TestCreateRequestRetriesUnderTheSameName(t *testing.T) {
+	f := newChainFixture(t)
+	sc := f.sc.DeepCopy()
+	req := scTestRequest(t, sc)
+	lose := true
+	c := scTestClient(t)
+	lossy := interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+			if !ok {
+				return cl.Create(ctx, obj, opts...)
+			}
+			csr.Spec.Username = scTestOperator // as the API server sets it
+			err := cl.Create(ctx, obj, opts...)
+			if err == nil && lose {
+				lose = false
+				return apierrors.NewTimeoutError("the answer was lost", 1)
+			}
+			return err
+		},
+	})
+	r := &ServiceCertificateReconciler{Client: lossy, APIReader: lossy, Username: scTestOperator, Clock: clocktesting.NewFakeClock(scTestNow),
+		Recorder: events.NewFakeRecorder(10), keys: newPendingKeys()}
+	o := scTestObserved(sc, req, f.ca, nil)
+
+	if _, err := r.createRequest(context.Background(), sc, o, scTestNow); err == nil {
+		t.Fatal("the lost answer was not reported")
+	}
+	first := r.keys.get(sc)
+	if first == nil || !first.unanswered {
+		t.Fatalf("pending %+v: the key must stay held, unanswered", first)
+	}
+	if step := decideRequest(&observed{sc: sc, request: req, pending: first}, scTestNow); step.kind != stepCreate {
+		t.Fatalf("step %v, want create again", step.kind)
+	}
+	o.pending = first
+	if _, err := r.createRequest(context.Background(), sc, o, scTestNow); err != nil {
+		t.Fatal(err)
+	}
+	again := r.keys.get(sc)
+	if again.unanswered || again.csrName != first.csrName || again.key != first.key {
+		t.Fatalf("retried as %q (unanswered %v), want %q with the same key", again.csrName, again.unanswered, first.csrName)
+	}
+	if got := csrNames(t, c); len(got) != 1 || got[0] != first.csrName {
+		t.Fatalf("CSRs %v, want the one %s", got, first.csrName)
+	}
+
+	// A CSR under the name that is not certsmith's, or not for this key, is not taken.
+	for _, squatter := range []struct{ name, username string }{{"other-user", "mallory"}, {"other-key", scTestOperator}} {
+		squatted := scTestCSR(first.csrName+squatter.name, "shop/web", req.hash(), scTestNow)
+		squatted.Spec.Username = squatter.username
+		squatted.Spec.Request = mustTestCSR(t)
+		if err := c.Create(context.Background(), &squatted); err != nil {
+			t.Fatal(err)
+		}
+		pending := *first
+		pending.csrName, pending.unanswered = squatted.Name, true
+		if err := r.checkCreatedBefore(context.Background(), &pending); err == nil {
+			t.Fatalf("%s: took a CSR that an earlier create of this key did not make", squatter.name)
+		}
+	}
+	pending := *first
+	if err := r.checkCreatedBefore(context.Background(), &pending); err != nil {
+		t.Fatalf("the CSR the lost create made is not taken: %v", err)
+	}
+}
+
+// mustTestCSR is a PEM request with a new key.
+func mustTestCSR(t *testing.T) []byte {
+	t.Helper()
+	csrPEM, err := pki.BuildCSR(scTestKey(t), pki.CSRRequest{DNSNames: []string{"web.shop.svc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csrPEM
+}
