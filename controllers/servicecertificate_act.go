@@ -276,7 +276,7 @@ func newCSR(sc *certsmithv1alpha1.ServiceCertificate, request *certificateReques
 	return &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   name,
-			Labels:       map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
+			Labels: map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue},
 			Annotations: map[string]string{
 				certsmithv1alpha1.AnnotationServiceCertificate: csrOwnerValue(key),
 				certsmithv1alpha1.AnnotationCertificateHash:    request.hash(),
