@@ -141,19 +141,22 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// it yet: writing again would only conflict.
 		return ctrl.Result{}, nil
 	}
+	if owner != nil && r.Handoff != nil {
+		if chainPEM, stored, ok := r.Handoff.take(csr); ok {
+			if !stored {
+				// Signed; the ServiceCertificate controller stores it in the
+				// Secret first, then wakes this controller (the requeue is
+				// in case that wake-up was lost).
+				return ctrl.Result{RequeueAfter: waitSigningRecheck}, nil
+			}
+			return r.writeStored(ctx, csr, owner, chainPEM)
+		}
+	}
 	issuer, err := r.issuerFor(ctx, csr.Spec.SignerName)
 	if err != nil || issuer == nil {
 		return ctrl.Result{}, err
 	}
 	if owner != nil && r.Handoff != nil {
-		if chainPEM, stored, ok := r.Handoff.take(csr); ok {
-			if !stored {
-				// Signed; the ServiceCertificate controller stores it in the
-				// Secret first, then wakes this controller.
-				return ctrl.Result{}, nil
-			}
-			return r.forbiddenIsTerminal(issuer, csr, "sign", r.writeCertificate(ctx, csr, chainPEM))
-		}
 		if !r.Handoff.holds(client.ObjectKeyFromObject(owner), csr) {
 			// Made by certsmith, but its key is not in this process: left by
 			// an earlier leader or a crash, it can never be used. It is
@@ -441,6 +444,22 @@ func (r *CSRReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		return nil
 	}
 	return r.writeCertificate(ctx, csr, chainPEM)
+}
+
+// writeStored writes the certificate already stored in the Secret of
+// owner into its CSR. When the API server refuses (the signer's sign
+// permission taken away, an admission policy), a Warning Event says so and
+// the write is tried again slowly; the CSR stays open, kept as the record
+// of the certificate in use, until its hand-over is swept (handoffTTL).
+func (r *CSRReconciler) writeStored(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, owner *certsmithv1alpha1.ServiceCertificate, chainPEM []byte) (ctrl.Result, error) {
+	err := r.writeCertificate(ctx, csr, chainPEM)
+	if !apierrors.IsForbidden(err) {
+		return ctrl.Result{}, err
+	}
+	r.Recorder.Eventf(owner, csr, corev1.EventTypeWarning, certsmithv1alpha1.ReasonSignerPermissionMissing, "Sign",
+		"the certificate is in Secret %s, but the API server refused it for CSR %s (retrying in %s): %s",
+		owner.Status.SecretName, csr.Name, terminalRecheck, limitMessage(err.Error()))
+	return ctrl.Result{RequeueAfter: terminalRecheck}, nil
 }
 
 // writeCertificate writes a signed certificate into its CSR.

@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -111,7 +112,9 @@ func (h *issuanceHandoff) offer(owner types.NamespacedName, csr *certificatesv1.
 	h.mu.Lock()
 	if len(h.signed) > handoffSweepAbove {
 		for name, e := range h.signed {
-			if h.now().Sub(e.at) > handoffTTL {
+			// One whose key is still held waits for its Secret: dropping it
+			// would have the CSR signed again.
+			if h.now().Sub(e.at) > handoffTTL && !h.keys.holds(e.owner, name) {
 				delete(h.signed, name)
 			}
 		}
@@ -136,21 +139,45 @@ func (h *issuanceHandoff) certificateFor(csr *certificatesv1.CertificateSigningR
 	return nil
 }
 
-// markStored records that the certificate of csr is in its Secret, and
-// wakes the signer to write it into the CSR.
-func (h *issuanceHandoff) markStored(csr *certificatesv1.CertificateSigningRequest) {
+// markStored records that chainPEM, the certificate of csr, is in its
+// Secret, and wakes the signer to write it into the CSR. Only the very
+// certificate handed over is marked.
+func (h *issuanceHandoff) markStored(csr *certificatesv1.CertificateSigningRequest, chainPEM []byte) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
 	e, ok := h.signed[csr.Name]
-	if ok && e.csrUID == csr.UID {
+	ok = ok && e.csrUID == csr.UID && bytes.Equal(e.chainPEM, chainPEM)
+	if ok {
 		e.stored = true
 	}
 	h.mu.Unlock()
 	if ok {
 		wake(h.wakeSigner, &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: csr.Name}})
 	}
+}
+
+// storedOf returns the CSRs of owner whose certificate is in the Secret
+// and which wait for the signer to write it into them. It is read before
+// the CSRs are listed: one the signer finishes in between is then still
+// known as stored, and not taken for one left open.
+func (h *issuanceHandoff) storedOf(owner types.NamespacedName) map[string]bool {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var stored map[string]bool
+	for name, e := range h.signed {
+		if e.stored && e.owner == owner {
+			if stored == nil {
+				stored = map[string]bool{}
+			}
+			stored[name] = true
+		}
+	}
+	return stored
 }
 
 // storedFor reports whether the certificate of csr is in its Secret and

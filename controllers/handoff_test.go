@@ -78,8 +78,12 @@ func TestIssuanceHandoff(t *testing.T) {
 	if h.storedFor(csr) {
 		t.Fatal("stored before markStored")
 	}
-	h.markStored(csr)
-	if !h.storedFor(csr) {
+	h.markStored(csr, []byte("second"))
+	if h.storedFor(csr) {
+		t.Fatal("marked stored for a certificate that is not the one handed over")
+	}
+	h.markStored(csr, []byte("first"))
+	if !h.storedFor(csr) || !h.storedOf(owner)[csr.Name] {
 		t.Fatal("not stored after markStored")
 	}
 	select {
@@ -99,7 +103,7 @@ func TestIssuanceHandoff(t *testing.T) {
 	}
 
 	var none *issuanceHandoff
-	none.markStored(csr)
+	none.markStored(csr, nil)
 	none.drop(csr.Name)
 	if none.holds(owner, csr) || none.certificateFor(csr) != nil || none.storedFor(csr) {
 		t.Fatal("a nil handoff holds something")
@@ -119,12 +123,20 @@ func TestIssuanceHandoffBounded(t *testing.T) {
 		h.offer(owner, csr, []byte("c"))
 		<-h.wakeCertificates
 	}
+	keys := h.keys
+	sc := scTestCertificate(nil)
+	keys.put(sc, &pendingRequest{csrName: "old-7"}) // still waiting for its Secret
 	now = now.Add(handoffTTL + time.Second)
 	fresh := &certificatesv1.CertificateSigningRequest{}
 	fresh.Name, fresh.UID = "fresh", "uid-fresh"
 	h.offer(owner, fresh, []byte("c"))
-	if got := h.size(); got != 1 {
-		t.Fatalf("%d handed after the sweep, want only the fresh one", got)
+	if got := h.size(); got != 2 {
+		t.Fatalf("%d handed after the sweep, want the fresh one and the one whose key is held", got)
+	}
+	held := &certificatesv1.CertificateSigningRequest{}
+	held.Name, held.UID = "old-7", "7"
+	if h.certificateFor(held) == nil {
+		t.Fatal("swept the certificate of a CSR whose key is held: it would be signed again")
 	}
 }
 

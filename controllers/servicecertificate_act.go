@@ -24,6 +24,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -150,6 +151,12 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 	if err := r.deleteRequests(ctx, step.stale); err != nil {
 		return ctrl.Result{}, err
 	}
+	if step.pending != nil && step.pending.unanswered && step.csr != nil {
+		// The create that got no answer made it after all.
+		answered := *step.pending
+		answered.unanswered = false
+		r.keys.put(sc, &answered)
+	}
 	switch step.kind {
 	case stepStore:
 		return r.storeCertificate(ctx, sc, o, step.csr, step.chainPEM, step.pending, now)
@@ -158,7 +165,9 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 		return recordFailure(sc, step.csr, now), nil
 	case stepWaitSigning:
 		setPending(sc, o.request, o.issued, step.csr.Name, now)
-		return ctrl.Result{}, nil
+		// The CSR's events and the signer's hand-over wake this; the
+		// requeue is in case a wake-up was lost.
+		return ctrl.Result{RequeueAfter: waitSigningRecheck}, nil
 	case stepWaitCache:
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case stepBackoff:
@@ -175,7 +184,26 @@ func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv
 func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, now time.Time) (ctrl.Result, error) {
 	request := o.request
 	pending := o.pending
+	if pending != nil && !pending.unanswered && pending.requestHash == request.hash() {
+		// Created, but missing from the cache for lostRequestTimeout: ask
+		// the API server before taking it as deleted (a cache can lag far
+		// behind a slow API server).
+		err := r.APIReader.Get(ctx, types.NamespacedName{Name: pending.csrName}, &certificatesv1.CertificateSigningRequest{})
+		switch {
+		case err == nil:
+			again := *pending
+			again.createdAt = r.Clock.Now()
+			r.keys.put(sc, &again)
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		case !apierrors.IsNotFound(err):
+			return ctrl.Result{}, fmt.Errorf("reading CSR %s, missing from the cache: %w", pending.csrName, err)
+		}
+	}
 	if pending == nil || !pending.unanswered || pending.requestHash != request.hash() {
+		if pending != nil {
+			logf.FromContext(ctx).Info("starting an issuance over with a new key", "csr", pending.csrName,
+				"specChanged", pending.requestHash != request.hash(), "inFlightFor", r.Clock.Since(pending.createdAt).String())
+		}
 		var err error
 		if pending, err = newPendingRequest(sc, request, o.issued, o.revoked); err != nil {
 			return ctrl.Result{}, err
@@ -189,12 +217,15 @@ func (r *ServiceCertificateReconciler) createRequest(ctx context.Context, sc *ce
 			return ctrl.Result{}, fmt.Errorf("creating CSR for %s: %w", client.ObjectKeyFromObject(sc), err)
 		}
 		if err := r.checkCreatedBefore(ctx, pending); err != nil {
-			r.keys.forget(sc)
+			if errors.Is(err, errNotCreatedBefore) {
+				r.keys.forget(sc)
+			}
 			return ctrl.Result{}, err
 		}
 	}
 	answered := *pending
 	answered.unanswered = false
+	answered.createdAt = r.Clock.Now()
 	r.keys.put(sc, &answered)
 	logf.FromContext(ctx).V(1).Info("created CSR", "csr", pending.csrName, "signerName", request.signerName)
 	setPending(sc, request, o.issued, pending.csrName, now)
@@ -244,8 +275,16 @@ func (r *ServiceCertificateReconciler) checkCreatedBefore(ctx context.Context, p
 			return nil
 		}
 	}
-	return fmt.Errorf("CSR %s exists and is not the one certsmith created for this key; a new key and name will be made", pending.csrName)
+	return fmt.Errorf("CSR %s: %w", pending.csrName, errNotCreatedBefore)
 }
+
+// errNotCreatedBefore: a CSR under the name certsmith chose is someone
+// else's, or for another key.
+var errNotCreatedBefore = errors.New("exists and is not the one certsmith created for this key; a new key and name will be made")
+
+// waitSigningRecheck is how often an issuance waiting for its signer looks
+// again by itself.
+const waitSigningRecheck = time.Minute
 
 // keyFor returns the key for a new certificate: the Secret's own key when
 // rotationPolicy is Never and it still matches the spec, a new one otherwise
@@ -322,7 +361,7 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	if err := r.writeSecret(ctx, base, desired); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.Handoff.markStored(csr)
+	r.Handoff.markStored(csr, chainPEM)
 	r.expectations.expect(sc, revision, r.Clock.Now())
 	r.keys.forget(sc)
 	observeIssuance(o.request.issuerName, time.Since(pending.createdWall))

@@ -120,19 +120,13 @@ func (r *ServiceCertificateReconciler) observe(ctx context.Context, sc *certsmit
 		}
 		_, o.revoked = serials[o.issued.leaf().SerialNumber.Text(16)]
 	}
+	o.storedUnsigned = r.Handoff.storedOf(client.ObjectKeyFromObject(sc))
 	if o.requests, err = r.requestsOf(ctx, client.ObjectKeyFromObject(sc)); err != nil {
 		return nil, err
 	}
 	for i := range o.requests {
-		csr := &o.requests[i]
-		switch {
-		case o.pending != nil && csr.Name == o.pending.csrName:
+		if csr := &o.requests[i]; o.pending != nil && csr.Name == o.pending.csrName {
 			o.handed = r.Handoff.certificateFor(csr)
-		case !csrFinished(csr) && r.Handoff.storedFor(csr):
-			if o.storedUnsigned == nil {
-				o.storedUnsigned = map[string]bool{}
-			}
-			o.storedUnsigned[csr.Name] = true
 		}
 	}
 	return o, nil
