@@ -44,11 +44,13 @@ import (
 
 // The suite's control plane has a directory and ports of its own, so it runs
 // next to "make cluster-up" (bin/cluster, 32379/36443) and "make demo"
-// (bin/demo-cluster, 42379/46443) without touching them.
+// (bin/demo-cluster, 42379/46443) without touching them. The ports are
+// above the ephemeral range (32768-60999): make test runs the suite next to
+// others, whose connections could hold a port of that range.
 const (
 	clusterDirName = "bin/e2e-cluster"
-	etcdPort       = 52379
-	apiServerPort  = 56443
+	etcdPort       = 64379
+	apiServerPort  = 64443
 
 	operatorNamespace      = harness.OperatorNamespace
 	operatorServiceAccount = harness.OperatorServiceAccount

@@ -46,7 +46,7 @@ import (
 
 // The suite's control plane has a directory and ports of its own, so it runs
 // next to "make cluster-up" (32379/36443), "make demo" (42379/46443), the
-// e2e suite (52379/56443) and the benchmark (61379/61443).
+// e2e suite (64379/64443) and the benchmark (61379/61443).
 const (
 	clusterDirName = "bin/manifests-cluster"
 	etcdPort       = 62379

@@ -55,11 +55,12 @@ import (
 )
 
 // The suite's node has a directory and ports of its own; only one node runs
-// on a machine at a time (hack/node.sh refuses a second).
+// on a machine at a time (hack/node.sh refuses a second). The ports are
+// above the ephemeral range (32768-60999), as the e2e suite's.
 const (
 	nodeDirName = "bin/node-e2e"
-	etcdPort    = 57379
-	apiPort     = 57443
+	etcdPort    = 65379
+	apiPort     = 65443
 
 	operatorNamespace = "certsmith-system"
 	managerDeployment = "certsmith-controller-manager"

@@ -39,7 +39,7 @@ const stopTimeout = time.Minute
 // hack/cluster.sh in a directory and on ports of its own, so that every
 // user runs next to the others without touching them: "make cluster-up"
 // (bin/cluster, 32379/36443), "make demo" (bin/demo-cluster, 42379/46443),
-// test/e2e (bin/e2e-cluster, 52379/56443), test/bench (bin/bench-cluster,
+// test/e2e (bin/e2e-cluster, 64379/64443), test/bench (bin/bench-cluster,
 // 61379/61443), test/manifests (bin/manifests-cluster, 62379/62443) and
 // test/fault (bin/fault-cluster, 63379/63443).
 //
