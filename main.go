@@ -137,6 +137,12 @@ func run(s settings) error {
 	username, err := waitFor(ctx, log, "the operator's identity", func(ctx context.Context) (string, error) {
 		return controllers.WhoAmI(ctx, config)
 	})
+	var clusterTrustBundles bool
+	if err == nil {
+		clusterTrustBundles, err = waitFor(ctx, log, "API discovery", func(context.Context) (bool, error) {
+			return controllers.DiscoverClusterTrustBundles(config)
+		})
+	}
 	stopProbes()
 	if err != nil {
 		return err
@@ -173,6 +179,9 @@ func run(s settings) error {
 		Workers:       s.workers,
 		Clock:         clock.RealClock{},
 		CAInjection:   s.caInjection,
+		// Discovered while waiting for the API server, not guessed from
+		// a mapper that cannot reach it.
+		ClusterTrustBundles: &clusterTrustBundles,
 	}); err != nil {
 		return err
 	}

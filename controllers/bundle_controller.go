@@ -35,6 +35,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -951,6 +953,31 @@ func revocationRecordIssuer(obj client.Object) string {
 		return ""
 	}
 	return name
+}
+
+// DiscoverClusterTrustBundles asks the API server whether it serves
+// certificates.k8s.io/v1 ClusterTrustBundles. Unlike
+// ServesClusterTrustBundles it tells "not served" from "no answer": an API
+// server that does not answer is an error, for the caller to wait on,
+// not a cluster without ClusterTrustBundles for the process's lifetime.
+func DiscoverClusterTrustBundles(config *rest.Config) (bool, error) {
+	client, err := discovery.NewDiscoveryClientForConfig(config)
+	if err != nil {
+		return false, err
+	}
+	resources, err := client.ServerResourcesForGroupVersion(certificatesv1.SchemeGroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("discovering %s: %w", certificatesv1.SchemeGroupVersion, err)
+	}
+	for _, r := range resources.APIResources {
+		if r.Kind == "ClusterTrustBundle" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ServesClusterTrustBundles reports whether the API server serves certificates.k8s.io/v1 ClusterTrustBundles.

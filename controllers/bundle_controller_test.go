@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -181,6 +182,13 @@ var _ = Describe("Trust bundle distribution", func() {
 		bare := meta.NewDefaultRESTMapper(nil)
 		bare.Add(schema.GroupVersionKind{Group: "certificates.k8s.io", Version: "v1", Kind: "CertificateSigningRequest"}, meta.RESTScopeRoot)
 		Expect(ServesClusterTrustBundles(bare)).To(BeFalse())
+		served, err := DiscoverClusterTrustBundles(testEnv.Config)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(served).To(BeTrue(), "discovered from the test API server")
+		unreachable := rest.CopyConfig(testEnv.Config)
+		unreachable.Host, unreachable.Timeout = "https://127.0.0.1:1", 2*time.Second
+		_, err = DiscoverClusterTrustBundles(unreachable)
+		Expect(err).To(HaveOccurred(), "an API server that does not answer is an error to wait on, not \"not served\"")
 
 		namespace := newNamespace()
 		issuer := bundleIssuer(nil, nil, 0)

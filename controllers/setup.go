@@ -62,6 +62,19 @@ type Options struct {
 	// objects annotated with certsmith.io/inject-ca-from. It is off by
 	// default: it needs the separate ClusterRole in config/rbac-cainjector.
 	CAInjection bool
+	// ClusterTrustBundles says whether the API server serves them, as
+	// DiscoverClusterTrustBundles found at start-up; nil: looked up from
+	// the manager's RESTMapper.
+	ClusterTrustBundles *bool
+}
+
+// clusterTrustBundles is opts.ClusterTrustBundles, or what the manager's
+// RESTMapper says when it is not set.
+func clusterTrustBundles(opts Options, mgr ctrl.Manager) bool {
+	if opts.ClusterTrustBundles != nil {
+		return *opts.ClusterTrustBundles
+	}
+	return ServesClusterTrustBundles(mgr.GetRESTMapper())
 }
 
 // SetupWithManager adds every certsmith controller to the manager.
@@ -84,7 +97,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := (&BundleReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace,
-		ClusterTrustBundles: ServesClusterTrustBundles(mgr.GetRESTMapper()),
+		ClusterTrustBundles: clusterTrustBundles(opts, mgr),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", BundleControllerName, err)
 	}
