@@ -180,18 +180,6 @@ func (h *issuanceHandoff) storedOf(owner types.NamespacedName) map[string]bool {
 	return stored
 }
 
-// storedFor reports whether the certificate of csr is in its Secret and
-// waits for the signer to write it into the CSR.
-func (h *issuanceHandoff) storedFor(csr *certificatesv1.CertificateSigningRequest) bool {
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.signed[csr.Name]
-	return ok && e.csrUID == csr.UID && e.stored
-}
-
 // take returns what was handed for csr: its certificate and whether it is stored.
 func (h *issuanceHandoff) take(csr *certificatesv1.CertificateSigningRequest) (chainPEM []byte, stored, ok bool) {
 	if h == nil {
@@ -214,13 +202,6 @@ func (h *issuanceHandoff) drop(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.signed, name)
-}
-
-// size returns how many certificates are handed and not yet dropped.
-func (h *issuanceHandoff) size() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.signed)
 }
 
 // wake enqueues obj into a controller through its channel, without blocking

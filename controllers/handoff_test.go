@@ -72,18 +72,18 @@ func TestIssuanceHandoff(t *testing.T) {
 	}
 	other := csr.DeepCopy()
 	other.UID = "uid-2" // the same name, another object
-	if h.certificateFor(other) != nil || h.storedFor(other) {
+	if h.certificateFor(other) != nil {
 		t.Fatal("a CSR made again under the same name inherits the certificate")
 	}
-	if h.storedFor(csr) {
+	if h.storedOf(owner)[csr.Name] {
 		t.Fatal("stored before markStored")
 	}
 	h.markStored(csr, []byte("second"))
-	if h.storedFor(csr) {
+	if h.storedOf(owner)[csr.Name] {
 		t.Fatal("marked stored for a certificate that is not the one handed over")
 	}
 	h.markStored(csr, []byte("first"))
-	if !h.storedFor(csr) || !h.storedOf(owner)[csr.Name] {
+	if !h.storedOf(owner)[csr.Name] {
 		t.Fatal("not stored after markStored")
 	}
 	select {
@@ -98,14 +98,14 @@ func TestIssuanceHandoff(t *testing.T) {
 		t.Fatalf("take = %q %v %v", chain, stored, ok)
 	}
 	h.drop(csr.Name)
-	if _, _, ok := h.take(csr); ok || h.size() != 0 {
+	if _, _, ok := h.take(csr); ok || len(h.signed) != 0 {
 		t.Fatal("dropped, yet still handed")
 	}
 
 	var none *issuanceHandoff
 	none.markStored(csr, nil)
 	none.drop(csr.Name)
-	if none.holds(owner, csr) || none.certificateFor(csr) != nil || none.storedFor(csr) {
+	if none.holds(owner, csr) || none.certificateFor(csr) != nil || none.storedOf(owner) != nil {
 		t.Fatal("a nil handoff holds something")
 	}
 }
@@ -130,7 +130,7 @@ func TestIssuanceHandoffBounded(t *testing.T) {
 	fresh := &certificatesv1.CertificateSigningRequest{}
 	fresh.Name, fresh.UID = "fresh", "uid-fresh"
 	h.offer(owner, fresh, []byte("c"))
-	if got := h.size(); got != 2 {
+	if got := len(h.signed); got != 2 {
 		t.Fatalf("%d handed after the sweep, want the fresh one and the one whose key is held", got)
 	}
 	held := &certificatesv1.CertificateSigningRequest{}
