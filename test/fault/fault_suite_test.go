@@ -172,6 +172,9 @@ spec:
 	Expect(err).NotTo(HaveOccurred())
 	_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+issuerName)
 	Expect(err).NotTo(HaveOccurred())
+
+	By("creating a certificate and a CA that renew about 80 s from now, for the crossing spec")
+	createCrossing("", crossingRenewBefore)
 })
 
 // ReportAfterEach adds the replicas' log tails to a failed spec.

@@ -30,8 +30,12 @@ import (
 )
 
 // The specs run in order on the same two replicas: each leaves both
-// running, one of them the leader.
+// running, one of them the leader. The crossing spec comes after the
+// rotation, the SIGKILL and the SIGTERM: the renewal points it crosses
+// were set in BeforeSuite to fall soon after those.
 var _ = Describe("Faults", Ordered, func() {
+	It("completes a CA rotation with the leader killed in each phase, with zero failed handshakes", rotationWithKills)
+
 	It("replaces a leader killed with SIGKILL during 200 issuances within the lease duration, and loses or doubles nothing", func() {
 		namespace := "fault-kill"
 		applied := applyBatch(namespace)
@@ -81,6 +85,8 @@ var _ = Describe("Faults", Ordered, func() {
 		AddReportEntry("SIGTERM of the leader", fmt.Sprintf("the other replica acquired the Lease %s after the signal (lease %s), reconciles in flight; %s",
 			takeover.Round(10*time.Millisecond), leaseDuration, c))
 	})
+
+	It("renews a certificate at its real renewal time and starts a CA's rotation at its renewal point, both passing while the leader is lost", crossRenewalPoints)
 
 	// An outage of three lease durations: the leader cannot renew and
 	// exits (controller-runtime ends a manager that lost its Lease), the

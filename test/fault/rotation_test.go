@@ -44,10 +44,9 @@ const (
 // A CA rotation, with the leader killed in each of its phases, under live
 // TLS traffic: a client that trusts only the issuer's bundle ConfigMap
 // handshakes with a server that reloads its Secret, and not one handshake
-// may fail.
-var _ = Describe("A CA rotation with the leader killed in each phase", Ordered, func() {
-	It("completes with zero failed handshakes", func() {
-		_, err := cluster.KubectlWithInput(fmt.Sprintf(`apiVersion: v1
+// may fail. A spec of the Faults container.
+func rotationWithKills() {
+	_, err := cluster.KubectlWithInput(fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
   name: %[2]s
@@ -81,48 +80,47 @@ spec:
   - %[3]s
   duration: 10m
 `, rotationIssuer, rotationNamespace, rotationHost), "apply", "--server-side", "-f", "-")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() {
-			_, _ = quiet.Kubectl("delete", "namespace", rotationNamespace, "--wait=false")
-			_, _ = quiet.Kubectl("delete", "clusterissuer", rotationIssuer, "--wait=false")
-		})
-		_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", rotationNamespace, "servicecertificate/server")
-		Expect(err).NotTo(HaveOccurred())
-		oldSerial := currentSerial()
-
-		By("serving the Secret's certificate and handshaking with a client that trusts only the bundle ConfigMap")
-		traffic := startTraffic()
-		DeferCleanup(func() { traffic.stop() })
-		Eventually(func() int { return traffic.successes() }, time.Minute, trafficInterval).Should(BeNumerically(">=", 3))
-
-		By("requesting a rotation; killing the leader while the next CA is published")
-		_, err = cluster.Kubectl("annotate", "clusterissuer", rotationIssuer, "--overwrite",
-			"certsmith.io/rotate-requested-at="+time.Now().UTC().Format(time.RFC3339))
-		Expect(err).NotTo(HaveOccurred())
-		waitPhase("Publishing")
-		first := leaderIndex()
-		killReplica(first)
-		Expect(rotationPhase()).To(Equal("Publishing"), "the kill came in another phase")
-		startReplica(first)
-
-		By("killing the new leader once signing has switched to the new CA (Retiring)")
-		waitPhase("Retiring")
-		second := leaderIndex()
-		killReplica(second)
-		Expect(rotationPhase()).To(Equal("Retiring"), "the kill came in another phase")
-		startReplica(second)
-
-		By("the certificate re-issued by the new CA, and the client still handshaking")
-		Eventually(func() bool { s := currentSerial(); return s != "" && s != oldSerial }, 2*time.Minute, time.Second).Should(BeTrue())
-		newSerial := currentSerial()
-		Eventually(func() int { return traffic.successesWith(newSerial) }, time.Minute, trafficInterval).Should(BeNumerically(">=", 3))
-		results := traffic.stop()
-		AddReportEntry("rotation with the leader killed twice", fmt.Sprintf("handshakes %d, failed %d; with the old certificate %d, the new %d",
-			results.total, len(results.failures), results.bySerial[oldSerial], results.bySerial[newSerial]))
-		Expect(results.failures).To(BeEmpty(), "failed handshakes")
-		Expect(results.bySerial[oldSerial]).To(BeNumerically(">=", 3))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() {
+		_, _ = quiet.Kubectl("delete", "namespace", rotationNamespace, "--wait=false")
+		_, _ = quiet.Kubectl("delete", "clusterissuer", rotationIssuer, "--wait=false")
 	})
-})
+	_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", rotationNamespace, "servicecertificate/server")
+	Expect(err).NotTo(HaveOccurred())
+	oldSerial := currentSerial()
+
+	By("serving the Secret's certificate and handshaking with a client that trusts only the bundle ConfigMap")
+	traffic := startTraffic()
+	DeferCleanup(func() { traffic.stop() })
+	Eventually(func() int { return traffic.successes() }, time.Minute, trafficInterval).Should(BeNumerically(">=", 3))
+
+	By("requesting a rotation; killing the leader while the next CA is published")
+	_, err = cluster.Kubectl("annotate", "clusterissuer", rotationIssuer, "--overwrite",
+		"certsmith.io/rotate-requested-at="+time.Now().UTC().Format(time.RFC3339))
+	Expect(err).NotTo(HaveOccurred())
+	waitPhase("Publishing")
+	first := leaderIndex()
+	killReplica(first)
+	Expect(rotationPhase()).To(Equal("Publishing"), "the kill came in another phase")
+	startReplica(first)
+
+	By("killing the new leader once signing has switched to the new CA (Retiring)")
+	waitPhase("Retiring")
+	second := leaderIndex()
+	killReplica(second)
+	Expect(rotationPhase()).To(Equal("Retiring"), "the kill came in another phase")
+	startReplica(second)
+
+	By("the certificate re-issued by the new CA, and the client still handshaking")
+	Eventually(func() bool { s := currentSerial(); return s != "" && s != oldSerial }, 2*time.Minute, time.Second).Should(BeTrue())
+	newSerial := currentSerial()
+	Eventually(func() int { return traffic.successesWith(newSerial) }, time.Minute, trafficInterval).Should(BeNumerically(">=", 3))
+	results := traffic.stop()
+	AddReportEntry("rotation with the leader killed twice", fmt.Sprintf("handshakes %d, failed %d; with the old certificate %d, the new %d",
+		results.total, len(results.failures), results.bySerial[oldSerial], results.bySerial[newSerial]))
+	Expect(results.failures).To(BeEmpty(), "failed handshakes")
+	Expect(results.bySerial[oldSerial]).To(BeNumerically(">=", 3))
+}
 
 // currentSerial is the serial of the certificate in the server's Secret.
 func currentSerial() string {
