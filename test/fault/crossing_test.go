@@ -39,7 +39,8 @@ const (
 	crossingRenewBefore = crossingDuration - 80*time.Second
 	// crossingAgainRenewBefore is for the second pair, made by the spec
 	// when a slow machine left too little time before the first pair's
-	// points: 60 s, the renewal floor.
+	// points: 60 s, raised to the renewal floor (66 s: a tenth of the
+	// back-dated lifetime).
 	crossingAgainRenewBefore = crossingDuration - time.Minute
 	// crossingLead is how long before the earlier renewal point the leader
 	// is killed: the points pass while no replica leads (a standby takes

@@ -33,7 +33,7 @@ import (
 // running, one of them the leader. The crossing spec comes after the
 // rotation, the SIGKILL and the SIGTERM: the renewal points it crosses
 // were set in BeforeSuite to fall soon after those.
-var _ = Describe("Faults", Ordered, func() {
+var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 	It("completes a CA rotation with the leader killed in each phase, with zero failed handshakes", rotationWithKills)
 
 	It("replaces a leader killed with SIGKILL during 200 issuances within the lease duration, and loses or doubles nothing", func() {

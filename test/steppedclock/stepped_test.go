@@ -101,7 +101,7 @@ var _ = Describe("A clock that steps forward while the leader changes", func() {
 		takeovers := []time.Duration{}
 
 		By("the leader is lost, and the clock steps past every renewal time and the CA's renewal point before another replica leads")
-		replicas, leader = handOver(replicas, leader, "replica-3", &takeovers, func() { fakeClock.Step(time.Until(caRenewal) + time.Minute) })
+		replicas, leader = handOver(replicas, leader, "replica-3", &takeovers, func() { fakeClock.SetTime(caRenewal.Add(time.Minute)) })
 		By("every certificate renews once, still by the old CA, and the rotation starts by itself: one next CA, published")
 		record(2, oldCA)
 		publishing := waitIssuer(func(g Gomega, i *certsmithv1alpha1.ClusterIssuer) {
