@@ -55,6 +55,7 @@ type settings struct {
 	qps                                                                  float64
 	burst, workers                                                       int
 	leaseDuration, renewDeadline, retryPeriod, gracefulShutdown          time.Duration
+	maxRetryDelay                                                        time.Duration
 }
 
 func main() {
@@ -80,6 +81,8 @@ func main() {
 	// API server, not by the operator: measured in docs/benchmarks.md.
 	flag.Float64Var(&s.qps, "kube-api-qps", 500, "Queries per second to the API server, per resource type.")
 	flag.IntVar(&s.burst, "kube-api-burst", 1000, "Burst of queries to the API server, per resource type.")
+	flag.DurationVar(&s.maxRetryDelay, "max-retry-delay", controllers.DefaultMaxRetryDelay,
+		"The longest a failed reconcile waits before its next try: the back-off starts at 5ms and doubles per failure in a row, up to this; after an API outage every object is tried again within it.")
 	flag.IntVar(&s.workers, "workers", 32, "Concurrent reconciles of the ServiceCertificate and CertificateSigningRequest controllers.")
 	flag.BoolVar(&s.caInjection, "enable-ca-injection", false,
 		"Keep the caBundle of webhook configurations, APIServices and CRDs annotated with certsmith.io/inject-ca-from; needs the ClusterRole in config/rbac-cainjector.")
@@ -114,6 +117,9 @@ func (s settings) validate() error {
 	}
 	if s.gracefulShutdown <= 0 {
 		return fmt.Errorf("--graceful-shutdown-timeout must be positive")
+	}
+	if s.maxRetryDelay < time.Second {
+		return fmt.Errorf("--max-retry-delay (%s) must be at least 1s", s.maxRetryDelay)
 	}
 	return nil
 }
@@ -177,6 +183,7 @@ func run(s settings) error {
 		ClusterDomain: s.clusterDomain,
 		Username:      username,
 		Workers:       s.workers,
+		MaxRetryDelay: s.maxRetryDelay,
 		Clock:         clock.RealClock{},
 		CAInjection:   s.caInjection,
 		// Discovered while waiting for the API server, not guessed from

@@ -217,19 +217,29 @@ func TestReportLeadership(t *testing.T) {
 }
 
 func TestSettingsValidate(t *testing.T) {
-	good := settings{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second, gracefulShutdown: 5 * time.Second}
+	good := settings{leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second,
+		gracefulShutdown: 5 * time.Second, maxRetryDelay: 30 * time.Second}
 	if err := good.validate(); err != nil {
 		t.Errorf("the defaults: %v", err)
 	}
-	for name, s := range map[string]settings{
-		"renew deadline not below the lease": {leaseDuration: 10 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: time.Second, gracefulShutdown: time.Second},
-		"retry period not below the renewal": {leaseDuration: 15 * time.Second, renewDeadline: 2 * time.Second, retryPeriod: 2 * time.Second, gracefulShutdown: time.Second},
-		"no room for a jittered retry":       {leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 9 * time.Second, gracefulShutdown: time.Second},
-		"no graceful shutdown":               {leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second},
-		"zero":                               {},
+	// Each bad case is the defaults with one thing changed, so that it is
+	// rejected for that thing.
+	for name, change := range map[string]func(*settings){
+		"renew deadline not below the lease": func(s *settings) { s.leaseDuration, s.renewDeadline = 10*time.Second, 10*time.Second },
+		"retry period not below the renewal": func(s *settings) { s.renewDeadline, s.retryPeriod = 2*time.Second, 2*time.Second },
+		"no room for a jittered retry":       func(s *settings) { s.retryPeriod = 9 * time.Second },
+		"no graceful shutdown":               func(s *settings) { s.gracefulShutdown = 0 },
+		"no lease duration":                  func(s *settings) { s.leaseDuration = 0 },
+		"a retry delay below a second":       func(s *settings) { s.maxRetryDelay = 500 * time.Millisecond },
+		"no retry delay":                     func(s *settings) { s.maxRetryDelay = 0 },
 	} {
+		s := good
+		change(&s)
 		if err := s.validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	if err := (settings{}).validate(); err == nil {
+		t.Error("zero settings: accepted")
 	}
 }

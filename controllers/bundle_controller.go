@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -82,6 +84,8 @@ const actionDistribute = "Distribute"
 // them (bundle_record.go); any other object of the bundle's name is a
 // conflict, reported and left alone.
 type BundleReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// APIReader reads bundle objects that are not cached (without
 	// certsmith's label), one at a time.
@@ -870,7 +874,8 @@ func (r *BundleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.issuersWithBundles)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(bundleOwner)).
 		// CA Secrets, ownership records and revocation records (new CRLs).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfCASecret))
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfCASecret)).
+		WithOptions(controller.Options{RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)})
 	if r.ClusterTrustBundles {
 		b = b.Watches(&certificatesv1.ClusterTrustBundle{}, handler.EnqueueRequestsFromMapFunc(bundleOwner))
 	}

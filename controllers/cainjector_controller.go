@@ -38,6 +38,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -125,6 +126,8 @@ type injectionTarget struct {
 // It has no RBAC markers on purpose: patching these objects is a powerful
 // permission, granted separately by config/rbac-cainjector.
 type CAInjectorReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// Cache reads the injection targets. They are unstructured, which the
 	// manager's client would read from the API server, not the cache.
@@ -317,7 +320,8 @@ func (r *CAInjectorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := builder.TypedControllerManagedBy[injectionTarget](mgr).
 		Named(CAInjectorControllerName).
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfIssuer)).
-		Watches(&corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfCASecret))
+		Watches(&corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(r.targetsOfCASecret)).
+		WithOptions(controller.TypedOptions[injectionTarget]{RateLimiter: retryLimiter[injectionTarget](r.MaxRetryDelay)})
 	for kindName, kind := range injectables {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), newUnstructured(kind.gvk), indexInjectCAFrom, injectCAFrom); err != nil {
 			return fmt.Errorf("indexing %s by issuer: %w", kindName, err)
@@ -601,7 +605,8 @@ func (r *CAInjectorReconciler) setupStatusReporter(mgr ctrl.Manager) error {
 		Named(CAInjectorStatusControllerName).
 		For(&certsmithv1alpha1.ClusterIssuer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfCASecret)).
-		WatchesRawSource(source.Channel(r.pokes, &handler.EnqueueRequestForObject{}))
+		WatchesRawSource(source.Channel(r.pokes, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)})
 	for _, kind := range injectables {
 		b = b.Watches(newUnstructured(kind.gvk), handler.EnqueueRequestsFromMapFunc(issuerOfTarget))
 	}

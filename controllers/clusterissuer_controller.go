@@ -33,6 +33,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -64,6 +65,8 @@ const (
 // self-signed roots and intermediates into Secrets in the operator's
 // namespace, checks imported CAs, and reports the CA in status.
 type ClusterIssuerReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// Clock is the source of time; a fake one in tests.
 	Clock clock.PassiveClock
@@ -321,6 +324,7 @@ func (r *ClusterIssuerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.childrenOf)).
 		// CA Secrets: the generated ones and imported ones in the operator's namespace.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuersOfSecret)).
+		WithOptions(controller.Options{RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)}).
 		Complete(r)
 }
 

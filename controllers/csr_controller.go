@@ -65,6 +65,8 @@ const (
 // and the issuer's policy, and signs every approved CSR whose signerName
 // belongs to a ClusterIssuer, within that issuer's policy.
 type CSRReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// Clock is the source of time; a fake one in tests.
 	Clock clock.PassiveClock
@@ -573,7 +575,7 @@ func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// An issuer that becomes Ready (or changes policy or approval) looks
 		// again at the CSRs of its signerName that are still open.
 		Watches(&certsmithv1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.openRequestsOf)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)})
 	if r.Handoff != nil {
 		// A certificate handed over is in its Secret now.
 		b = b.WatchesRawSource(source.Channel(r.Handoff.wakeSigner, &handler.EnqueueRequestForObject{}))

@@ -23,13 +23,18 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
 )
 
@@ -218,4 +223,95 @@ func mustTestCSR(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return csrPEM
+}
+
+// TestSignerWaitsForTheSecret: a CSR of certsmith's own that the signer
+// has signed, whose certificate is not in the Secret yet, is neither
+// signed again nor written, however often it is reconciled; once stored,
+// the very bytes handed over go into the CSR. The control at the end shows
+// that the same CSR without a handed certificate would be written to.
+func TestSignerWaitsForTheSecret(t *testing.T) {
+	ctx := context.Background()
+	sc := scTestCertificate(nil)
+	owner := client.ObjectKeyFromObject(sc)
+	issuer := scTestIssuer()
+	csr := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop-web-abc", UID: "uid-csr",
+			Annotations: map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: "shop/web"}},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			SignerName: issuer.EffectiveSignerName(), Username: scTestOperator, Request: mustTestCSR(t),
+			Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		},
+		Status: certificatesv1.CertificateSigningRequestStatus{Conditions: []certificatesv1.CertificateSigningRequestCondition{{
+			Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Approved"}}},
+	}
+	var writes []string
+	c := fake.NewClientBuilder().WithScheme(scTestScheme(t)).WithObjects(sc, issuer, csr).
+		WithStatusSubresource(&certificatesv1.CertificateSigningRequest{}).
+		WithIndex(&certsmithv1alpha1.ClusterIssuer{}, indexIssuerSignerName, func(obj client.Object) []string {
+			return []string{obj.(*certsmithv1alpha1.ClusterIssuer).EffectiveSignerName()}
+		}).
+		WithInterceptorFuncs(interceptor.Funcs{
+			Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+				writes = append(writes, "update "+obj.GetName())
+				return c.Update(ctx, obj, opts...)
+			},
+			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+				writes = append(writes, sub+" "+obj.GetName())
+				return c.SubResource(sub).Update(ctx, obj, opts...)
+			},
+		}).Build()
+	keys := newPendingKeys()
+	keys.put(sc, &pendingRequest{csrName: csr.Name})
+	handoff := newIssuanceHandoff(keys)
+	clock := clocktesting.NewFakeClock(scTestNow)
+	r := &CSRReconciler{Client: c, APIReader: c, Clock: clock, Recorder: events.NewFakeRecorder(16), Namespace: "certsmith-system",
+		Username: scTestOperator, Handoff: handoff, recent: newRecentlyFinished(clock), skipWarned: newUIDMemory(clock, skipWarningTTL)}
+	reconcileCSR := func() ctrl.Result {
+		t.Helper()
+		result, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: csr.Name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return result
+	}
+
+	handoff.offer(owner, csr, []byte("first"))
+	for range 3 {
+		if result := reconcileCSR(); result.RequeueAfter != waitSigningRecheck {
+			t.Fatalf("an unstored certificate: %+v, want a recheck after %s", result, waitSigningRecheck)
+		}
+	}
+	if len(writes) != 0 {
+		t.Fatalf("wrote %v before the certificate was in its Secret", writes)
+	}
+	if got := string(handoff.certificateFor(csr)); got != "first" {
+		t.Fatalf("handed %q, want the first certificate", got)
+	}
+
+	handoff.markStored(csr, []byte("first"))
+	reconcileCSR()
+	var got certificatesv1.CertificateSigningRequest
+	if err := c.Get(ctx, client.ObjectKeyFromObject(csr), &got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Status.Certificate) != "first" || len(writes) != 1 {
+		t.Fatalf("stored: CSR holds %q after %v, want the handed bytes in one write", got.Status.Certificate, writes)
+	}
+
+	// The control: the same approved CSR, nothing handed over, its key
+	// held. The signer acts on it (here: fails it, as the issuer has no CA).
+	again := csr.DeepCopy()
+	again.Name, again.UID, again.ResourceVersion = "shop-web-def", "uid-csr-2", ""
+	if err := c.Create(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	keys.put(sc, &pendingRequest{csrName: again.Name})
+	writes = nil
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: again.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) == 0 {
+		t.Fatal("the control CSR was not written to: the checks above prove nothing")
+	}
 }

@@ -67,6 +67,8 @@ const issuerNotReadyRecheck = 2 * time.Minute
 // that fails) is retried without a write: the API allows none but the
 // final one.
 type PodCertificateReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// APIReader reads the pod, ServiceAccount and node a request names from
 	// the API server: certsmith caches none of them.
@@ -501,7 +503,7 @@ func (r *PodCertificateReconciler) SetupWithManager(mgr manager.Manager) error {
 		workers = 4
 	}
 	c, err := controller.NewTyped(PodCertificateControllerName, mgr, controller.TypedOptions[podCertificateKey]{
-		Reconciler: r, MaxConcurrentReconciles: workers,
+		Reconciler: r, MaxConcurrentReconciles: workers, RateLimiter: retryLimiter[podCertificateKey](r.MaxRetryDelay),
 	})
 	if err != nil {
 		return err

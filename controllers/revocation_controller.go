@@ -88,6 +88,8 @@ const (
 
 // RevocationReconciler keeps the revocation record and CRLs of each issuer.
 type RevocationReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// APIReader reads certificate Secrets, which the cache keeps without
 	// their data outside the operator's namespace.
@@ -131,7 +133,7 @@ func (r *RevocationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.issuerOfSecret)).
 		// Issuers are independent (each has its own record), so one with
 		// much to do does not hold up another's CRL refresh.
-		WithOptions(controller.Options{MaxConcurrentReconciles: revocationWorkers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: revocationWorkers, RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)}).
 		Complete(r)
 }
 

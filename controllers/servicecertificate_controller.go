@@ -74,6 +74,8 @@ const (
 //
 // It is the only controller that deletes certsmith's CSRs.
 type ServiceCertificateReconciler struct {
+	// MaxRetryDelay caps the back-off of a failed reconcile (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
 	client.Client
 	// APIReader reads objects that are not cached (Secrets certsmith does not manage).
 	APIReader client.Reader
@@ -326,7 +328,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(certificatesOfService(r.Client))).
 		// The signer of this process has a certificate for the CSR in flight.
 		WatchesRawSource(source.Channel(r.Handoff.wakeCertificates, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: retryLimiter[reconcile.Request](r.MaxRetryDelay)}).
 		Complete(r)
 }
 

@@ -38,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -66,6 +67,31 @@ type Options struct {
 	// DiscoverClusterTrustBundles found at start-up; nil: looked up from
 	// the manager's RESTMapper.
 	ClusterTrustBundles *bool
+	// MaxRetryDelay caps the back-off of a failed reconcile, per object
+	// (0: DefaultMaxRetryDelay).
+	MaxRetryDelay time.Duration
+}
+
+// FirstRetryDelay is the back-off after a reconcile's first failure; it
+// doubles with each failure in a row, up to the MaxRetryDelay.
+const FirstRetryDelay = 5 * time.Millisecond
+
+// DefaultMaxRetryDelay caps the back-off of a failed reconcile.
+// controller-runtime's own cap is 1000 s: after an API outage long enough
+// for a dozen failures in a row, an object would wait minutes for its next
+// try. This cap bounds how long after the API server returns every object
+// is tried again, while an outage costs at most one try per object per
+// this long.
+const DefaultMaxRetryDelay = 30 * time.Second
+
+// retryLimiter is the per-object back-off of every certsmith controller:
+// exponential from FirstRetryDelay, at most maxDelay (0: the default). A
+// RequeueAfter that a reconcile asks for is not limited by it.
+func retryLimiter[T comparable](maxDelay time.Duration) workqueue.TypedRateLimiter[T] {
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxRetryDelay
+	}
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[T](FirstRetryDelay, max(maxDelay, FirstRetryDelay))
 }
 
 // clusterTrustBundles is opts.ClusterTrustBundles, or what the manager's
@@ -82,6 +108,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	recorder := boundedRecorder{mgr.GetEventRecorder("certsmith")}
 	if err := (&ClusterIssuerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
+		MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ClusterIssuerControllerName, err)
 	}
@@ -91,13 +118,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := (&ServiceCertificateReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder,
 		Namespace: opts.Namespace, ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers,
-		Handoff: handoff,
+		Handoff: handoff, MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", ServiceCertificateControllerName, err)
 	}
 	if err := (&BundleReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Namespace: opts.Namespace,
-		ClusterTrustBundles: clusterTrustBundles(opts, mgr),
+		ClusterTrustBundles: clusterTrustBundles(opts, mgr), MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", BundleControllerName, err)
 	}
@@ -106,24 +133,26 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := (&CSRReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 		ClusterDomain: opts.ClusterDomain, Username: opts.Username, MaxConcurrentReconciles: opts.Workers, Marks: marks,
-		Handoff: handoff,
+		Handoff: handoff, MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", CSRControllerName, err)
 	}
 	if err := (&PodCertificateReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
-		ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers, Marks: marks,
+		ClusterDomain: opts.ClusterDomain, MaxConcurrentReconciles: opts.Workers, Marks: marks, MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", PodCertificateControllerName, err)
 	}
 	if err := (&RevocationReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace, Username: opts.Username,
+		MaxRetryDelay: opts.MaxRetryDelay,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the %s controller: %w", RevocationControllerName, err)
 	}
 	if opts.CAInjection {
 		if err := (&CAInjectorReconciler{
 			Client: mgr.GetClient(), Cache: mgr.GetCache(), Recorder: recorder, Namespace: opts.Namespace,
+			MaxRetryDelay: opts.MaxRetryDelay,
 		}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", CAInjectorControllerName, err)
 		}

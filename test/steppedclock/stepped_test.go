@@ -142,7 +142,9 @@ var _ = Describe("A clock that steps forward while the leader changes", func() {
 		Expect(retireAfter).NotTo(BeZero(), "the retiring CA has no retireAfter")
 		newCA := issuerCA()
 		Expect(pki.FingerprintSHA256(newCA)).To(Equal(nextFP))
-		Expect(revisions()).To(HaveEach(BeNumerically("<=", 3)))
+		// The certificates' turns in the re-issue window all lie after the
+		// switch, and the clock does not move until the next step.
+		Consistently(revisions, 2*time.Second, 200*time.Millisecond).Should(HaveEach(int64(2)), "a certificate was re-issued before its turn")
 
 		By("the leader is lost again, and the clock steps past the re-issue window: every certificate is re-issued once, by the new CA")
 		replicas, leader = handOver(replicas, leader, "replica-5", &takeovers, func() { fakeClock.Step(reissueWindow + time.Second) })
@@ -160,12 +162,19 @@ var _ = Describe("A clock that steps forward while the leader changes", func() {
 		Consistently(revisions, 2*time.Second, 200*time.Millisecond).Should(HaveEach(int64(3)), "a certificate was re-issued though none was due")
 		Expect(replicas).To(HaveLen(2))
 
-		By("every certificate written into a CSR is the one its Secret got: no issuance was signed twice")
+		By("the certificates written into CSRs are exactly those the Secrets got: no issuance was signed twice")
 		total := 0
 		for name, serials := range stored {
-			got := signed.of(namespace + "/" + name)
-			Expect(serials).To(ContainElements(got), "%s: a CSR got a certificate its Secret never held", name)
-			total += len(got)
+			Expect(serials).To(HaveLen(3))
+			// The watch may lag behind the reads of the Secrets.
+			Eventually(func() []string { return signed.of(namespace + "/" + name) }, timeout, interval).Should(ConsistOf(serials),
+				"%s: the CSRs' certificates and the Secret's", name)
+			total += len(serials)
+		}
+		signed.stop()
+		Expect(total).To(Equal(3 * certificates))
+		for name, serials := range stored {
+			Expect(signed.of(namespace+"/"+name)).To(ConsistOf(serials), "%s: a CSR was signed after the last check", name)
 		}
 		AddReportEntry("stepped clock", fmt.Sprintf("%d certificates, 3 revisions each; 4 leader changes, takeovers %v (lease %s); %d certificates written into CSRs, none that a Secret did not get",
 			certificates, takeovers, leaseDuration, total))
@@ -179,10 +188,13 @@ var _ = Describe("A clock that steps forward while the leader changes", func() {
 // expired.
 func handOver(replicas []*replica, leader *replica, name string, takeovers *[]time.Duration, step func()) ([]*replica, *replica) {
 	GinkgoHelper()
-	before := lease()
 	stoppedAt := time.Now()
 	leader.stop()
+	// Read after the stop: the stopped leader renews no more, so this is
+	// the last renewal the next leader waits out.
+	before := lease()
 	step()
+	steppedAt := time.Now()
 	rest := append(slices.DeleteFunc(slices.Clone(replicas), func(r *replica) bool { return r == leader }), startReplica(name))
 	next := leaderOf(rest...)
 	after := lease()
@@ -193,6 +205,7 @@ func handOver(replicas []*replica, leader *replica, name string, takeovers *[]ti
 	// come up to a second early.
 	Expect(after.Spec.AcquireTime.Time).To(BeTemporally(">=", before.Spec.RenewTime.Truncate(time.Second).Add(leaseDuration-leaseSlack)),
 		"the Lease was taken before it expired")
+	Expect(after.Spec.AcquireTime.Time).To(BeTemporally(">", steppedAt), "the next leader took over before the clock stepped")
 	*takeovers = append(*takeovers, after.Spec.AcquireTime.Sub(stoppedAt).Round(10*time.Millisecond))
 	return rest, next
 }
@@ -336,17 +349,21 @@ func firstRenewal() time.Time {
 type signedCSRs struct {
 	mu      sync.Mutex
 	serials map[string]map[string]bool
+	// cancel ends the watch; done is closed once it has ended.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func watchSignedCSRs() *signedCSRs {
 	GinkgoHelper()
-	s := &signedCSRs{serials: map[string]map[string]bool{}}
-	watchCtx, stop := context.WithCancel(ctx)
-	DeferCleanup(stop)
+	watchCtx, cancel := context.WithCancel(ctx)
+	s := &signedCSRs{serials: map[string]map[string]bool{}, cancel: cancel, done: make(chan struct{})}
+	DeferCleanup(s.stop)
 	started := make(chan struct{})
 	var once sync.Once
 	go func() {
 		defer GinkgoRecover()
+		defer close(s.done)
 		resourceVersion := ""
 		for watchCtx.Err() == nil {
 			w, err := watchClient.Watch(watchCtx, &certificatesv1.CertificateSigningRequestList{},
@@ -371,6 +388,14 @@ func watchSignedCSRs() *signedCSRs {
 	}()
 	Eventually(started, timeout).Should(BeClosed())
 	return s
+}
+
+// stop ends the watch and waits until it has ended. It may be called
+// more than once.
+func (s *signedCSRs) stop() {
+	GinkgoHelper()
+	s.cancel()
+	Eventually(s.done, timeout).Should(BeClosed())
 }
 
 func (s *signedCSRs) record(csr *certificatesv1.CertificateSigningRequest) {

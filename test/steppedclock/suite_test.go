@@ -27,6 +27,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,7 +129,9 @@ var _ = BeforeSuite(func() {
 	trustBundles, err = controllers.DiscoverClusterTrustBundles(operatorConfig)
 	Expect(err).NotTo(HaveOccurred())
 
-	fakeClock = clocktesting.NewFakeClock(time.Now())
+	// Whole seconds, as the API's timestamps are: a time read back from a
+	// status is the clock's time.
+	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 })
 
 var _ = AfterSuite(func() {
@@ -146,6 +149,9 @@ type replica struct {
 	mgr    ctrl.Manager
 	cancel context.CancelFunc
 	done   chan error
+	// exited is set once the manager has returned, stopped or by itself
+	// (as on losing the Lease).
+	exited atomic.Bool
 }
 
 // startReplica starts a manager with leader election and every
@@ -176,7 +182,9 @@ func startReplica(name string) *replica {
 	r := &replica{name: name, mgr: mgr, cancel: stop, done: make(chan error, 1)}
 	go func() {
 		defer GinkgoRecover()
-		r.done <- mgr.Start(runCtx)
+		err := mgr.Start(runCtx)
+		r.exited.Store(true)
+		r.done <- err
 	}()
 	DeferCleanup(r.stop)
 	return r
@@ -194,11 +202,11 @@ func (r *replica) stop() {
 	r.done = nil
 }
 
-// leads says whether the replica has been elected.
+// leads says whether the replica has been elected and still runs.
 func (r *replica) leads() bool {
 	select {
 	case <-r.mgr.Elected():
-		return r.done != nil
+		return !r.exited.Load()
 	default:
 		return false
 	}
