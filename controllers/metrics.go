@@ -99,10 +99,25 @@ func readyStatus(conditions []metav1.Condition) metav1.ConditionStatus {
 	return metav1.ConditionUnknown
 }
 
+// certificateIssuers is the issuer label each ServiceCertificate's series
+// carry, so that recording and forgetting them deletes exact label values:
+// a partial-match delete scans every series, which made each reconcile
+// O(certificates) and a burst of N issuances O(N²).
+var certificateIssuers = struct {
+	sync.Mutex
+	of map[types.NamespacedName]string
+}{of: map[types.NamespacedName]string{}}
+
 // recordCertificateMetrics publishes a ServiceCertificate's status.
 func recordCertificateMetrics(sc *certsmithv1alpha1.ServiceCertificate) {
-	forgetCertificateMetrics(certificateKey(sc.Namespace, sc.Name))
+	key := certificateKey(sc.Namespace, sc.Name)
 	issuer := sc.Spec.IssuerRef.Name
+	certificateIssuers.Lock()
+	defer certificateIssuers.Unlock()
+	if previous, ok := certificateIssuers.of[key]; ok && previous != issuer {
+		deleteCertificateSeries(key, previous)
+	}
+	certificateIssuers.of[key] = issuer
 	status := readyStatus(sc.Status.Conditions)
 	for _, v := range conditionValues {
 		value := 0.0
@@ -113,19 +128,33 @@ func recordCertificateMetrics(sc *certsmithv1alpha1.ServiceCertificate) {
 	}
 	if sc.Status.NotAfter != nil {
 		certificateExpiration.WithLabelValues(sc.Namespace, sc.Name, issuer).Set(float64(sc.Status.NotAfter.Unix()))
+	} else {
+		certificateExpiration.DeleteLabelValues(sc.Namespace, sc.Name, issuer)
 	}
 	if sc.Status.RenewalTime != nil {
 		certificateRenewal.WithLabelValues(sc.Namespace, sc.Name, issuer).Set(float64(sc.Status.RenewalTime.Unix()))
+	} else {
+		certificateRenewal.DeleteLabelValues(sc.Namespace, sc.Name, issuer)
 	}
 }
 
-// forgetCertificateMetrics removes a ServiceCertificate's series (after
-// deletion, or before re-recording under a new issuer label).
+// forgetCertificateMetrics removes a deleted ServiceCertificate's series.
 func forgetCertificateMetrics(key types.NamespacedName) {
-	labels := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
-	certificateReady.DeletePartialMatch(labels)
-	certificateExpiration.DeletePartialMatch(labels)
-	certificateRenewal.DeletePartialMatch(labels)
+	certificateIssuers.Lock()
+	defer certificateIssuers.Unlock()
+	if issuer, ok := certificateIssuers.of[key]; ok {
+		deleteCertificateSeries(key, issuer)
+		delete(certificateIssuers.of, key)
+	}
+}
+
+// deleteCertificateSeries deletes the series of key with that issuer label.
+func deleteCertificateSeries(key types.NamespacedName, issuer string) {
+	for _, v := range conditionValues {
+		certificateReady.DeleteLabelValues(key.Namespace, key.Name, issuer, string(v))
+	}
+	certificateExpiration.DeleteLabelValues(key.Namespace, key.Name, issuer)
+	certificateRenewal.DeleteLabelValues(key.Namespace, key.Name, issuer)
 }
 
 func certificateKey(namespace, name string) types.NamespacedName {

@@ -24,9 +24,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 )
 
@@ -188,10 +190,64 @@ func (ca *CA) Roots() []*x509.Certificate {
 }
 
 // IsSelfSigned reports whether cert's issuer is its own subject and its
-// signature verifies with its own public key.
+// signature verifies with its own public key. The answer for each
+// certificate (by the SHA-256 of what it depends on) is remembered: a CA's own
+// signature is checked on every issuance otherwise, ~170 µs each for ECDSA
+// P-256.
 func IsSelfSigned(cert *x509.Certificate) bool {
 	if cert == nil || !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
 		return false
 	}
-	return cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
+	digest := selfSignedDigest(cert)
+	if known, ok := selfSigned.get(digest); ok {
+		return known
+	}
+	ok := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
+	selfSigned.put(digest, ok)
+	return ok
+}
+
+// selfSignedDigest names what IsSelfSigned's answer depends on: the signed
+// part (which holds the public key), the algorithm and the signature.
+func selfSignedDigest(cert *x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, part := range [][]byte{cert.RawTBSCertificate, cert.Signature, []byte(cert.SignatureAlgorithm.String())} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write(part)
+	}
+	var digest [sha256.Size]byte
+	h.Sum(digest[:0])
+	return digest
+}
+
+// selfSignedMemoSize bounds the remembered answers of IsSelfSigned: a few
+// per CA; when full, it starts over.
+const selfSignedMemoSize = 512
+
+var selfSigned = selfSignedMemo{answers: map[[sha256.Size]byte]bool{}}
+
+// selfSignedMemo remembers IsSelfSigned's answers. The answer follows from
+// the DER alone (its issuer, subject, signed part, algorithm and
+// signature).
+type selfSignedMemo struct {
+	mu      sync.Mutex
+	answers map[[sha256.Size]byte]bool
+}
+
+func (m *selfSignedMemo) get(digest [sha256.Size]byte) (answer, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	answer, ok = m.answers[digest]
+	return answer, ok
+}
+
+func (m *selfSignedMemo) put(digest [sha256.Size]byte, answer bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.answers) >= selfSignedMemoSize {
+		clear(m.answers)
+	}
+	m.answers[digest] = answer
 }

@@ -191,3 +191,41 @@ func TestRoots(t *testing.T) {
 		})
 	}
 }
+
+// TestIsSelfSignedRemembersByContent: the remembered answer belongs to the
+// certificate's content, so a certificate whose signature was changed is
+// not taken for the self-signed one it was copied from, and the memo stays
+// bounded.
+func TestIsSelfSignedRemembersByContent(t *testing.T) {
+	key, err := GenerateKey(KeySpec{Algorithm: KeyAlgorithmECDSA, Size: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := NewSelfSignedCA(key, CATemplate{Subject: pkix.Name{CommonName: "memo"}, Duration: time.Hour, MaxPathLen: -1}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second answer comes from the memo
+		if !IsSelfSigned(root) {
+			t.Fatal("a self-signed root is not self-signed")
+		}
+	}
+	forged := *root
+	forged.Signature = bytes.Clone(root.Signature)
+	forged.Signature[len(forged.Signature)-1] ^= 1
+	if IsSelfSigned(&forged) {
+		t.Fatal("a root with a changed signature is taken as self-signed")
+	}
+	if !IsSelfSigned(root) {
+		t.Fatal("the original is no longer self-signed")
+	}
+	for i := range 2 * selfSignedMemoSize {
+		selfSigned.put([32]byte{byte(i), byte(i >> 8), 1}, true)
+	}
+	selfSigned.mu.Lock()
+	n := len(selfSigned.answers)
+	selfSigned.mu.Unlock()
+	if n > selfSignedMemoSize {
+		t.Fatalf("%d remembered answers, more than %d", n, selfSignedMemoSize)
+	}
+}
