@@ -127,6 +127,11 @@ func (s settings) validate() error {
 func run(s settings) error {
 	log := ctrl.Log.WithName("setup")
 	ctx := ctrl.SetupSignalHandler()
+	if limit, err := setGoMemoryLimit(os.Getenv); err != nil {
+		log.Error(err, "memory limit")
+	} else if limit > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", limit)
+	}
 	config, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)

@@ -17,9 +17,10 @@ limitations under the License.
 package controllers
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -106,7 +107,7 @@ var parsedCAs = caMemo{of: map[types.NamespacedName]parsedCA{}}
 const caMemoSize = 256
 
 // caMemo remembers a parsed CA per Secret, valid for exactly the bytes it
-// was parsed from (tls.crt, tls.key and ca.crt): a Secret whose content
+// was parsed from (tls.crt, tls.key and ca.crt, by digest): a Secret whose content
 // changed in any way is parsed afresh. The CA handed out is shared and must
 // not be changed. Failures are not remembered.
 type caMemo struct {
@@ -115,18 +116,35 @@ type caMemo struct {
 }
 
 type parsedCA struct {
-	certPEM, keyPEM, rootsPEM []byte
-	ca                        *pki.CA
+	// content is a digest of the bytes the CA was parsed from, so that the
+	// memo keeps no second copy of the key.
+	content [sha256.Size]byte
+	ca      *pki.CA
+}
+
+// caContent digests what a CA is parsed from: tls.crt, tls.key, ca.crt.
+func caContent(secret *corev1.Secret) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, field := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, caCertKey} {
+		value := secret.Data[field]
+		binary.BigEndian.PutUint64(n[:], uint64(len(value)))
+		h.Write(n[:])
+		h.Write(value)
+	}
+	var digest [sha256.Size]byte
+	h.Sum(digest[:0])
+	return digest
 }
 
 // parse returns the CA in secret, parsed once per content.
 func (m *caMemo) parse(secret *corev1.Secret) (*pki.CA, error) {
 	key := client.ObjectKeyFromObject(secret)
-	certPEM, keyPEM, rootsPEM := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey], secret.Data[caCertKey]
+	content := caContent(secret)
 	m.mu.Lock()
 	e, ok := m.of[key]
 	m.mu.Unlock()
-	if ok && bytes.Equal(e.certPEM, certPEM) && bytes.Equal(e.keyPEM, keyPEM) && bytes.Equal(e.rootsPEM, rootsPEM) {
+	if ok && e.content == content {
 		return e.ca, nil
 	}
 	ca, err := parseCASecret(secret)
@@ -138,8 +156,7 @@ func (m *caMemo) parse(secret *corev1.Secret) (*pki.CA, error) {
 	if len(m.of) >= caMemoSize {
 		clear(m.of)
 	}
-	// Copies: the memo must not see a caller's later change to the Secret.
-	m.of[key] = parsedCA{certPEM: bytes.Clone(certPEM), keyPEM: bytes.Clone(keyPEM), rootsPEM: bytes.Clone(rootsPEM), ca: ca}
+	m.of[key] = parsedCA{content: content, ca: ca}
 	return ca, nil
 }
 

@@ -79,6 +79,8 @@ func TestCertificateMetricsExactSeries(t *testing.T) {
 	if got := count() - base; got != 0 {
 		t.Fatalf("%d series left", got)
 	}
+	certificateIssuers.Lock()
+	defer certificateIssuers.Unlock()
 	for key := range certificateIssuers.of {
 		if key.Namespace == "metrics-unit" {
 			t.Fatalf("%s is still remembered", key)

@@ -172,6 +172,9 @@ type CA struct {
 	Key crypto.Signer
 }
 
+// A CA may be shared between goroutines (the operator parses each CA
+// Secret once): code that holds one reads it and never changes it.
+
 // Roots returns the trust anchor(s) of the CA: the last certificate of
 // Chain, or Certificate itself when Chain is empty and Certificate is
 // self-signed. It returns nil when neither applies (an intermediate whose
@@ -197,6 +200,10 @@ func (ca *CA) Roots() []*x509.Certificate {
 func IsSelfSigned(cert *x509.Certificate) bool {
 	if cert == nil || !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
 		return false
+	}
+	if len(cert.Raw) == 0 {
+		// Not parsed from DER (a template): nothing names it.
+		return cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil
 	}
 	digest := selfSignedDigest(cert)
 	if known, ok := selfSigned.get(digest); ok {

@@ -22,6 +22,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -187,7 +188,8 @@ func ParseCA(certPEM, keyPEM, rootsPEM []byte) (*CA, error) {
 	if err != nil {
 		return nil, &CAParseError{"key", err}
 	}
-	ca := &CA{Certificate: certs[0], Chain: certs[1:], Key: key}
+	// Clipped: a CA may be shared, and an append must not write into certs.
+	ca := &CA{Certificate: certs[0], Chain: slices.Clip(certs[1:]), Key: key}
 	if !ca.Certificate.IsCA || !ca.Certificate.BasicConstraintsValid {
 		return nil, &CAParseError{"certificate", fmt.Errorf("%q is not a CA (basic constraints CA:TRUE missing)", ca.Certificate.Subject)}
 	}

@@ -32,6 +32,7 @@ import (
 	. "github.com/onsi/gomega"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -172,9 +173,23 @@ func kubeletRequest(f podFixture, signerName string, key crypto.Signer) *certifi
 }
 
 // createAsNode creates a request with the node's own credentials, through
-// the Node authorizer and the NodeRestriction admission.
+// the Node authorizer and the NodeRestriction admission. The admission
+// looks the pod up in the API server's own informer, which may not have
+// seen a pod created moments ago (a busy machine): that answer, and only
+// that one, is retried, as a kubelet would.
 func createAsNode(pcr *certificatesv1.PodCertificateRequest) *certificatesv1.PodCertificateRequest {
-	Expect(nodeClient.Create(ctx, pcr)).To(Succeed())
+	Eventually(func() error {
+		attempt := pcr.DeepCopy()
+		err := nodeClient.Create(ctx, attempt)
+		if err == nil {
+			attempt.DeepCopyInto(pcr)
+			return nil
+		}
+		if apierrors.IsInternalError(err) && strings.Contains(err.Error(), "named in the PodCertificateRequest: pod") && strings.Contains(err.Error(), "not found") {
+			return err
+		}
+		return StopTrying("creating the PodCertificateRequest as the node").Wrap(err)
+	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 	DeferCleanup(func() { _ = k8sClient.Delete(ctx, pcr) })
 	return pcr
 }

@@ -156,6 +156,18 @@ func TestManagerDeployment(t *testing.T) {
 	if env := findEnv(container.Env, "POD_NAMESPACE"); env == nil || env.ValueFrom == nil || env.ValueFrom.FieldRef == nil || env.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
 		t.Errorf("POD_NAMESPACE must come from metadata.namespace (the manager keeps CA Secrets and its lease there), have %+v", env)
 	}
+	// The Go runtime's memory settings are explicit: its soft limit comes
+	// from this container's memory limit, which must be set.
+	if env := findEnv(container.Env, "CERTSMITH_MEMORY_LIMIT"); env == nil || env.ValueFrom == nil || env.ValueFrom.ResourceFieldRef == nil ||
+		env.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || env.ValueFrom.ResourceFieldRef.ContainerName != container.Name {
+		t.Errorf("CERTSMITH_MEMORY_LIMIT must come from this container's limits.memory, have %+v", env)
+	}
+	if container.Resources.Limits.Memory().IsZero() {
+		t.Error("the manager has no memory limit: its Go memory limit would be the node's memory")
+	}
+	if env := findEnv(container.Env, "GOGC"); env == nil || env.Value != "50" {
+		t.Errorf("GOGC must be 50 (docs/benchmarks.md, Memory), have %+v", env)
+	}
 
 	ports := map[string]int32{}
 	for _, p := range container.Ports {
