@@ -169,9 +169,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 // cached managedFields, and an update without managedFields keeps the
 // server's), and they are a large share of each cached object: stripping
 // them cuts the manager's peak memory (docs/benchmarks.md).
+//
+// The informers wait out an API server that is down with a short capped
+// back-off of their own (informer_retry.go), so that a replica converges
+// within seconds of the API server's return.
 func CacheOptions(namespace string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue})
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields(), NewInformer: newInformer, ByObject: map[client.Object]cache.ByObject{
 		// Secrets: those of the operator's namespace whole (CA Secrets), and
 		// elsewhere those with certsmith's label, which anyone can set, so
 		// without their data: a tenant's labelled 1 MiB Secret costs only its

@@ -34,12 +34,12 @@ const (
 	// crossingDuration is the lifetime of the crossing's CA and of its
 	// certificate, the shortest the API allows.
 	crossingDuration = 10 * time.Minute
-	// crossingRenewBefore puts both renewal points 90 s after they were
+	// crossingRenewBefore puts both renewal points 80 s after they were
 	// made, in BeforeSuite: the specs that run first (the rotation and the
-	// SIGKILL of the leader) take about 65 s, so the crossing waits some
-	// 20 s instead of the whole time. When they took longer, the spec makes
-	// a second pair (unfit).
-	crossingRenewBefore = crossingDuration - 90*time.Second
+	// SIGKILL of the leader) take 50-60 s, so the crossing waits some 20 s
+	// instead of the whole time. When they took longer, the spec makes a
+	// second pair (unfit).
+	crossingRenewBefore = crossingDuration - 80*time.Second
 	// crossingAgainRenewBefore is for the second pair, made by the spec
 	// when a slow machine left too little time before the first pair's
 	// points: 60 s, raised to the renewal floor (66 s: a tenth of the

@@ -173,7 +173,7 @@ spec:
 	_, err = cluster.Kubectl("wait", "--for=condition=Ready", "--timeout=60s", "clusterissuer/"+issuerName)
 	Expect(err).NotTo(HaveOccurred())
 
-	By("creating a certificate and a CA that renew about 90 s from now, for the crossing spec")
+	By("creating a certificate and a CA that renew about 80 s from now, for the crossing spec")
 	createCrossing("", crossingRenewBefore)
 })
 
