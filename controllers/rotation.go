@@ -42,7 +42,10 @@ import (
 const (
 	defaultPropagationDelay = 2 * time.Minute
 	defaultReissueWindow    = 5 * time.Minute
-	defaultPublishDeadline  = 10 * time.Minute
+	// defaultMaxReissueRate is the re-issues per second a rotation's
+	// window is stretched to at most, on average.
+	defaultMaxReissueRate  = 20
+	defaultPublishDeadline = 10 * time.Minute
 )
 
 // caSource is where an issuer's CA comes from: generated (with params, and
@@ -90,6 +93,9 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 		if result, err = ca.Plan(*observed, maker); err != nil {
 			return nil, 0, err
 		}
+	}
+	if err := r.stretchReissueWindow(ctx, issuer, result.Rotation); err != nil {
+		return nil, 0, err
 	}
 	if err := r.writeCASecret(ctx, issuer, secret, result); err != nil {
 		return nil, 0, err
@@ -324,6 +330,31 @@ func propagationDelay(issuer *certsmithv1alpha1.ClusterIssuer) time.Duration {
 	return defaultPropagationDelay
 }
 
+// stretchReissueWindow sets, once a rotation has switched, how long its
+// re-issuance is spread over: the issuer's reissueWindow, stretched to
+// its certificates at maxReissueRate per second. The certificates are
+// counted once, at the switch (or when a status from before this field
+// is met), from the cache's index without copying them.
+func (r *ClusterIssuerReconciler) stretchReissueWindow(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, rotation *ca.Rotation) error {
+	if rotation == nil || rotation.Phase != ca.PhaseRetiring || rotation.SwitchedAt.IsZero() || rotation.ReissueWindow != 0 {
+		return nil
+	}
+	var leaves certsmithv1alpha1.ServiceCertificateList
+	if err := r.Client.List(ctx, &leaves, client.MatchingFields{indexCertificateIssuer: issuer.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	rotation.ReissueWindow = ca.StretchedReissueWindow(reissueWindow(issuer), len(leaves.Items), maxReissueRate(issuer))
+	return nil
+}
+
+// maxReissueRate is spec.rotation.maxReissueRate or its default.
+func maxReissueRate(issuer *certsmithv1alpha1.ClusterIssuer) int {
+	if r := issuer.Spec.Rotation; r != nil && r.MaxReissueRate != nil {
+		return int(*r.MaxReissueRate)
+	}
+	return defaultMaxReissueRate
+}
+
 func reissueWindow(issuer *certsmithv1alpha1.ClusterIssuer) time.Duration {
 	if r := issuer.Spec.Rotation; r != nil && r.ReissueWindow != nil {
 		return r.ReissueWindow.Duration
@@ -361,7 +392,7 @@ func coreRotation(r *certsmithv1alpha1.RotationStatus) *ca.Rotation {
 	return &ca.Rotation{Phase: ca.Phase(r.Phase), StartedAt: timeOf(r.StartedAt), PublishedAt: timeOf(r.PublishedAt),
 		SwitchedAt: timeOf(r.SwitchedAt), CompletedAt: timeOf(r.CompletedAt), Deadline: timeOf(r.PublishDeadline),
 		LastRequest: r.LastRequest, Unpublished: int(r.Unpublished), Conflicts: int(r.Conflicts),
-		UnpublishedPaths: append([]string(nil), r.UnpublishedPaths...)}
+		UnpublishedPaths: append([]string(nil), r.UnpublishedPaths...), ReissueWindow: durationOf(r.ReissueWindow)}
 }
 
 // rotationStatus converts the core's rotation for status.
@@ -372,6 +403,9 @@ func rotationStatus(r *ca.Rotation) *certsmithv1alpha1.RotationStatus {
 	out := &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPhase(r.Phase), StartedAt: metaTime(r.StartedAt),
 		PublishedAt: metaTime(r.PublishedAt), SwitchedAt: metaTime(r.SwitchedAt), CompletedAt: metaTime(r.CompletedAt),
 		PublishDeadline: metaTime(r.Deadline), LastRequest: r.LastRequest, Unpublished: int32(r.Unpublished), Conflicts: int32(r.Conflicts)}
+	if r.ReissueWindow > 0 {
+		out.ReissueWindow = &metav1.Duration{Duration: r.ReissueWindow}
+	}
 	if len(r.UnpublishedPaths) > 0 {
 		out.UnpublishedPaths = append([]string(nil), r.UnpublishedPaths...)
 	}
@@ -428,4 +462,12 @@ func setRotatingCondition(issuer *certsmithv1alpha1.ClusterIssuer, rotation *cer
 // unpublishedSummary describes the unpublished paths of a rotation in at most room bytes.
 func unpublishedSummary(rotation *certsmithv1alpha1.RotationStatus, room int) string {
 	return ca.Summary(coreRotation(rotation), room)
+}
+
+// durationOf is d's duration, zero for nil.
+func durationOf(d *metav1.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.Duration
 }

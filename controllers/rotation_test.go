@@ -132,6 +132,9 @@ var _ = Describe("CA rotation", func() {
 			}
 		}
 		Expect(retireAfter).To(BeTemporally(">=", firstLeaf.NotAfter), "the old CA stays trusted until what it signed has expired")
+		// One certificate at 20 a second needs no more than the spec's window.
+		Expect(retiring.Status.Rotation.ReissueWindow).NotTo(BeNil(), "status.rotation.reissueWindow is set at the switch")
+		Expect(retiring.Status.Rotation.ReissueWindow.Duration).To(Equal(10 * time.Minute))
 
 		By("the certificate is re-issued within the re-issue window, not at once")
 		share := pki.JitterFraction(namespace+"/rotating") / pki.MaxJitterFraction

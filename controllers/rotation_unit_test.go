@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/ca"
@@ -129,5 +133,84 @@ func TestRotationCoverageByAnchor(t *testing.T) {
 		if c.Unpublished != tc.unpublished {
 			t.Errorf("%s: %d unpublished paths (%+v), want %d", tc.name, c.Unpublished, c, tc.unpublished)
 		}
+	}
+}
+
+// TestRotationStretchesReissueWindow: at the switch the issuer's
+// certificates are counted once and the re-issue window stretched so
+// that at most maxReissueRate are re-issued per second on average; the
+// turns the certificates then get never crowd one second far above that
+// rate (a rotation of 10,000 certificates is not a storm of writes).
+func TestRotationStretchesReissueWindow(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	const leaves = 10000
+	objects := []client.Object{}
+	for i := range leaves + 50 {
+		issuerName := "big"
+		if i >= leaves {
+			issuerName = "other" // not counted
+		}
+		objects = append(objects, &certsmithv1alpha1.ServiceCertificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%d", i%10), Name: fmt.Sprintf("cert-%05d", i)},
+			Spec:       certsmithv1alpha1.ServiceCertificateSpec{IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuerName}}})
+	}
+	lists := 0
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objects...).
+		WithIndex(&certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
+			return []string{obj.(*certsmithv1alpha1.ServiceCertificate).Spec.IssuerRef.Name}
+		}).
+		WithInterceptorFuncs(interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			lists++
+			return c.List(ctx, list, opts...)
+		}}).Build()
+	r := &ClusterIssuerReconciler{Client: c, Clock: clocktesting.NewFakeClock(now), Namespace: unitOperatorNamespace}
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "big"},
+		Spec: certsmithv1alpha1.ClusterIssuerSpec{Rotation: &certsmithv1alpha1.RotationSpec{ReissueWindow: &metav1.Duration{Duration: time.Minute}}}}
+
+	publishing := &ca.Rotation{Phase: ca.PhasePublishing, StartedAt: now}
+	if err := r.stretchReissueWindow(ctx, issuer, publishing); err != nil || publishing.ReissueWindow != 0 || lists != 0 {
+		t.Fatalf("before the switch: %v, window %s, %d lists; want nothing done", err, publishing.ReissueWindow, lists)
+	}
+	switched := &ca.Rotation{Phase: ca.PhaseRetiring, StartedAt: now.Add(-time.Hour), SwitchedAt: now}
+	if err := r.stretchReissueWindow(ctx, issuer, switched); err != nil {
+		t.Fatal(err)
+	}
+	// 10,000 at the default 20 per second: 500 s, not the spec's 1m.
+	if want := leaves * time.Second / defaultMaxReissueRate; switched.ReissueWindow != want {
+		t.Fatalf("stretched window %s, want %s", switched.ReissueWindow, want)
+	}
+	if err := r.stretchReissueWindow(ctx, issuer, switched); err != nil || lists != 1 {
+		t.Fatalf("%v; %d lists: the certificates are counted once per switch", err, lists)
+	}
+	status := rotationStatus(switched)
+	if status.ReissueWindow == nil || status.ReissueWindow.Duration != switched.ReissueWindow || coreRotation(status).ReissueWindow != switched.ReissueWindow {
+		t.Fatalf("status.rotation.reissueWindow %v does not carry %s", status.ReissueWindow, switched.ReissueWindow)
+	}
+
+	// The turns the certificates get from the recorded window.
+	issuer.Status.Rotation = status
+	perSecond := map[int64]int{}
+	for i := range leaves {
+		in := rotationOf(issuer, nil, fmt.Sprintf("ns-%d/cert-%05d", i%10, i))
+		share := pki.JitterFraction(in.spreadSeed) / pki.MaxJitterFraction
+		turn := in.switchedAt.Add(time.Duration(share * float64(in.reissueWindow)))
+		perSecond[turn.Unix()]++
+	}
+	busiest := 0
+	for _, n := range perSecond {
+		busiest = max(busiest, n)
+	}
+	// A hash spreads the turns like a uniform draw: 20 a second on average,
+	// and the busiest of 500 seconds well under twice that.
+	if busiest > 2*defaultMaxReissueRate {
+		t.Fatalf("%d re-issues due in one second, want at most %d", busiest, 2*defaultMaxReissueRate)
+	}
+	t.Logf("10,000 certificates over %s: %d seconds with a turn, the busiest with %d", switched.ReissueWindow, len(perSecond), busiest)
+
+	issuer.Spec.Rotation.MaxReissueRate = ptr.To[int32](1000)
+	fast := &ca.Rotation{Phase: ca.PhaseRetiring, SwitchedAt: now}
+	if err := r.stretchReissueWindow(ctx, issuer, fast); err != nil || fast.ReissueWindow != time.Minute {
+		t.Fatalf("%v; window %s: 10,000 at 1,000 a second fit in the spec's 1m", err, fast.ReissueWindow)
 	}
 }

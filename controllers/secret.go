@@ -254,6 +254,47 @@ func issuedAnnotations(sc *certsmithv1alpha1.ServiceCertificate, request *certif
 	return annotations
 }
 
+// storeSecret writes a newly issued certificate and its key into the
+// Secret and returns what it wrote. With no Secret in the cache it creates
+// one straight away, without reading past the cache first: the create is
+// itself the check, since it fails when a Secret of that name exists (one
+// without certsmith's label, which the cache does not hold), and only then
+// is that Secret read and, unless it belongs to someone else, written over.
+// adoptUnlabelled has looked for such a Secret before the CSR was made, so
+// the fallback is for one made since.
+func (r *ServiceCertificateReconciler) storeSecret(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate,
+	material *certificateMaterial, bundle []byte, annotations map[string]string) (*corev1.Secret, error) {
+	if issued == nil {
+		fresh := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: sc.Status.SecretName, Namespace: sc.Namespace},
+			Type:       corev1.SecretTypeTLS,
+		}
+		desired, err := r.desiredSecret(ctx, sc, fresh, material, bundle, annotations)
+		if err != nil {
+			return nil, err
+		}
+		err = r.Create(ctx, desired)
+		if err == nil {
+			return desired, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating Secret %s/%s: %w", desired.Namespace, desired.Name, err)
+		}
+	}
+	base, err := r.secretBase(ctx, sc, issued)
+	if err != nil {
+		return nil, err
+	}
+	desired, err := r.desiredSecret(ctx, sc, base, material, bundle, annotations)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.writeSecret(ctx, base, desired); err != nil {
+		return nil, err
+	}
+	return desired, nil
+}
+
 // secretBase returns the Secret to build on: the cached one, one that exists
 // without certsmith's label (found with the direct reader), or a new one.
 func (r *ServiceCertificateReconciler) secretBase(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, issued *issuedCertificate) (*corev1.Secret, error) {

@@ -350,15 +350,8 @@ func (r *ServiceCertificateReconciler) storeCertificate(ctx context.Context, sc 
 	}
 	revision := max(sc.Status.Revision, o.issued.revision()) + 1
 	material := &certificateMaterial{chain: chain, chainPEM: chainPEM, key: pending.key, keyPEM: pending.keyPEM}
-	base, err := r.secretBase(ctx, sc, o.issued)
+	desired, err := r.storeSecret(ctx, sc, o.issued, material, o.ca.bundle, issuedAnnotations(sc, o.request, revision))
 	if err != nil {
-		return ctrl.Result{}, err
-	}
-	desired, err := r.desiredSecret(ctx, sc, base, material, o.ca.bundle, issuedAnnotations(sc, o.request, revision))
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.writeSecret(ctx, base, desired); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.Handoff.markStored(csr, chainPEM)

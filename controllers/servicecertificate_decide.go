@@ -140,6 +140,11 @@ func rotationOf(issuer *certsmithv1alpha1.ClusterIssuer, bundle []byte, spreadSe
 	in := rotationInput{reissueWindow: reissueWindow(issuer), spreadSeed: spreadSeed}
 	if rotation := issuer.Status.Rotation; rotation != nil && rotation.SwitchedAt != nil {
 		in.switchedAt = rotation.SwitchedAt.Time
+		if rotation.ReissueWindow != nil {
+			// Stretched at the switch to the issuer's certificates at
+			// spec.rotation.maxReissueRate per second.
+			in.reissueWindow = max(in.reissueWindow, rotation.ReissueWindow.Duration)
+		}
 	}
 	if anchors, err := pki.ParseCertificatesPEM(bundle); err == nil {
 		in.anchors = anchors

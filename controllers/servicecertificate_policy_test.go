@@ -266,6 +266,16 @@ func TestServiceCertificateRotationOf(t *testing.T) {
 	if got := rotationOf(issuer, []byte("not PEM"), "shop/web"); got.anchors != nil {
 		t.Fatalf("anchors from an unreadable bundle: %d", len(got.anchors))
 	}
+	// The window stretched at the switch to the issuer's certificates at
+	// maxReissueRate is the one spread over; never shorter than the spec's.
+	issuer.Status.Rotation.ReissueWindow = &metav1.Duration{Duration: 10 * f.window}
+	if got := rotationOf(issuer, bundle, "shop/web"); got.reissueWindow != 10*f.window {
+		t.Fatalf("a stretched window: %s, want %s", got.reissueWindow, 10*f.window)
+	}
+	issuer.Status.Rotation.ReissueWindow = &metav1.Duration{Duration: f.window / 2}
+	if got := rotationOf(issuer, bundle, "shop/web"); got.reissueWindow != f.window {
+		t.Fatalf("a recorded window shorter than the spec's: %s, want the spec's %s", got.reissueWindow, f.window)
+	}
 }
 
 // TestServiceCertificateRenewalTime checks the renewal time for each way the spec sets it.

@@ -362,3 +362,76 @@ func asSigner(t *testing.T, key any) crypto.Signer {
 	}
 	return signer
 }
+
+// TestServiceCertificateStoreSecretCreatesWithoutReading checks that the
+// first issuance creates its Secret without a read past the cache, and
+// that a Secret made meanwhile under that name is still never written
+// over unless it is certsmith's own: the create fails, and then the
+// Secret is read and judged as before.
+func TestServiceCertificateStoreSecretCreatesWithoutReading(t *testing.T) {
+	sc := scTestCertificate(nil)
+	for _, tc := range []struct {
+		name     string
+		existing *corev1.Secret
+		// wantReads is the reads past the cache; wantConflict a SecretConflict.
+		wantReads    int
+		wantConflict bool
+	}{
+		{name: "no Secret: one create, no read"},
+		{name: "someone else's Secret made since the CSR: refused, left alone", wantReads: 1, wantConflict: true,
+			existing: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sc.Namespace, Name: sc.Status.SecretName},
+				Data: map[string][]byte{"theirs": []byte("keep")}}},
+		{name: "certsmith's own without its label: written over", wantReads: 1,
+			existing: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sc.Namespace, Name: sc.Status.SecretName,
+				Annotations: map[string]string{certsmithv1alpha1.AnnotationServiceCertificate: sc.Name}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSecretFixture(t)
+			objs := []client.Object{}
+			if tc.existing != nil {
+				objs = append(objs, tc.existing.DeepCopy())
+			}
+			reads, creates := 0, 0
+			c := fake.NewClientBuilder().WithScheme(scTestScheme(t)).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
+				Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+					if _, ok := obj.(*corev1.Secret); ok {
+						reads++
+					}
+					return c.Get(ctx, key, obj, opts...)
+				},
+				Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					creates++
+					return c.Create(ctx, obj, opts...)
+				}}).Build()
+			r := &ServiceCertificateReconciler{Client: c, APIReader: c}
+			wrote, err := r.storeSecret(context.Background(), sc, nil, f.material, f.bundle, issuedAnnotations(sc, f.req, 1))
+			var conflict *terminalError
+			if tc.wantConflict {
+				if !errors.As(err, &conflict) || conflict.reason != certsmithv1alpha1.ReasonSecretConflict {
+					t.Fatalf("storeSecret: %v, want a %s", err, certsmithv1alpha1.ReasonSecretConflict)
+				}
+			} else if err != nil {
+				t.Fatalf("storeSecret: %v", err)
+			}
+			if reads != tc.wantReads || creates != 1 {
+				t.Fatalf("%d reads and %d creates of the Secret, want %d and 1", reads, creates, tc.wantReads)
+			}
+			stored := &corev1.Secret{}
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: sc.Namespace, Name: sc.Status.SecretName}, stored); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantConflict {
+				if string(stored.Data["theirs"]) != "keep" || stored.Data[corev1.TLSCertKey] != nil {
+					t.Fatalf("someone else's Secret was written: %v", dataKeys(stored))
+				}
+				return
+			}
+			if !bytes.Equal(stored.Data[corev1.TLSCertKey], f.material.chainPEM) || !bytes.Equal(stored.Data[corev1.TLSPrivateKeyKey], f.material.keyPEM) {
+				t.Fatal("the Secret does not hold the certificate and key")
+			}
+			if stored.Labels[certsmithv1alpha1.LabelManagedBy] != certsmithv1alpha1.ManagedByValue || wrote.Data[corev1.TLSCertKey] == nil {
+				t.Fatalf("labels %v; returned Secret with tls.crt: %v", stored.Labels, wrote.Data[corev1.TLSCertKey] != nil)
+			}
+		})
+	}
+}

@@ -219,12 +219,24 @@ type RotationSpec struct {
 	PropagationDelay *metav1.Duration `json:"propagationDelay,omitempty"`
 
 	// ReissueWindow spreads the re-issuance of the certificates signed by
-	// the old CA over this long after the switch. Defaults to 5m.
+	// the old CA over this long after the switch. Defaults to 5m. It is
+	// stretched when the issuer has so many certificates that they would
+	// be re-issued faster than maxReissueRate (status.rotation.reissueWindow).
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="must be between 0s and 720h"
 	ReissueWindow *metav1.Duration `json:"reissueWindow,omitempty"`
+
+	// MaxReissueRate bounds how many certificates of the old CA are
+	// re-issued per second, on average, after the switch: with N
+	// certificates, the re-issuance is spread over at least N divided by
+	// this many seconds, however short reissueWindow is, so that a rotation
+	// never becomes a storm of writes to the API server. Defaults to 20.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	MaxReissueRate *int32 `json:"maxReissueRate,omitempty"`
 
 	// PublishDeadline bounds how long, after a rotation starts, the switch
 	// to the next CA waits for trust paths that certsmith cannot write or
@@ -612,6 +624,12 @@ type RotationStatus struct {
 	// spec.rotation.publishDeadline.
 	// +optional
 	PublishDeadline *metav1.Time `json:"publishDeadline,omitempty"`
+	// ReissueWindow is how long after switchedAt the certificates the old
+	// CA signed are re-issued over: spec.rotation.reissueWindow, or longer
+	// when the issuer's certificates at spec.rotation.maxReissueRate per
+	// second need longer. Set at the switch, from the certificates then.
+	// +optional
+	ReissueWindow *metav1.Duration `json:"reissueWindow,omitempty"`
 	// Unpublished counts the trust paths (bundle ConfigMaps, the
 	// ClusterTrustBundle, ca.crt of certificate Secrets, injected caBundles,
 	// of this issuer and of the issuers below it) that did not hold the next

@@ -909,6 +909,11 @@ func (in *RotationSpec) DeepCopyInto(out *RotationSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MaxReissueRate != nil {
+		in, out := &in.MaxReissueRate, &out.MaxReissueRate
+		*out = new(int32)
+		**out = **in
+	}
 	if in.PublishDeadline != nil {
 		in, out := &in.PublishDeadline, &out.PublishDeadline
 		*out = new(v1.Duration)
@@ -948,6 +953,11 @@ func (in *RotationStatus) DeepCopyInto(out *RotationStatus) {
 	if in.PublishDeadline != nil {
 		in, out := &in.PublishDeadline, &out.PublishDeadline
 		*out = (*in).DeepCopy()
+	}
+	if in.ReissueWindow != nil {
+		in, out := &in.ReissueWindow, &out.ReissueWindow
+		*out = new(v1.Duration)
+		**out = **in
 	}
 	if in.UnpublishedPaths != nil {
 		in, out := &in.UnpublishedPaths, &out.UnpublishedPaths

@@ -59,6 +59,10 @@ type Rotation struct {
 	StartedAt, PublishedAt, SwitchedAt, CompletedAt, Deadline time.Time
 	// LastRequest is the rotation request (annotation value) that started it.
 	LastRequest string
+	// ReissueWindow is how long after SwitchedAt the old CA's certificates
+	// are re-issued over (StretchedReissueWindow); zero until the caller
+	// sets it at the switch.
+	ReissueWindow time.Duration
 	// Unpublished and Conflicts count the trust paths without the next CA
 	// (Conflicts: those certsmith cannot write); UnpublishedPaths names some.
 	Unpublished, Conflicts int
@@ -574,4 +578,16 @@ func NamedList(names []string, total, room int) string {
 		fmt.Fprintf(&b, "… and %d more", rest)
 	}
 	return b.String()
+}
+
+// StretchedReissueWindow is how long after a CA switch the leaves the old
+// CA signed are re-issued over: window, or leaves divided by maxRate
+// seconds when that is longer, so that on average no more than maxRate
+// leaves are re-issued per second however many there are. A maxRate of 0
+// or less bounds nothing.
+func StretchedReissueWindow(window time.Duration, leaves, maxRate int) time.Duration {
+	if maxRate <= 0 || leaves <= 0 {
+		return window
+	}
+	return max(window, time.Duration(leaves)*time.Second/time.Duration(maxRate))
 }

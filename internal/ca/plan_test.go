@@ -957,3 +957,25 @@ func TestPodCertificatesRefreshBeforeRetire(t *testing.T) {
 		}
 	}
 }
+
+// TestStretchedReissueWindow: the window is the spec's unless the leaves
+// at maxRate per second need longer; no rate bounds nothing.
+func TestStretchedReissueWindow(t *testing.T) {
+	for _, tc := range []struct {
+		window          time.Duration
+		leaves, maxRate int
+		want            time.Duration
+	}{
+		{5 * time.Minute, 100, 20, 5 * time.Minute},
+		{5 * time.Minute, 10000, 20, 500 * time.Second},
+		{0, 10000, 20, 500 * time.Second},
+		{0, 1, 20, 50 * time.Millisecond},
+		{time.Minute, 0, 20, time.Minute},
+		{time.Minute, 10000, 0, time.Minute},
+		{time.Second, 3, 1, 3 * time.Second},
+	} {
+		if got := StretchedReissueWindow(tc.window, tc.leaves, tc.maxRate); got != tc.want {
+			t.Errorf("StretchedReissueWindow(%s, %d, %d) = %s, want %s", tc.window, tc.leaves, tc.maxRate, got, tc.want)
+		}
+	}
+}
