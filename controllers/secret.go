@@ -275,6 +275,7 @@ func (r *ServiceCertificateReconciler) storeSecret(ctx context.Context, sc *cert
 		}
 		err = r.Create(ctx, desired)
 		if err == nil {
+			r.stored.remember(desired)
 			return desired, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -326,6 +327,7 @@ func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, base, de
 		if err := r.Create(ctx, desired); err != nil {
 			return fmt.Errorf("creating Secret %s/%s: %w", desired.Namespace, desired.Name, err)
 		}
+		r.stored.remember(desired)
 		return nil
 	}
 	if secretUnchanged(base, desired) {
@@ -342,6 +344,7 @@ func (r *ServiceCertificateReconciler) writeSecret(ctx context.Context, base, de
 		}
 		return fmt.Errorf("updating Secret %s/%s: %w", base.Namespace, base.Name, err)
 	}
+	r.stored.remember(desired)
 	return nil
 }
 

@@ -100,7 +100,10 @@ type ServiceCertificateReconciler struct {
 	keys         *pendingKeys
 	expectations *secretExpectations
 	written      *writtenStatuses
-	revoked      *revokedSerials
+	// stored remembers the Secrets this controller wrote last, so that the
+	// reconciles right after a write need not read them again.
+	stored  *storedSecrets
+	revoked *revokedSerials
 }
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch;patch
@@ -289,6 +292,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	r.keys = r.Handoff.keys
 	r.expectations = newSecretExpectations()
 	r.written = newWrittenStatuses()
+	r.stored = newStoredSecrets()
 	r.revoked = &revokedSerials{}
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()

@@ -256,7 +256,12 @@ func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *ce
 	}
 	secret := cached
 	if cached.Data == nil {
-		// Not cached whole (outside the operator's namespace): read it.
+		// Not cached whole (outside the operator's namespace): this
+		// controller's own last write of it if that is what is cached,
+		// else read it.
+		if written := r.stored.lookup(cached); written != nil {
+			return written, nil
+		}
 		secret = &corev1.Secret{}
 		if err := r.APIReader.Get(ctx, key, secret); err != nil {
 			if apierrors.IsNotFound(err) {

@@ -22,12 +22,15 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -433,5 +436,95 @@ func TestServiceCertificateStoreSecretCreatesWithoutReading(t *testing.T) {
 				t.Fatalf("labels %v; returned Secret with tls.crt: %v", stored.Labels, wrote.Data[corev1.TLSCertKey] != nil)
 			}
 		})
+	}
+}
+
+// TestStoredSecrets: a Secret this controller wrote is found again only
+// at the very UID and resourceVersion of that write, as a copy; at most
+// storedSecretsMax are kept, the oldest dropped first.
+func TestStoredSecrets(t *testing.T) {
+	s := newStoredSecrets()
+	secret := func(name, uid, rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, UID: types.UID(uid), ResourceVersion: rv},
+			Data: map[string][]byte{corev1.TLSCertKey: []byte("cert of " + name + "@" + rv)}}
+	}
+	s.remember(secret("web-tls", "u1", "10"))
+	got := s.lookup(secret("web-tls", "u1", "10"))
+	if got == nil || string(got.Data[corev1.TLSCertKey]) != "cert of web-tls@10" {
+		t.Fatalf("lookup of the written version: %v", got)
+	}
+	got.Data[corev1.TLSCertKey] = []byte("changed by a caller")
+	if again := s.lookup(secret("web-tls", "u1", "10")); string(again.Data[corev1.TLSCertKey]) != "cert of web-tls@10" {
+		t.Fatal("lookup returned the remembered Secret itself, not a copy")
+	}
+	for _, other := range []*corev1.Secret{secret("web-tls", "u1", "11"), secret("web-tls", "u2", "10"), secret("api-tls", "u1", "10")} {
+		if s.lookup(other) != nil {
+			t.Fatalf("%s uid %s rv %s: found, but it is not the version written", other.Name, other.UID, other.ResourceVersion)
+		}
+	}
+	s.remember(secret("no-rv", "u3", "")) // not returned by the API server: not kept
+	if s.len() != 1 {
+		t.Fatalf("%d remembered, want 1", s.len())
+	}
+	for i := range 3 * storedSecretsMax {
+		s.remember(secret(fmt.Sprintf("cert-%d", i%(storedSecretsMax+10)), "u", strconv.Itoa(i)))
+	}
+	if n := s.len(); n > storedSecretsMax {
+		t.Fatalf("%d remembered, more than %d", n, storedSecretsMax)
+	}
+	if len(s.order) > 2*storedSecretsMax {
+		t.Fatalf("the order has %d entries, more than %d", len(s.order), 2*storedSecretsMax)
+	}
+	last := 3*storedSecretsMax - 1
+	if s.lookup(secret(fmt.Sprintf("cert-%d", last%(storedSecretsMax+10)), "u", strconv.Itoa(last))) == nil {
+		t.Fatal("the last write was dropped")
+	}
+}
+
+// TestCurrentSecretReadsOnlyWhatItDidNotWrite: the cache holds
+// certificate Secrets without data; after its own write the controller
+// reads nothing more, and after anyone else's it reads the Secret again.
+func TestCurrentSecretReadsOnlyWhatItDidNotWrite(t *testing.T) {
+	sc := scTestCertificate(nil)
+	f := newSecretFixture(t)
+	backing := unitFakeClientBuilder(t).Build() // sets UIDs, as the API server does
+	reads := 0
+	// The cache: Secrets without their data, as CacheOptions keeps them.
+	cached := interceptor.NewClient(backing, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if err := c.Get(ctx, key, obj, opts...); err != nil {
+			return err
+		}
+		if s, ok := obj.(*corev1.Secret); ok {
+			s.Data = nil
+		}
+		return nil
+	}})
+	direct := interceptor.NewClient(backing, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		reads++
+		return c.Get(ctx, key, obj, opts...)
+	}})
+	r := &ServiceCertificateReconciler{Client: cached, APIReader: direct, stored: newStoredSecrets()}
+	if _, err := r.storeSecret(context.Background(), sc, nil, f.material, f.bundle, issuedAnnotations(sc, f.req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.currentSecret(context.Background(), sc)
+	if err != nil || got == nil || !bytes.Equal(got.Data[corev1.TLSCertKey], f.material.chainPEM) {
+		t.Fatalf("currentSecret after the write: %v, %v", got, err)
+	}
+	if reads != 0 {
+		t.Fatalf("%d reads past the cache of a Secret just written", reads)
+	}
+	// Someone else changes it: a new resourceVersion, read again.
+	changed := &corev1.Secret{}
+	if err := backing.Get(context.Background(), client.ObjectKey{Namespace: sc.Namespace, Name: sc.Status.SecretName}, changed); err != nil {
+		t.Fatal(err)
+	}
+	changed.Data[corev1.TLSCertKey] = []byte("not what certsmith wrote")
+	if err := backing.Update(context.Background(), changed); err != nil {
+		t.Fatal(err)
+	}
+	got, err = r.currentSecret(context.Background(), sc)
+	if err != nil || string(got.Data[corev1.TLSCertKey]) != "not what certsmith wrote" || reads != 1 {
+		t.Fatalf("after someone else's write: %d reads, tls.crt %q, %v; want it read again", reads, got.Data[corev1.TLSCertKey], err)
 	}
 }

@@ -96,7 +96,11 @@ type config struct {
 	goBench       bool
 	repoRoot      string
 	renewalSample int
-	repeat        int
+	// restN names the run measured at rest (idle), in a resync and a rotation (rotate).
+	restN  int
+	idle   time.Duration
+	rotate bool
+	repeat int
 	// labelledSecrets and labelledConfigMaps are the tenant's objects with
 	// certsmith's labels, created before the manager starts in every run.
 	labelledSecrets, labelledSecretSize       int
@@ -154,6 +158,9 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&cfg.profileSecs, "profile-seconds", 15, "Length of the CPU profiles, from the first create.")
 	flag.BoolVar(&cfg.goBench, "gobench", true, "Also run the Go benchmarks of internal/pki (go test -bench . -benchmem).")
 	flag.IntVar(&cfg.repeat, "repeat", 1, "Measure every run this many times (each on a fresh control plane), and print the median, minimum and maximum.")
+	flag.IntVar(&cfg.restN, "idle-n", 0, "The run (ECDSA, this N, no unrelated Secrets, the first repetition) that, once settled, stays at rest for -idle, then measures a full resync by a fresh manager and, with -rotate, a CA rotation of every certificate (0: none).")
+	flag.DurationVar(&cfg.idle, "idle", 10*time.Minute, "How long the -idle-n run stays at rest (0: no rest, only the resync and rotation).")
+	flag.BoolVar(&cfg.rotate, "rotate", true, "In the -idle-n run, measure a CA rotation of every certificate after the resync.")
 	flag.IntVar(&cfg.renewalSample, "renewal-n", 1000, "The run (ECDSA, this N, no unrelated Secrets) whose status.renewalTime spread is shown; the largest ECDSA run if none has this N.")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -233,6 +240,8 @@ type runSpec struct {
 	// with certsmith's labels.
 	labelledSecrets, labelledConfigMaps int
 	profile                             bool
+	// rest: measured at rest, in a resync and a rotation after settling.
+	rest bool
 	// rep counts the repetitions of the same measurement from 1, of repeat.
 	rep, repeat int
 }
@@ -289,8 +298,9 @@ func plan(cfg *config) []runSpec {
 	for rep := 1; rep <= repeat; rep++ {
 		for _, r := range runs {
 			r.rep, r.repeat = rep, repeat
-			// Only the first repetition is profiled.
+			// Only the first repetition is profiled, or measured at rest.
 			r.profile = r.profile && rep == 1
+			r.rest = cfg.restN > 0 && r.n == cfg.restN && r.key == keyECDSA && r.secrets == 0 && rep == 1
 			repeated = append(repeated, r)
 		}
 	}
@@ -343,6 +353,7 @@ func runAll(ctx context.Context, cfg *config) error {
 		printWrites(os.Stdout, results)
 		printCPU(os.Stdout, results)
 		printRenewal(os.Stdout, results, cfg.renewalSample)
+		printRest(os.Stdout, results)
 		for _, r := range results {
 			if r.profileTop != "" {
 				fmt.Printf("\n## CPU profile during %s\n\n%s\n", r.spec, r.profileTop)

@@ -124,6 +124,11 @@ func printWrites(w io.Writer, results []*runResult) {
 			return ""
 		})
 		fmt.Fprintf(w, "\nRequests the API server throttled (429, any verb, until settled): %d.\n", r.settled.throttled)
+		var reads []string
+		for _, k := range sortedKeys(r.reads) {
+			reads = append(reads, fmt.Sprintf("%s %d (%.2f)", k, r.reads[k], float64(r.reads[k])/n))
+		}
+		fmt.Fprintf(w, "Reads the API server answered until settled (GET and LIST by resource; per issuance): %s.\n", strings.Join(reads, ", "))
 		m := r.managerMetrics
 		var parts []string
 		for _, c := range sortedNames(m.reconciles) {

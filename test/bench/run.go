@@ -99,6 +99,10 @@ type runResult struct {
 	// touched says which of the objects created before the manager it
 	// changed or deleted, which it must never do.
 	touched []string
+	// reads are the GET and LIST requests until settled, by resource.
+	reads map[requestKey]int
+	// rest is the cost at rest, of a resync and of a rotation (-idle-n).
+	rest *restResult
 }
 
 // commands runs go test and go tool pprof, each for at most
@@ -213,6 +217,7 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	if result.managerMemory, err = procMemory(pids["manager"]); err != nil {
 		return nil, err
 	}
+	result.reads = summarizeReads(counts0.delta(counts2))
 	result.untilReady = summarizeWrites(counts0.delta(counts1), spec.n)
 	result.settled = summarizeWrites(counts0.delta(counts2), spec.n)
 	result.cpuReady, result.cpuSettled = cpu0.to(cpu1), cpu0.to(cpu2)
@@ -237,6 +242,15 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	if profiles != nil {
 		result.profileTop = profiles.wait()
 		result.profileTop += "\n" + heapProfile(ctx, cfg, spec, pprofAddr)
+	}
+	if spec.rest {
+		rest, fresh, err := measureRest(ctx, cfg, cluster, run, spec.n)
+		defer fresh.stop()
+		if err != nil {
+			return nil, err
+		}
+		result.rest = rest
+		mgr = fresh.mgr
 	}
 	if cfg.profileDir != "" {
 		// Keep the manager's log (the cluster directory is removed).
