@@ -21,6 +21,7 @@ package controllers
 // for Reconcile's one status write. The Secret's assembly is in secret.go.
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -85,10 +86,27 @@ func (r *ServiceCertificateReconciler) keepTrust(ctx context.Context, sc *certsm
 // no longer needed are deleted.
 func (r *ServiceCertificateReconciler) keep(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, d decision, now time.Time) (ctrl.Result, error) {
 	r.keys.forget(sc)
+	if !bytes.Equal(o.issued.secret.Data[caCertKey], o.ca.bundle) {
+		// The issuer's trust bundle changed: refresh ca.crt at this
+		// certificate's turn, so that the issuer's certificates do not all
+		// write at once (trustRefreshPacer). Status waits with it.
+		if wait := r.trustPacer.wait(client.ObjectKeyFromObject(sc), o.request.issuerName, maxReissueRate(o.issuer), now); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
 	if err := r.repairSecret(ctx, sc, o.issued, o.ca); err != nil {
 		return ctrl.Result{}, err
 	}
-	setIssued(sc, o.issued, d.renewalTime, o.ca.bundle)
+	reported := d.renewalTime
+	if d.rotationTurn && sc.Status.RenewalTime != nil && sc.Status.SerialNumber == fmt.Sprintf("%x", o.issued.leaf().SerialNumber) {
+		// A rotation's turn is not written into status: at the switch every
+		// certificate of the issuer gets one, and writing them would be a
+		// status write per certificate at once. The re-issue at the turn
+		// writes the status anyway; until then it keeps the certificate's
+		// own renewal time, and the controller wakes at the turn.
+		reported = sc.Status.RenewalTime.Time
+	}
+	setIssued(sc, o.issued, reported, o.ca.bundle)
 	if refusal := d.refusal; refusal != nil {
 		// Issued before the policy (or certsmith) changed: it stays in
 		// use, and is not renewed unless the policy allows it again.

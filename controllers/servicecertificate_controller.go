@@ -104,6 +104,8 @@ type ServiceCertificateReconciler struct {
 	// reconciles right after a write need not read them again.
 	stored  *storedSecrets
 	revoked *revokedSerials
+	// trustPacer paces the ca.crt refreshes of an issuer's certificates.
+	trustPacer *trustRefreshPacer
 }
 
 // +kubebuilder:rbac:groups=certsmith.io,resources=servicecertificates,verbs=get;list;watch;patch
@@ -220,6 +222,7 @@ func (r *ServiceCertificateReconciler) forgetDeleted(ctx context.Context, key ty
 	r.keys.forgetName(key)
 	r.written.forget(key)
 	r.expectations.forget(key)
+	r.trustPacer.forget(key)
 	forgetCertificateMetrics(key)
 	requests, err := r.requestsOf(ctx, key)
 	if err != nil {
@@ -293,6 +296,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	r.expectations = newSecretExpectations()
 	r.written = newWrittenStatuses()
 	r.stored = newStoredSecrets()
+	r.trustPacer = newTrustRefreshPacer()
 	r.revoked = &revokedSerials{}
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()

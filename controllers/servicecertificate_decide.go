@@ -64,6 +64,9 @@ type decision struct {
 	reason, message string
 	// renewalTime is when the certificate in the Secret is renewed (actionKeep).
 	renewalTime time.Time
+	// rotationTurn, for actionKeep, says that renewalTime is the
+	// certificate's turn in a CA rotation's re-issue window.
+	rotationTurn bool
 	// refusal, for actionKeep, is the policy's refusal of a certificate
 	// that stays in use until its renewal time but is not renewed.
 	refusal *terminalError
@@ -95,7 +98,7 @@ func decide(o *observed, now time.Time) decision {
 		return decision{action: actionReport, problem: o.refusal}
 	}
 	if !needed {
-		return decision{action: actionKeep, renewalTime: in.renewalTime, refusal: o.refusal}
+		return decision{action: actionKeep, renewalTime: in.renewalTime, rotationTurn: !in.reissueAt.IsZero(), refusal: o.refusal}
 	}
 	d := decision{action: actionIssue, reason: reason, message: message}
 	if o.pending == nil {

@@ -231,8 +231,12 @@ type RotationSpec struct {
 	// MaxReissueRate bounds how many certificates of the old CA are
 	// re-issued per second, on average, after the switch: with N
 	// certificates, the re-issuance is spread over at least N divided by
-	// this many seconds, however short reissueWindow is, so that a rotation
-	// never becomes a storm of writes to the API server. Defaults to 20.
+	// this many seconds, however short reissueWindow is. It also bounds
+	// the refreshes of ca.crt in the certificates' Secrets when the trust
+	// bundle changes (the next CA published, the old one retired), so that
+	// a rotation never becomes a storm of writes to the API server; the
+	// publishing phase lasts at least N divided by this many seconds.
+	// Defaults to 20.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000

@@ -486,7 +486,23 @@ func (p *planner) intermediateBundle() []*x509.Certificate {
 	for _, old := range p.set.Retiring {
 		out = pki.AppendNew(out, pki.AnchorsOf(old, p.set.RetiringChains, p.in.Stored.Bundle)...)
 	}
-	return out
+	return stableOrder(p.in.Stored.Bundle, out)
+}
+
+// stableOrder returns the certificates of want, those that previous holds
+// first and in its order, then the others in want's: a bundle whose
+// certificates did not change keeps its bytes. At a switch the next CA
+// becomes the active one and the active one retiring, the same two
+// anchors: no trust path (bundle ConfigMaps, ClusterTrustBundles, the
+// ca.crt of every certificate Secret) is rewritten for it.
+func stableOrder(previous, want []*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, cert := range previous {
+		if pki.ContainsCertificate(want, cert) {
+			out = pki.AppendNew(out, cert)
+		}
+	}
+	return pki.AppendNew(out, want...)
 }
 
 // retireActive moves the active CA to the retiring list, freezing its
@@ -514,7 +530,7 @@ func (p *planner) anchors() []*x509.Certificate {
 	for _, old := range p.set.Retiring {
 		out = pki.AppendNew(out, pki.AnchorsOf(old, p.set.RetiringChains, p.in.Stored.Bundle)...)
 	}
-	return out
+	return stableOrder(p.in.Stored.Bundle, out)
 }
 
 // mergeMarks returns, per fingerprint, the later of the two marks.

@@ -273,6 +273,11 @@ func TestRootLifecycle(t *testing.T) {
 		t.Fatalf("retire-after %s, want the signed-until mark %s", got, leafMark)
 	}
 	w.expectBundle(first.Certificate, next.Certificate)
+	// In the order it was published in: the same bytes, so the switch
+	// rewrites no trust path (every certificate Secret's ca.crt among them).
+	if got := fps(w.stored.Bundle); !slices.Equal(got, []string{fp(first.Certificate), fp(next.Certificate)}) {
+		t.Fatalf("bundle after the switch %v, want the publishing order (old, then next)", got)
+	}
 	// The retiring CA keeps its key, stored and read back, to sign its CRL.
 	data, annotations, err := w.stored.Encode()
 	if err != nil {
