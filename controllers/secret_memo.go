@@ -25,8 +25,10 @@ import (
 
 // storedSecretsMax bounds the Secrets storedSecrets remembers: enough for
 // the reconciles that follow a burst of issuances (each Secret is looked
-// at once or twice within seconds of its write), a few MiB at most.
-const storedSecretsMax = 1024
+// at once or twice within a second or so of its write; at 80 issuances a
+// second an entry lives about 3 s), about 1 MiB. 1,024 kept 7 MiB more
+// live heap after a burst of 1,000 (docs/benchmarks.md).
+const storedSecretsMax = 256
 
 // storedSecrets remembers the certificate Secrets the ServiceCertificate
 // controller wrote last, each as the API server returned it, with its
