@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -124,17 +123,7 @@ type parsedCA struct {
 
 // caContent digests what a CA is parsed from: tls.crt, tls.key, ca.crt.
 func caContent(secret *corev1.Secret) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, field := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey, caCertKey} {
-		value := secret.Data[field]
-		binary.BigEndian.PutUint64(n[:], uint64(len(value)))
-		h.Write(n[:])
-		h.Write(value)
-	}
-	var digest [sha256.Size]byte
-	h.Sum(digest[:0])
-	return digest
+	return pki.DigestOfParts(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey], secret.Data[caCertKey])
 }
 
 // parse returns the CA in secret, parsed once per content.

@@ -32,7 +32,9 @@ func TestTrustRefreshPacer(t *testing.T) {
 	const certificates, perSecond = 1000, 20
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	p := newTrustRefreshPacer()
-	key := func(i int) types.NamespacedName { return types.NamespacedName{Namespace: "shop", Name: fmt.Sprintf("cert-%04d", i)} }
+	key := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: "shop", Name: fmt.Sprintf("cert-%04d", i)}
+	}
 	bySecond := map[int]int{}
 	turns := map[int]time.Duration{}
 	for i := range certificates {

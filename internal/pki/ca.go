@@ -217,9 +217,16 @@ func IsSelfSigned(cert *x509.Certificate) bool {
 // selfSignedDigest names what IsSelfSigned's answer depends on: the signed
 // part (which holds the public key), the algorithm and the signature.
 func selfSignedDigest(cert *x509.Certificate) [sha256.Size]byte {
+	return DigestOfParts(cert.RawTBSCertificate, cert.Signature, []byte(cert.SignatureAlgorithm.String()))
+}
+
+// DigestOfParts is the SHA-256 of the parts, each preceded by its length
+// (8 bytes, big-endian), so that no two different lists of parts have the
+// same input: ("ab", "c") and ("a", "bc") differ. It keys memos by content.
+func DigestOfParts(parts ...[]byte) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
-	for _, part := range [][]byte{cert.RawTBSCertificate, cert.Signature, []byte(cert.SignatureAlgorithm.String())} {
+	for _, part := range parts {
 		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
 		h.Write(n[:])
 		h.Write(part)

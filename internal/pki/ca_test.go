@@ -22,6 +22,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -227,5 +228,24 @@ func TestIsSelfSignedRemembersByContent(t *testing.T) {
 	selfSigned.mu.Unlock()
 	if n > selfSignedMemoSize {
 		t.Fatalf("%d remembered answers, more than %d", n, selfSignedMemoSize)
+	}
+}
+
+// TestDigestOfParts: the parts are length-prefixed, so moving bytes from
+// one part to the next, or adding an empty part, changes the digest.
+func TestDigestOfParts(t *testing.T) {
+	base := DigestOfParts([]byte("ab"), []byte("c"))
+	for name, other := range map[string][sha256.Size]byte{
+		"bytes moved to the next part": DigestOfParts([]byte("a"), []byte("bc")),
+		"one part":                     DigestOfParts([]byte("abc")),
+		"an empty part added":          DigestOfParts([]byte("ab"), []byte("c"), nil),
+		"another byte":                 DigestOfParts([]byte("ab"), []byte("d")),
+	} {
+		if other == base {
+			t.Errorf("%s: same digest", name)
+		}
+	}
+	if DigestOfParts([]byte("ab"), []byte("c")) != base {
+		t.Error("the same parts give another digest")
 	}
 }
