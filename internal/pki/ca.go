@@ -240,27 +240,30 @@ func DigestOfParts(parts ...[]byte) [sha256.Size]byte {
 // per CA; when full, it starts over.
 const selfSignedMemoSize = 512
 
-var selfSigned = selfSignedMemo{answers: map[[sha256.Size]byte]bool{}}
+// selfSigned remembers IsSelfSigned's answers. The answer follows from the
+// DER alone (its issuer, subject, signed part, algorithm and signature).
+var selfSigned = answerMemo{size: selfSignedMemoSize, answers: map[[sha256.Size]byte]bool{}}
 
-// selfSignedMemo remembers IsSelfSigned's answers. The answer follows from
-// the DER alone (its issuer, subject, signed part, algorithm and
-// signature).
-type selfSignedMemo struct {
+// answerMemo remembers yes-or-no answers that follow from their inputs
+// alone, by a digest of them (DigestOfParts), at most size of them; when
+// full, it starts over.
+type answerMemo struct {
 	mu      sync.Mutex
+	size    int
 	answers map[[sha256.Size]byte]bool
 }
 
-func (m *selfSignedMemo) get(digest [sha256.Size]byte) (answer, ok bool) {
+func (m *answerMemo) get(digest [sha256.Size]byte) (answer, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	answer, ok = m.answers[digest]
 	return answer, ok
 }
 
-func (m *selfSignedMemo) put(digest [sha256.Size]byte, answer bool) {
+func (m *answerMemo) put(digest [sha256.Size]byte, answer bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.answers) >= selfSignedMemoSize {
+	if len(m.answers) >= m.size {
 		clear(m.answers)
 	}
 	m.answers[digest] = answer

@@ -18,8 +18,10 @@ package pki
 
 import (
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -77,11 +79,52 @@ func AppendNew(certs []*x509.Certificate, more ...*x509.Certificate) []*x509.Cer
 // chain to ca's trust anchors at time at. Callers pass the certificate's
 // own start (notBefore plus a second) to ask "was this signed by this CA"
 // without the answer changing as the clock moves.
+//
+// The answer follows from the DER of cert and of ca's certificates and
+// from at alone, so it is remembered (chainsToMemo): every reconcile of a
+// certificate asks it, and it costs two signature checks.
 func ChainsTo(cert *x509.Certificate, ca *CA, at time.Time) bool {
-	if cert == nil || ca == nil || ca.Certificate == nil || cert.CheckSignatureFrom(ca.Certificate) != nil {
+	if cert == nil || ca == nil || ca.Certificate == nil {
 		return false
 	}
-	return VerifyChain(cert, Intermediates(ca), TrustAnchors(ca), "", at) == nil
+	intermediates, anchors := Intermediates(ca), TrustAnchors(ca)
+	digest, ok := chainsToDigest(cert, ca.Certificate, intermediates, anchors, at)
+	if ok {
+		if known, found := chainsTo.get(digest); found {
+			return known
+		}
+	}
+	answer := cert.CheckSignatureFrom(ca.Certificate) == nil && VerifyChain(cert, intermediates, anchors, "", at) == nil
+	if ok {
+		chainsTo.put(digest, answer)
+	}
+	return answer
+}
+
+// chainsToMemoSize bounds the remembered answers of ChainsTo: one per
+// certificate and CA, for the certificates reconciled in a burst.
+const chainsToMemoSize = 4096
+
+var chainsTo = answerMemo{size: chainsToMemoSize, answers: map[[sha256.Size]byte]bool{}}
+
+// chainsToDigest names what ChainsTo's answer depends on; false when a
+// certificate was not parsed from DER (a template names nothing).
+func chainsToDigest(cert, signer *x509.Certificate, intermediates, anchors []*x509.Certificate, at time.Time) ([sha256.Size]byte, bool) {
+	if len(intermediates) > 255 {
+		return [sha256.Size]byte{}, false
+	}
+	var when [8]byte
+	binary.BigEndian.PutUint64(when[:], uint64(at.UnixNano()))
+	parts := [][]byte{when[:], {byte(len(intermediates))}}
+	for _, c := range slices.Concat([]*x509.Certificate{cert, signer}, intermediates, anchors) {
+		// The signed part and the signature, as IsSelfSigned's memo: what
+		// the checks read, also of a certificate changed in memory.
+		if c == nil || len(c.RawTBSCertificate) == 0 {
+			return [sha256.Size]byte{}, false
+		}
+		parts = append(parts, c.RawTBSCertificate, c.Signature, []byte(c.SignatureAlgorithm.String()))
+	}
+	return DigestOfParts(parts...), true
 }
 
 // AnchorsOf returns the trust anchors that cert chains to, building chains

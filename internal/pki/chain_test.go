@@ -23,6 +23,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,11 +271,37 @@ func TestChainsTo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ChainsTo(tt.cert, tt.ca, tt.at); got != tt.want {
-				t.Errorf("ChainsTo = %v, want %v", got, tt.want)
+			for try := range 2 { // the second answer is the memo's
+				if got := ChainsTo(tt.cert, tt.ca, tt.at); got != tt.want {
+					t.Errorf("ChainsTo (try %d) = %v, want %v", try+1, got, tt.want)
+				}
 			}
 		})
 	}
+
+	t.Run("a signature changed in memory is not taken for the original", func(t *testing.T) {
+		if !ChainsTo(leafOfRoot, p.root, start(leafOfRoot)) {
+			t.Fatal("the original does not chain")
+		}
+		forged := *leafOfRoot
+		forged.Signature = slices.Clone(leafOfRoot.Signature)
+		forged.Signature[len(forged.Signature)-1] ^= 1
+		if ChainsTo(&forged, p.root, start(leafOfRoot)) {
+			t.Fatal("a leaf with a changed signature chains, from the memo")
+		}
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		for i := range 2 * chainsToMemoSize {
+			chainsTo.put([32]byte{byte(i), byte(i >> 8), 2}, true)
+		}
+		chainsTo.mu.Lock()
+		n := len(chainsTo.answers)
+		chainsTo.mu.Unlock()
+		if n > chainsToMemoSize {
+			t.Fatalf("%d remembered answers, more than %d", n, chainsToMemoSize)
+		}
+	})
 }
 
 func TestAnchorsOf(t *testing.T) {

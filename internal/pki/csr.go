@@ -20,6 +20,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -110,8 +111,35 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 		// Before the signature check, which a huge key makes expensive.
 		return nil, fmt.Errorf("certificate request: %w", checkRSASize(k))
 	}
-	if err := csr.CheckSignature(); err != nil {
+	if err := checkCSRSignature(csr); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCSRSignature, err)
 	}
 	return csr, nil
+}
+
+// csrSignaturesMemoSize bounds the remembered CSR signature checks: the
+// CSRs of a burst, each parsed by a few reconciles and signed once.
+const csrSignaturesMemoSize = 4096
+
+// csrSignatures remembers the CSRs whose signature checked out, by their
+// signed part, algorithm and signature: a CSR is parsed by every
+// reconcile that looks at it, and checked again when signed.
+var csrSignatures = answerMemo{size: csrSignaturesMemoSize, answers: map[[sha256.Size]byte]bool{}}
+
+// checkCSRSignature is csr.CheckSignature, remembered for CSRs parsed
+// from DER; only a good signature is remembered, a bad one is checked
+// again each time (and fails again).
+func checkCSRSignature(csr *x509.CertificateRequest) error {
+	if len(csr.RawTBSCertificateRequest) == 0 {
+		return csr.CheckSignature()
+	}
+	digest := DigestOfParts(csr.RawTBSCertificateRequest, csr.Signature, []byte(csr.SignatureAlgorithm.String()))
+	if ok, found := csrSignatures.get(digest); found && ok {
+		return nil
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return err
+	}
+	csrSignatures.put(digest, true)
+	return nil
 }

@@ -210,7 +210,7 @@ func (ca *CA) Sign(req SignRequest) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
-	if err := csr.CheckSignature(); err != nil {
+	if err := checkCSRSignature(csr); err != nil {
 		return nil, fmt.Errorf("signing: %w: %w", ErrBadCSRSignature, err)
 	}
 	if req.Duration <= 0 {
