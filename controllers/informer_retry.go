@@ -39,12 +39,16 @@ import (
 // so sleep up to a minute after the API server is back before it relists
 // one kind, and it cannot sign the CSRs it creates while the CSR informer
 // sleeps. certsmith's informers therefore wait out an API server that is
-// down (the connection refused, reset or cut, 503 or 504) themselves, with
-// a short capped back-off: at most apiDownRetryMax after the API server
-// answers again, one request per informer per apiDownRetryMax at most
-// while it does not. Any other error (429 from API Priority and Fairness
-// above all, whose back-off client-go and the reflector already honour)
-// goes to the reflector as before.
+// not there (the connection refused, reset or cut, or a 503 that says
+// nothing more) themselves, with a short capped back-off: at most
+// apiDownRetryMax after the API server answers again, one request per
+// informer per apiDownRetryMax at most while it does not, longer when a
+// 503 asks for it (Retry-After). Any other answer goes to the reflector as
+// before: a 429 from API Priority and Fairness, whose back-off client-go
+// and the reflector already honour, and a 504 or a 500 ServerTimeout,
+// which mean an API server that is there but overloaded, or (a 504 with
+// the cause ResourceVersionTooLarge) one that has not seen the
+// resourceVersion asked for, which the reflector answers by listing anew.
 const (
 	apiDownRetryFirst = 200 * time.Millisecond
 	apiDownRetryMax   = 2 * time.Second
@@ -114,22 +118,36 @@ func retryWhileAPIDown[T any](ctx context.Context, w *apiDownWaiter, do func() (
 			return result, err
 		}
 		// A jitter of up to a fifth keeps the informers from knocking together.
-		if w.wait(ctx, delay+rand.N(delay/5+1)) != nil {
+		next := delay + rand.N(delay/5+1)
+		if seconds, asked := apierrors.SuggestsClientDelay(err); asked {
+			next = max(next, time.Duration(min(seconds, maxAskedDelaySeconds))*time.Second)
+		}
+		if w.wait(ctx, next) != nil {
 			return result, err
 		}
 		delay = min(2*delay, w.max)
 	}
 }
 
+// maxAskedDelaySeconds bounds how long a Retry-After makes an informer wait.
+const maxAskedDelaySeconds = 60
+
 // apiServerDown reports whether err says that the API server is not
-// there to answer: the connection refused, reset or cut short, or the
-// API server (or the proxy before it) unavailable or timed out.
+// there to answer: the connection refused, reset or cut short, or a 503
+// (the API server starting or stopping, or a proxy before it) that gives
+// no cause of its own.
 func apiServerDown(err error) bool {
 	switch {
 	case utilnet.IsConnectionRefused(err), utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return true
-	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err):
+	case apierrors.IsServiceUnavailable(err):
+		var status apierrors.APIStatus
+		if errors.As(err, &status) {
+			if details := status.Status().Details; details != nil && len(details.Causes) > 0 {
+				return false
+			}
+		}
 		return true
 	}
 	return false

@@ -90,8 +90,6 @@ func TestInformersWaitOutAnAPIServerThatIsDown(t *testing.T) {
 		io.EOF,
 		io.ErrUnexpectedEOF,
 		apierrors.NewServiceUnavailable("the server is shutting down"),
-		apierrors.NewTimeoutError("etcd", 1),
-		apierrors.NewServerTimeout(gr, "list", 1),
 	}
 	for _, err := range down {
 		t.Run("down: "+err.Error(), func(t *testing.T) {
@@ -126,8 +124,18 @@ func TestInformersWaitOutAnAPIServerThatIsDown(t *testing.T) {
 		})
 	}
 
+	tooLarge := apierrors.NewTimeoutError("Too large resource version", 1)
+	tooLarge.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	withCause := apierrors.NewServiceUnavailable("unavailable for a reason")
+	withCause.ErrStatus.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: "SomeCause"}}}
 	notDown := []error{
 		apierrors.NewTooManyRequests("slow down", 1),
+		// Overloaded, not gone: the reflector's back-off and Retry-After apply.
+		apierrors.NewTimeoutError("etcd", 1),
+		apierrors.NewServerTimeout(gr, "list", 1),
+		// The reflector must see this one: it lists anew from no resourceVersion.
+		tooLarge,
+		withCause,
 		apierrors.NewForbidden(gr, "", errors.New("RBAC")),
 		apierrors.NewResourceExpired("too old resource version"),
 		apierrors.NewInternalError(errors.New("a bug")),
@@ -149,6 +157,21 @@ func TestInformersWaitOutAnAPIServerThatIsDown(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a Retry-After of a 503 is honoured, up to a minute", func(t *testing.T) {
+		for _, tc := range []struct {
+			seconds int
+			want    time.Duration
+		}{{5, 5 * time.Second}, {3600, maxAskedDelaySeconds * time.Second}} {
+			asked := apierrors.NewServiceUnavailable("starting")
+			asked.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: int32(tc.seconds)}
+			lw := &failingThenAnswering{err: asked, failures: 1}
+			var waits []time.Duration
+			if _, err := waiter(lw, &waits).ListWithContext(context.Background(), metav1.ListOptions{}); err != nil || len(waits) != 1 || waits[0] != tc.want {
+				t.Fatalf("Retry-After %d s: %v, waits %v; want one wait of %s", tc.seconds, err, waits, tc.want)
+			}
+		}
+	})
 
 	t.Run("a cancelled context ends the wait with the last error", func(t *testing.T) {
 		lw := &failingThenAnswering{err: refused, failures: 1 << 30}

@@ -193,6 +193,12 @@ func notChainedToIssuer(in *issuanceInput) (string, string, bool) {
 		return "", "", false
 	}
 	if turn, ok := in.rotationTurn(); ok {
+		if !turn.Before(leaf.NotAfter) && in.renewalTime.Before(turn) {
+			// A turn at or past the certificate's expiry (a stretched window,
+			// a short lifetime) would leave it expired until then: it keeps
+			// its own renewal time, and the renewal rules act on it.
+			return "", "", false
+		}
 		in.renewalTime, in.reissueAt = turn, turn
 		return "", "", false
 	}

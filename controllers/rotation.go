@@ -77,6 +77,9 @@ func (r *ClusterIssuerReconciler) reconcileKeptCA(ctx context.Context, issuer *c
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := r.pacePublishDeadline(ctx, issuer, observed); err != nil {
+		return nil, 0, err
+	}
 	maker := func(parent *pki.CA) (*pki.CA, error) { return r.newCA(issuer, src.params, parent) }
 	result, err := ca.Plan(*observed, maker)
 	if err != nil {
@@ -344,6 +347,26 @@ func (r *ClusterIssuerReconciler) stretchReissueWindow(ctx context.Context, issu
 		return fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
 	}
 	rotation.ReissueWindow = ca.StretchedReissueWindow(reissueWindow(issuer), len(leaves.Items), maxReissueRate(issuer))
+	return nil
+}
+
+// pacePublishDeadline stretches the publish deadline of a rotation that
+// may start in this reconcile to what the ca.crt refreshes of the
+// issuer's certificates take at maxReissueRate (trustRefreshPacer): twice
+// that, and a minute. Past the deadline a ca.crt not refreshed yet would
+// stop holding back the switch, and its workload would not trust peers
+// re-issued by the new CA. Once publishing, the deadline is the one in
+// status, set when the rotation started.
+func (r *ClusterIssuerReconciler) pacePublishDeadline(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer, observed *ca.Observed) error {
+	if observed.Spec.Kind == ca.KindIntermediate || (observed.Stored != nil && observed.Stored.Next != nil) {
+		return nil // an intermediate publishes nothing first; a rotation under way has its deadline
+	}
+	var leaves certsmithv1alpha1.ServiceCertificateList
+	if err := r.Client.List(ctx, &leaves, client.MatchingFields{indexCertificateIssuer: issuer.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	paced := 2*ca.StretchedReissueWindow(0, len(leaves.Items), maxReissueRate(issuer)) + time.Minute
+	observed.Spec.PublishDeadline = max(observed.Spec.PublishDeadline, paced)
 	return nil
 }
 

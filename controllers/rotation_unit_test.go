@@ -72,6 +72,8 @@ func TestRotationRetiresOnLiveMarks(t *testing.T) {
 				return []string{ref.Name}
 			}
 			return nil
+		}).WithIndex(&certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
+			return []string{obj.(*certsmithv1alpha1.ServiceCertificate).Spec.IssuerRef.Name}
 		}).Build()
 	}
 	for _, tc := range []struct {
@@ -212,5 +214,45 @@ func TestRotationStretchesReissueWindow(t *testing.T) {
 	fast := &ca.Rotation{Phase: ca.PhaseRetiring, SwitchedAt: now}
 	if err := r.stretchReissueWindow(ctx, issuer, fast); err != nil || fast.ReissueWindow != time.Minute {
 		t.Fatalf("%v; window %s: 10,000 at 1,000 a second fit in the spec's 1m", err, fast.ReissueWindow)
+	}
+}
+
+// TestRotationPublishDeadlineCoversPacedRefreshes: a rotation that may
+// start gets a publish deadline long enough for the ca.crt refreshes of
+// the issuer's certificates at maxReissueRate (twice that, and a minute),
+// never shorter than the spec's; one under way keeps its own.
+func TestRotationPublishDeadlineCoversPacedRefreshes(t *testing.T) {
+	ctx := context.Background()
+	objects := []client.Object{}
+	for i := range 3000 {
+		objects = append(objects, &certsmithv1alpha1.ServiceCertificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("cert-%04d", i)},
+			Spec:       certsmithv1alpha1.ServiceCertificateSpec{IssuerRef: certsmithv1alpha1.IssuerReference{Name: "big"}}})
+	}
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objects...).
+		WithIndex(&certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {
+			return []string{obj.(*certsmithv1alpha1.ServiceCertificate).Spec.IssuerRef.Name}
+		}).Build()
+	r := &ClusterIssuerReconciler{Client: c}
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "big"}}
+	quiet := &ca.Observed{Spec: ca.Spec{Kind: ca.KindRoot, PublishDeadline: 10 * time.Minute}, Stored: &ca.Set{}}
+	if err := r.pacePublishDeadline(ctx, issuer, quiet); err != nil {
+		t.Fatal(err)
+	}
+	// 3,000 at 20 a second: 150 s, twice that and a minute.
+	if want := 2*150*time.Second + time.Minute; quiet.Spec.PublishDeadline != 10*time.Minute || want > 10*time.Minute {
+		t.Fatalf("deadline %s: the spec's 10m already covers %s", quiet.Spec.PublishDeadline, want)
+	}
+	issuer.Spec.Rotation = &certsmithv1alpha1.RotationSpec{MaxReissueRate: ptr.To[int32](2)}
+	if err := r.pacePublishDeadline(ctx, issuer, quiet); err != nil {
+		t.Fatal(err)
+	}
+	// At 2 a second: 1,500 s; twice that and a minute.
+	if want := 2*1500*time.Second + time.Minute; quiet.Spec.PublishDeadline != want {
+		t.Fatalf("deadline %s, want %s", quiet.Spec.PublishDeadline, want)
+	}
+	publishing := &ca.Observed{Spec: ca.Spec{Kind: ca.KindRoot, PublishDeadline: 10 * time.Minute}, Stored: &ca.Set{Next: &pki.CA{}}}
+	if err := r.pacePublishDeadline(ctx, issuer, publishing); err != nil || publishing.Spec.PublishDeadline != 10*time.Minute {
+		t.Fatalf("%v; deadline %s: a rotation under way keeps the deadline it started with", err, publishing.Spec.PublishDeadline)
 	}
 }

@@ -30,6 +30,25 @@ import (
 // live heap after a burst of 1,000 (docs/benchmarks.md).
 const storedSecretsMax = 256
 
+// storedSecretMaxBytes bounds the data of a Secret that is remembered:
+// certsmith's own keys take a few KiB (a keystore a few more), but a
+// tenant may add keys of their own to the Secret, which a write keeps; a
+// Secret larger than this is read again instead, so that 256 of them
+// padded to 1 MiB cannot fill the manager's memory.
+const storedSecretMaxBytes = 64 << 10
+
+// dataSize is the bytes of a Secret's data and stringData.
+func dataSize(secret *corev1.Secret) int {
+	n := 0
+	for k, v := range secret.Data {
+		n += len(k) + len(v)
+	}
+	for k, v := range secret.StringData {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
 // storedSecrets remembers the certificate Secrets the ServiceCertificate
 // controller wrote last, each as the API server returned it, with its
 // UID and resourceVersion. The cache keeps certificate Secrets without
@@ -65,7 +84,7 @@ func newStoredSecrets() *storedSecrets {
 // remember keeps a copy of secret, which the API server has just
 // returned for a write (its UID and resourceVersion set).
 func (s *storedSecrets) remember(secret *corev1.Secret) {
-	if s == nil || secret.UID == "" || secret.ResourceVersion == "" {
+	if s == nil || secret.UID == "" || secret.ResourceVersion == "" || dataSize(secret) > storedSecretMaxBytes {
 		return
 	}
 	key := types.NamespacedName{Namespace: secret.Namespace, Name: secret.Name}

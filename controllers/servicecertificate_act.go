@@ -97,6 +97,7 @@ func (r *ServiceCertificateReconciler) keep(ctx context.Context, sc *certsmithv1
 	if err := r.repairSecret(ctx, sc, o.issued, o.ca); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.trustPacer.forget(client.ObjectKeyFromObject(sc))
 	reported := d.renewalTime
 	if d.rotationTurn && sc.Status.RenewalTime != nil && sc.Status.SerialNumber == fmt.Sprintf("%x", o.issued.leaf().SerialNumber) {
 		// A rotation's turn is not written into status: at the switch every

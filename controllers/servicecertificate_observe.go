@@ -259,7 +259,7 @@ func (r *ServiceCertificateReconciler) currentSecret(ctx context.Context, sc *ce
 		// Not cached whole (outside the operator's namespace): this
 		// controller's own last write of it if that is what is cached,
 		// else read it.
-		if written := r.stored.lookup(cached); written != nil {
+		if written := r.stored.lookup(cached); written != nil && reason == "" {
 			return written, nil
 		}
 		secret = &corev1.Secret{}

@@ -318,3 +318,23 @@ func TestServiceCertificateRenewalTime(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceCertificateRotationTurnPastExpiry: a certificate whose turn in
+// a stretched re-issue window comes at or after its expiry keeps its own
+// renewal time, so it is renewed before it expires.
+func TestServiceCertificateRotationTurnPastExpiry(t *testing.T) {
+	f := newRotationFixture(t)
+	in := f.input(t, f.switchedAt, f.ca.Certificate, f.newCA.Certificate)
+	own := in.renewalTime
+	// A window so long that every turn is past the certificate's expiry.
+	in.rotation.reissueWindow = 100 * f.issued.leaf().NotAfter.Sub(f.switchedAt)
+	if reason, _, needed := needsIssuance(in); needed {
+		t.Fatalf("re-issued at the switch: %s", reason)
+	}
+	if !in.renewalTime.Equal(own) || !in.reissueAt.IsZero() {
+		t.Fatalf("renewal %s (turn %s), want its own renewal time %s", in.renewalTime, in.reissueAt, own)
+	}
+	if !own.Before(f.issued.leaf().NotAfter) {
+		t.Fatalf("the fixture's own renewal %s is not before its expiry", own)
+	}
+}

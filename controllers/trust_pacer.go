@@ -39,6 +39,8 @@ type trustRefreshPacer struct {
 	limiters map[string]*rate.Limiter
 	// turns is when each certificate waiting may refresh.
 	turns map[types.NamespacedName]time.Time
+	// swept is when turns was last swept of stale entries.
+	swept time.Time
 }
 
 // trustTurnsSweepAbove is the count of waiting certificates above which
@@ -64,7 +66,8 @@ func (p *trustRefreshPacer) wait(certificate types.NamespacedName, issuer string
 	defer p.mu.Unlock()
 	if turn, ok := p.turns[certificate]; ok {
 		if !now.Before(turn) {
-			delete(p.turns, certificate)
+			// Its turn has come; kept until done, so that a write that
+			// fails is retried at once, not at the end of the queue.
 			return 0
 		}
 		return turn.Sub(now)
@@ -79,7 +82,9 @@ func (p *trustRefreshPacer) wait(certificate types.NamespacedName, issuer string
 	if delay <= 0 {
 		return 0
 	}
-	if len(p.turns) > trustTurnsSweepAbove {
+	if len(p.turns) > trustTurnsSweepAbove && now.Sub(p.swept) > trustTurnStale {
+		// At most once per trustTurnStale, not on every turn handed out.
+		p.swept = now
 		for key, turn := range p.turns {
 			if now.Sub(turn) > trustTurnStale {
 				delete(p.turns, key)
@@ -90,7 +95,7 @@ func (p *trustRefreshPacer) wait(certificate types.NamespacedName, issuer string
 	return delay
 }
 
-// forget drops a certificate's turn (it was deleted).
+// forget drops a certificate's turn: it has refreshed, or it was deleted.
 func (p *trustRefreshPacer) forget(certificate types.NamespacedName) {
 	if p == nil {
 		return

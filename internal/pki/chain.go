@@ -102,8 +102,9 @@ func ChainsTo(cert *x509.Certificate, ca *CA, at time.Time) bool {
 }
 
 // chainsToMemoSize bounds the remembered answers of ChainsTo: one per
-// certificate and CA, for the certificates reconciled in a burst.
-const chainsToMemoSize = 4096
+// certificate and CA, enough for 10,000 certificates reconciled together
+// (about 1 MiB); when full it starts over.
+const chainsToMemoSize = 16384
 
 var chainsTo = answerMemo{size: chainsToMemoSize, answers: map[[sha256.Size]byte]bool{}}
 
