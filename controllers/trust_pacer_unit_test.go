@@ -17,11 +17,19 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+	"github.com/certsmith/certsmith/internal/pki"
 )
 
 // TestTrustRefreshPacer: when an issuer's bundle changes, its
@@ -82,5 +90,86 @@ func TestTrustRefreshPacer(t *testing.T) {
 	var none *trustRefreshPacer
 	if none.wait(key(0), "corp", perSecond, now) != 0 || p.wait(key(0), "corp", 0, now) != 0 {
 		t.Fatal("a nil pacer or no rate paces")
+	}
+}
+
+// TestKeepPacesTrustRefreshes drives keep: when the issuer's bundle
+// changes, its certificates refresh ca.crt (a Secret write, and status) a
+// second's worth at once and the rest at their turns, each writing
+// nothing before it.
+func TestKeepPacesTrustRefreshes(t *testing.T) {
+	const certificates = 50
+	ctx := context.Background()
+	ca := scTestCA(t, "corp root", scTestNow.Add(-time.Hour))
+	next := scTestCA(t, "corp root 2", scTestNow.Add(-time.Hour))
+	patches := 0
+	builder := fake.NewClientBuilder().WithScheme(scTestScheme(t)).WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*corev1.Secret); ok {
+				patches++
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		}})
+	type one struct {
+		sc *certsmithv1alpha1.ServiceCertificate
+		o  *observed
+	}
+	var all []one
+	builds := &ServiceCertificateReconciler{Client: fake.NewClientBuilder().WithScheme(scTestScheme(t)).Build()}
+	for i := range certificates {
+		sc := scTestCertificate(nil)
+		sc.Name, sc.UID = fmt.Sprintf("web-%02d", i), types.UID(fmt.Sprintf("uid-web-%02d", i))
+		sc.Status.SecretName = sc.Name + "-tls"
+		req := scTestRequest(t, sc)
+		issued := scTestIssued(t, sc, req, ca, scTestNow, 90*24*time.Hour)
+		o := scTestObserved(sc, req, ca, issued)
+		stored, err := builds.desiredSecret(ctx, sc, issued.secret,
+			&certificateMaterial{chain: issued.chain, chainPEM: issued.secret.Data[corev1.TLSCertKey], key: issued.key, keyPEM: issued.secret.Data[corev1.TLSPrivateKeyKey]},
+			o.ca.bundle, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored.ResourceVersion = ""
+		builder = builder.WithObjects(stored)
+		o.issued = decodeSecret(stored)
+		// The issuer's bundle now holds the next CA too.
+		o.ca = &signingCA{CA: ca, bundle: pki.EncodeCertificatesPEM(ca.Certificate, next.Certificate)}
+		sc.Status.CAFingerprintsSHA256 = fingerprints(pki.EncodeCertificatesPEM(ca.Certificate))
+		all = append(all, one{sc, o})
+	}
+	c := builder.Build()
+	r := &ServiceCertificateReconciler{Client: c, APIReader: c, keys: newPendingKeys(), trustPacer: newTrustRefreshPacer()}
+	d := decision{action: actionKeep, renewalTime: scTestNow.Add(30 * 24 * time.Hour)}
+	refreshed, latest := 0, time.Duration(0)
+	for _, x := range all {
+		// The cached Secret as read before this reconcile: its resourceVersion.
+		current := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: x.sc.Namespace, Name: x.sc.Status.SecretName}, current); err != nil {
+			t.Fatal(err)
+		}
+		x.o.issued = decodeSecret(current)
+		before := patches
+		res, err := r.keep(ctx, x.sc, x.o, d, scTestNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.RequeueAfter < time.Hour {
+			// Waiting for its turn: nothing written, status unchanged.
+			if patches != before || len(x.sc.Status.CAFingerprintsSHA256) != 1 {
+				t.Fatalf("%s waits %s but wrote %d Secrets, status fingerprints %v", x.sc.Name, res.RequeueAfter, patches-before, x.sc.Status.CAFingerprintsSHA256)
+			}
+			latest = max(latest, res.RequeueAfter)
+			continue
+		}
+		if patches != before+1 || len(x.sc.Status.CAFingerprintsSHA256) != 2 {
+			t.Fatalf("%s refreshed with %d Secret writes, status fingerprints %v", x.sc.Name, patches-before, x.sc.Status.CAFingerprintsSHA256)
+		}
+		refreshed++
+	}
+	if refreshed != defaultMaxReissueRate {
+		t.Fatalf("%d refreshed at once, want a second's worth, %d", refreshed, defaultMaxReissueRate)
+	}
+	if want := time.Duration(certificates-defaultMaxReissueRate) * time.Second / defaultMaxReissueRate; latest < want-time.Second || latest > want+time.Second {
+		t.Fatalf("the last turn is in %s, want about %s", latest, want)
 	}
 }
