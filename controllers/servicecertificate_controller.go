@@ -353,10 +353,18 @@ func issuerChangedForCertificates() predicate.Funcs {
 			return true
 		}
 		a, b := before.DeepCopy(), after.DeepCopy()
-		a.Status.Revocation, b.Status.Revocation = nil, nil
-		a.Status.Bundle, b.Status.Bundle = nil, nil
-		a.ResourceVersion, b.ResourceVersion = "", ""
-		a.ManagedFields, b.ManagedFields = nil, nil
+		for _, issuer := range []*certsmithv1alpha1.ClusterIssuer{a, b} {
+			issuer.Status.Revocation, issuer.Status.Bundle = nil, nil
+			issuer.ResourceVersion, issuer.ManagedFields = "", nil
+			// A rotation's progress while publishing (written every poll,
+			// as the paced ca.crt refreshes advance) and the Rotating
+			// condition that reports it: no certificate reads them, and
+			// each write would wake every certificate of the issuer.
+			if rotation := issuer.Status.Rotation; rotation != nil {
+				rotation.Unpublished, rotation.Conflicts, rotation.UnpublishedPaths = 0, 0, nil
+			}
+			meta.RemoveStatusCondition(&issuer.Status.Conditions, certsmithv1alpha1.ConditionRotating)
+		}
 		return !equality.Semantic.DeepEqual(a, b)
 	}}
 }

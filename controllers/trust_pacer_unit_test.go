@@ -23,10 +23,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 	"github.com/certsmith/certsmith/internal/pki"
@@ -171,5 +174,48 @@ func TestKeepPacesTrustRefreshes(t *testing.T) {
 	}
 	if want := time.Duration(certificates-defaultMaxReissueRate) * time.Second / defaultMaxReissueRate; latest < want-time.Second || latest > want+time.Second {
 		t.Fatalf("the last turn is in %s, want about %s", latest, want)
+	}
+}
+
+// TestIssuerChangesThatWakeCertificates: a rotation's publishing progress
+// (its counters and the Rotating condition, written every poll) does not
+// wake the issuer's certificates; what they read of the issuer does.
+func TestIssuerChangesThatWakeCertificates(t *testing.T) {
+	base := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "corp", ResourceVersion: "1"},
+		Status: certsmithv1alpha1.ClusterIssuerStatus{Rotation: &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, Unpublished: 900}}}
+	wakes := func(edit func(*certsmithv1alpha1.ClusterIssuer)) bool {
+		after := base.DeepCopy()
+		after.ResourceVersion = "2"
+		edit(after)
+		return issuerChangedForCertificates().Update(event.UpdateEvent{ObjectOld: base, ObjectNew: after})
+	}
+	for name, edit := range map[string]func(*certsmithv1alpha1.ClusterIssuer){
+		"fewer paths unpublished": func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Status.Rotation.Unpublished, i.Status.Rotation.UnpublishedPaths = 880, []string{"Secret shop/web-tls"}
+		},
+		"the Rotating condition's message": func(i *certsmithv1alpha1.ClusterIssuer) {
+			meta.SetStatusCondition(&i.Status.Conditions, metav1.Condition{Type: certsmithv1alpha1.ConditionRotating, Status: metav1.ConditionTrue, Reason: "Publishing", Message: "880 paths"})
+		},
+	} {
+		if wakes(edit) {
+			t.Errorf("%s wakes every certificate of the issuer", name)
+		}
+	}
+	now := metav1.Now()
+	for name, edit := range map[string]func(*certsmithv1alpha1.ClusterIssuer){
+		"the switch": func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Status.Rotation.Phase, i.Status.Rotation.SwitchedAt = certsmithv1alpha1.RotationRetiring, &now
+		},
+		"the re-issue window": func(i *certsmithv1alpha1.ClusterIssuer) {
+			i.Status.Rotation.ReissueWindow = &metav1.Duration{Duration: time.Minute}
+		},
+		"the Ready condition": func(i *certsmithv1alpha1.ClusterIssuer) {
+			meta.SetStatusCondition(&i.Status.Conditions, metav1.Condition{Type: certsmithv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "X"})
+		},
+		"the spec": func(i *certsmithv1alpha1.ClusterIssuer) { i.Generation++ },
+	} {
+		if !wakes(edit) {
+			t.Errorf("%s does not wake the issuer's certificates", name)
+		}
 	}
 }
