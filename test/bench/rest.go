@@ -68,9 +68,9 @@ type rotationResult struct {
 	// longestSample is the longest time between two readings (each rate
 	// is the mean over one such sample).
 	longestSample time.Duration
-	writes               writeSummary
-	cpu                  cpuDelta
-	reissued             int
+	writes        writeSummary
+	cpu           cpuDelta
+	reissued      int
 }
 
 // measureRest idles, restarts the manager, and rotates the CA, as cfg
