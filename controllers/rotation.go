@@ -342,11 +342,11 @@ func (r *ClusterIssuerReconciler) stretchReissueWindow(ctx context.Context, issu
 	if rotation == nil || rotation.Phase != ca.PhaseRetiring || rotation.SwitchedAt.IsZero() || rotation.ReissueWindow != 0 {
 		return nil
 	}
-	var leaves certsmithv1alpha1.ServiceCertificateList
-	if err := r.Client.List(ctx, &leaves, client.MatchingFields{indexCertificateIssuer: issuer.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
+	leaves, err := r.countCertificates(ctx, issuer)
+	if err != nil {
+		return err
 	}
-	rotation.ReissueWindow = ca.StretchedReissueWindow(reissueWindow(issuer), len(leaves.Items), maxReissueRate(issuer))
+	rotation.ReissueWindow = ca.StretchedReissueWindow(reissueWindow(issuer), leaves, maxReissueRate(issuer))
 	return nil
 }
 
@@ -361,13 +361,23 @@ func (r *ClusterIssuerReconciler) pacePublishDeadline(ctx context.Context, issue
 	if observed.Spec.Kind == ca.KindIntermediate || (observed.Stored != nil && observed.Stored.Next != nil) {
 		return nil // an intermediate publishes nothing first; a rotation under way has its deadline
 	}
-	var leaves certsmithv1alpha1.ServiceCertificateList
-	if err := r.Client.List(ctx, &leaves, client.MatchingFields{indexCertificateIssuer: issuer.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
+	leaves, err := r.countCertificates(ctx, issuer)
+	if err != nil {
+		return err
 	}
-	paced := 2*ca.StretchedReissueWindow(0, len(leaves.Items), maxReissueRate(issuer)) + time.Minute
+	paced := 2*ca.StretchedReissueWindow(0, leaves, maxReissueRate(issuer)) + time.Minute
 	observed.Spec.PublishDeadline = max(observed.Spec.PublishDeadline, paced)
 	return nil
+}
+
+// countCertificates counts the ServiceCertificates of an issuer, from the
+// cache's index and without copying them.
+func (r *ClusterIssuerReconciler) countCertificates(ctx context.Context, issuer *certsmithv1alpha1.ClusterIssuer) (int, error) {
+	var leaves certsmithv1alpha1.ServiceCertificateList
+	if err := r.Client.List(ctx, &leaves, client.MatchingFields{indexCertificateIssuer: issuer.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("counting the certificates of ClusterIssuer %s: %w", issuer.Name, err)
+	}
+	return len(leaves.Items), nil
 }
 
 // maxReissueRate is spec.rotation.maxReissueRate or its default.
