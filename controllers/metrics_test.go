@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -44,10 +45,11 @@ var _ = Describe("Metrics", func() {
 		sc := waitCertificateReady(namespace, "measured")
 
 		Eventually(func(g Gomega) {
-			g.Expect(testutil.ToFloat64(certificateExpiration.WithLabelValues(namespace, "measured", issuer.Name))).To(Equal(float64(sc.Status.NotAfter.Unix())))
-			g.Expect(testutil.ToFloat64(certificateRenewal.WithLabelValues(namespace, "measured", issuer.Name))).To(Equal(float64(sc.Status.RenewalTime.Unix())))
-			g.Expect(testutil.ToFloat64(certificateReady.WithLabelValues(namespace, "measured", issuer.Name, "True"))).To(Equal(1.0))
-			g.Expect(testutil.ToFloat64(certificateReady.WithLabelValues(namespace, "measured", issuer.Name, "False"))).To(Equal(0.0))
+			series := certificateSeries(namespace, "measured")
+			g.Expect(series).To(HaveKeyWithValue("certsmith_certificate_expiration_timestamp_seconds/"+issuer.Name, float64(sc.Status.NotAfter.Unix())))
+			g.Expect(series).To(HaveKeyWithValue("certsmith_certificate_renewal_timestamp_seconds/"+issuer.Name, float64(sc.Status.RenewalTime.Unix())))
+			g.Expect(series).To(HaveKeyWithValue("certsmith_certificate_ready_status/"+issuer.Name+"/True", 1.0))
+			g.Expect(series).To(HaveKeyWithValue("certsmith_certificate_ready_status/"+issuer.Name+"/False", 0.0))
 		}, timeout, interval).Should(Succeed())
 		Expect(testutil.ToFloat64(csrsSigned.WithLabelValues(issuer.Name)) - signedBefore).To(Equal(1.0))
 		Expect(testutil.CollectAndCount(issuanceDuration)).To(BeNumerically(">=", 1))
@@ -63,9 +65,9 @@ var _ = Describe("Metrics", func() {
 			},
 		})).To(Succeed())
 		waitCertificateCondition(namespace, "refused", metav1.ConditionFalse, certsmithv1alpha1.ReasonNotAllowedByPolicy)
-		Eventually(func() float64 {
-			return testutil.ToFloat64(certificateReady.WithLabelValues(namespace, "refused", issuer.Name, "False"))
-		}, timeout, interval).Should(Equal(1.0))
+		Eventually(func() map[string]float64 {
+			return certificateSeries(namespace, "refused")
+		}, timeout, interval).Should(HaveKeyWithValue("certsmith_certificate_ready_status/"+issuer.Name+"/False", 1.0))
 		Expect(k8sClient.Delete(ctx, sc)).To(Succeed())
 		Eventually(func() bool {
 			return hasSeries(namespace, "measured")
@@ -84,10 +86,17 @@ var _ = Describe("Metrics", func() {
 
 // hasSeries reports whether any certificate series exists for namespace/name.
 func hasSeries(namespace, name string) bool {
-	metrics, err := ctrlmetrics.Registry.Gather()
+	return len(certificateSeries(namespace, name)) > 0
+}
+
+// certificateSeries gathers the manager's registry and returns the values of
+// namespace/name's certificate series, by "metric/issuer[/condition]".
+func certificateSeries(namespace, name string) map[string]float64 {
+	families, err := ctrlmetrics.Registry.Gather()
 	Expect(err).NotTo(HaveOccurred())
-	for _, family := range metrics {
-		if family.GetName() != "certsmith_certificate_expiration_timestamp_seconds" {
+	series := map[string]float64{}
+	for _, family := range families {
+		if !strings.HasPrefix(family.GetName(), "certsmith_certificate_") {
 			continue
 		}
 		for _, m := range family.GetMetric() {
@@ -95,10 +104,15 @@ func hasSeries(namespace, name string) bool {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["namespace"] == namespace && labels["name"] == name {
-				return true
+			if labels["namespace"] != namespace || labels["name"] != name {
+				continue
 			}
+			key := family.GetName() + "/" + labels["issuer"]
+			if c, ok := labels["condition"]; ok {
+				key += "/" + c
+			}
+			series[key] = m.GetGauge().GetValue()
 		}
 	}
-	return false
+	return series
 }

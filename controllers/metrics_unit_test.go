@@ -17,100 +17,118 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 )
 
-// TestCertificateMetricsExactSeries: a ServiceCertificate's series follow
-// its issuer and status, are gone once it is forgotten, and recording or
-// forgetting one certificate never touches another's.
-func TestCertificateMetricsExactSeries(t *testing.T) {
+// TestCertificateMetricsFromTheCache: each ServiceCertificate's series are
+// made at scrape time from what the cache holds: they follow its issuer and
+// status, a certificate not issued has no expiry or renewal, a deleted one
+// has none at all, and a standby (not elected) serves none.
+func TestCertificateMetricsFromTheCache(t *testing.T) {
 	now := metav1.NewTime(time.Unix(1_900_000_000, 0))
-	sc := func(name, issuer string, issued bool) *certsmithv1alpha1.ServiceCertificate {
+	sc := func(name, issuer string, issued bool, ready metav1.ConditionStatus) *certsmithv1alpha1.ServiceCertificate {
 		c := &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: "metrics-unit", Name: name}}
 		c.Spec.IssuerRef.Name = issuer
-		c.Status.Conditions = []metav1.Condition{{Type: certsmithv1alpha1.ConditionReady, Status: metav1.ConditionTrue}}
+		c.Status.Conditions = []metav1.Condition{{Type: certsmithv1alpha1.ConditionReady, Status: ready}}
 		if issued {
 			c.Status.NotAfter, c.Status.RenewalTime = &now, &now
 		}
 		return c
 	}
-	count := func() int {
-		return testutil.CollectAndCount(certificateReady) + testutil.CollectAndCount(certificateExpiration) + testutil.CollectAndCount(certificateRenewal)
-	}
-	base := count()
+	web, other := sc("web", "a", true, metav1.ConditionTrue), sc("other", "b", false, metav1.ConditionFalse)
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(web, other).Build()
+	elected := make(chan struct{})
+	collector := &certificateCollector{}
+	collector.set(c, elected)
 
-	recordCertificateMetrics(sc("other", "a", true))
-	recordCertificateMetrics(sc("web", "a", true))
-	if got := count() - base; got != 2*5 {
-		t.Fatalf("%d series for two issued certificates, want 10", got)
+	if n := testutil.CollectAndCount(collector); n != 0 {
+		t.Fatalf("a standby serves %d certificate series", n)
 	}
-	recordCertificateMetrics(sc("web", "b", true)) // moved to another issuer
-	if got := count() - base; got != 2*5 {
-		t.Fatalf("%d series after an issuer change, want 10 (the old label's gone)", got)
+	close(elected)
+	// web: Ready ×3, expiration, renewal; other (not issued): Ready ×3.
+	if n := testutil.CollectAndCount(collector); n != 5+3 {
+		t.Fatalf("%d series, want 8", n)
 	}
-	for _, v := range conditionValues {
-		if certificateReady.DeleteLabelValues("metrics-unit", "web", "a", string(v)) {
-			t.Fatalf("the series of the old issuer (%s) is still there", v)
-		}
+	want := `
+# HELP certsmith_certificate_expiration_timestamp_seconds The notAfter of the certificate in a ServiceCertificate's Secret, as a Unix timestamp.
+# TYPE certsmith_certificate_expiration_timestamp_seconds gauge
+certsmith_certificate_expiration_timestamp_seconds{issuer="a",name="web",namespace="metrics-unit"} 1.9e+09
+# HELP certsmith_certificate_ready_status The Ready condition of a ServiceCertificate: 1 for the current status (True, False or Unknown), 0 for the others.
+# TYPE certsmith_certificate_ready_status gauge
+certsmith_certificate_ready_status{condition="False",issuer="a",name="web",namespace="metrics-unit"} 0
+certsmith_certificate_ready_status{condition="False",issuer="b",name="other",namespace="metrics-unit"} 1
+certsmith_certificate_ready_status{condition="True",issuer="a",name="web",namespace="metrics-unit"} 1
+certsmith_certificate_ready_status{condition="True",issuer="b",name="other",namespace="metrics-unit"} 0
+certsmith_certificate_ready_status{condition="Unknown",issuer="a",name="web",namespace="metrics-unit"} 0
+certsmith_certificate_ready_status{condition="Unknown",issuer="b",name="other",namespace="metrics-unit"} 0
+# HELP certsmith_certificate_renewal_timestamp_seconds When a ServiceCertificate is due for renewal, as a Unix timestamp.
+# TYPE certsmith_certificate_renewal_timestamp_seconds gauge
+certsmith_certificate_renewal_timestamp_seconds{issuer="a",name="web",namespace="metrics-unit"} 1.9e+09
+`
+	if err := testutil.CollectAndCompare(collector, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(certificateReady.WithLabelValues("metrics-unit", "web", "b", "True")); got != 1 {
-		t.Fatalf("Ready True under the new issuer = %v", got)
+
+	// Moved to another issuer: the old label is gone with no bookkeeping.
+	web.Spec.IssuerRef.Name = "c"
+	if err := c.Update(context.Background(), web); err != nil {
+		t.Fatal(err)
 	}
-	recordCertificateMetrics(sc("web", "b", false)) // no certificate any more
-	if got := count() - base; got != 5+3 {
-		t.Fatalf("%d series with one certificate not issued, want 8", got)
+	if err := testutil.CollectAndCompare(collector, strings.NewReader(`
+# HELP certsmith_certificate_expiration_timestamp_seconds The notAfter of the certificate in a ServiceCertificate's Secret, as a Unix timestamp.
+# TYPE certsmith_certificate_expiration_timestamp_seconds gauge
+certsmith_certificate_expiration_timestamp_seconds{issuer="c",name="web",namespace="metrics-unit"} 1.9e+09
+`), "certsmith_certificate_expiration_timestamp_seconds"); err != nil {
+		t.Fatal(err)
 	}
-	forgetCertificateMetrics(certificateKey("metrics-unit", "web"))
-	if got := count() - base; got != 5 {
-		t.Fatalf("%d series after forgetting one, want the other's 5", got)
+	if err := c.Delete(context.Background(), other); err != nil {
+		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(certificateExpiration.WithLabelValues("metrics-unit", "other", "a")); got != float64(now.Unix()) {
-		t.Fatalf("the other certificate's expiration = %v", got)
-	}
-	forgetCertificateMetrics(certificateKey("metrics-unit", "other"))
-	forgetCertificateMetrics(certificateKey("metrics-unit", "never-recorded"))
-	if got := count() - base; got != 0 {
-		t.Fatalf("%d series left", got)
-	}
-	certificateIssuers.Lock()
-	defer certificateIssuers.Unlock()
-	for key := range certificateIssuers.of {
-		if key.Namespace == "metrics-unit" {
-			t.Fatalf("%s is still remembered", key)
-		}
+	if n := testutil.CollectAndCount(collector, "certsmith_certificate_ready_status"); n != 3 {
+		t.Fatalf("%d Ready series after one of two certificates was deleted, want 3", n)
 	}
 }
 
-// BenchmarkRecordCertificateMetrics records one certificate's metrics
-// among n others: the cost must not grow with n.
-func BenchmarkRecordCertificateMetrics(b *testing.B) {
+// BenchmarkCollectCertificateMetrics makes the series of n cached
+// certificates, as one scrape does (the cost moved from every reconcile to
+// the scrape; the cache's List without copies adds a slice of n structs).
+func BenchmarkCollectCertificateMetrics(b *testing.B) {
 	now := metav1.NewTime(time.Unix(1_900_000_000, 0))
 	for _, n := range []int{100, 10_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			c := &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: "metrics-bench"}}
-			c.Spec.IssuerRef.Name = "a"
-			c.Status.NotAfter, c.Status.RenewalTime = &now, &now
-			for i := range n {
-				c.Name = fmt.Sprintf("cert-%05d", i)
-				recordCertificateMetrics(c)
+			list := make([]certsmithv1alpha1.ServiceCertificate, n)
+			for i := range list {
+				list[i].Namespace, list[i].Name = "metrics-bench", fmt.Sprintf("cert-%05d", i)
+				list[i].Spec.IssuerRef.Name = "a"
+				list[i].Status.NotAfter, list[i].Status.RenewalTime = &now, &now
+				list[i].Status.Conditions = []metav1.Condition{{Type: certsmithv1alpha1.ConditionReady, Status: metav1.ConditionTrue}}
 			}
-			b.Cleanup(func() {
-				for i := range n {
-					forgetCertificateMetrics(certificateKey("metrics-bench", fmt.Sprintf("cert-%05d", i)))
+			ch := make(chan prometheus.Metric, 1024)
+			done := make(chan struct{})
+			go func() {
+				for range ch {
 				}
-			})
-			c.Name = "cert-00000"
-			b.ResetTimer()
+				close(done)
+			}()
 			for b.Loop() {
-				recordCertificateMetrics(c)
+				for i := range list {
+					collectCertificate(ch, &list[i])
+				}
 			}
+			b.StopTimer()
+			close(ch)
+			<-done
 		})
 	}
 }

@@ -192,13 +192,17 @@ func (e *secretExpectations) forget(key types.NamespacedName) { e.state.forget(k
 
 // writtenStatuses remembers the last status written for each
 // ServiceCertificate, so that a reconcile working from a cache that has not
-// seen that write does not write the same status again.
+// seen that write does not write the same status again. An entry lives only
+// until the cache holds the object that write made (seen): with 10,000
+// certificates at rest, nothing is kept.
 type writtenStatuses struct{ state *stateByObject[writtenStatus] }
 
-// writtenStatus is a status written, with the generation it was written for.
+// writtenStatus is a status written, with the generation it was written for
+// and the resourceVersion the write gave the object.
 type writtenStatus struct {
-	generation int64
-	status     *certsmithv1alpha1.ServiceCertificateStatus
+	generation      int64
+	resourceVersion string
+	status          *certsmithv1alpha1.ServiceCertificateStatus
 }
 
 // newWrittenStatuses returns an empty record of written statuses.
@@ -206,9 +210,21 @@ func newWrittenStatuses() *writtenStatuses {
 	return &writtenStatuses{state: newStateByObject[writtenStatus]()}
 }
 
-// record remembers the status written for obj at generation.
+// record remembers the status written for obj at generation; obj carries
+// the resourceVersion the write returned.
 func (w *writtenStatuses) record(obj metav1.Object, generation int64, status *certsmithv1alpha1.ServiceCertificateStatus) {
-	w.state.put(obj, writtenStatus{generation: generation, status: status.DeepCopy()})
+	w.state.put(obj, writtenStatus{generation: generation, resourceVersion: obj.GetResourceVersion(), status: status.DeepCopy()})
+}
+
+// seen forgets the status written for cached once the cache holds the very
+// object that write returned: from then on the cached status is the written
+// one (only certsmith writes it, and the cache never goes back), exactly as
+// the API server serialised it.
+func (w *writtenStatuses) seen(cached metav1.Object) {
+	last, ok := w.state.get(cached)
+	if ok && last.resourceVersion != "" && last.resourceVersion == cached.GetResourceVersion() {
+		w.state.forget(keyOf(cached))
+	}
 }
 
 // matches reports whether status is the last one written for obj at generation.

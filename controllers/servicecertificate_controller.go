@@ -144,6 +144,7 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 	}
 	original := sc.DeepCopy()
+	r.written.seen(sc)
 	if last := r.written.last(sc); last != nil {
 		// Only certsmith writes this status: the last one written is newer
 		// than or equal to the cached one, and keeps condition times stable.
@@ -180,7 +181,6 @@ func (r *ServiceCertificateReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if patchErr := r.patchStatus(ctx, original, sc); patchErr != nil {
 		return ctrl.Result{}, errors.Join(err, patchErr)
 	}
-	recordCertificateMetrics(sc)
 	return result, err
 }
 
@@ -223,7 +223,6 @@ func (r *ServiceCertificateReconciler) forgetDeleted(ctx context.Context, key ty
 	r.written.forget(key)
 	r.expectations.forget(key)
 	r.trustPacer.forget(key)
-	forgetCertificateMetrics(key)
 	requests, err := r.requestsOf(ctx, key)
 	if err != nil {
 		return err
@@ -298,6 +297,7 @@ func (r *ServiceCertificateReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	r.stored = newStoredSecrets()
 	r.trustPacer = newTrustRefreshPacer()
 	r.revoked = &revokedSerials{}
+	certificatesCollector.set(mgr.GetCache(), mgr.Elected())
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	if err := indexer.IndexField(ctx, &certsmithv1alpha1.ServiceCertificate{}, indexCertificateIssuer, func(obj client.Object) []string {

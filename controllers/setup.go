@@ -226,7 +226,7 @@ func cachedSecretMetadata(s *corev1.Secret) *corev1.Secret {
 		Name: s.Name, Namespace: s.Namespace, UID: s.UID, ResourceVersion: s.ResourceVersion,
 		CreationTimestamp: s.CreationTimestamp, DeletionTimestamp: s.DeletionTimestamp,
 	}}
-	out.Labels = keepKeys(s.Labels, certsmithv1alpha1.LabelManagedBy)
+	out.Labels = managedByLabel(s.Labels)
 	out.Annotations = keepKeys(s.Annotations, certsmithv1alpha1.AnnotationServiceCertificate, certsmithv1alpha1.AnnotationRevision)
 	if owner := metav1.GetControllerOfNoCopy(s); owner != nil {
 		out.OwnerReferences = []metav1.OwnerReference{*owner}
@@ -237,7 +237,9 @@ func cachedSecretMetadata(s *corev1.Secret) *corev1.Secret {
 // boundedCSR bounds what the cache keeps of a CSR: spec.request beyond
 // MaxCSRBytes (which certsmith refuses unread) is cut to one byte more than
 // that, labels and annotations other than certsmith's own, and spec.extra,
-// which certsmith does not read, are dropped. It is idempotent.
+// which certsmith does not read, are dropped, and so are the request and
+// the requester's groups and UID once the CSR is finished. It is
+// idempotent.
 func boundedCSR(obj any) (any, error) {
 	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
 	if !ok {
@@ -249,10 +251,31 @@ func boundedCSR(obj any) (any, error) {
 		csr.Spec.Request = append([]byte(nil), csr.Spec.Request[:MaxCSRBytes+1]...)
 	}
 	csr.Spec.Extra = nil
-	csr.Labels = keepKeys(csr.Labels, certsmithv1alpha1.LabelManagedBy)
+	if csrFinished(csr) {
+		// Signed, denied or failed: nothing reads what was asked or who
+		// asked it (only the signer does, before it answers) — ~600 of
+		// the ~3,000 bytes each cached CSR costs (docs/benchmarks.md).
+		csr.Spec.Request, csr.Spec.Groups, csr.Spec.UID = nil, nil, ""
+	}
+	csr.Labels = managedByLabel(csr.Labels)
 	csr.Annotations = keepKeys(csr.Annotations, certsmithv1alpha1.AnnotationServiceCertificate,
 		certsmithv1alpha1.AnnotationCertificateHash, certsmithv1alpha1.AnnotationRenewRequestedAt)
 	return csr, nil
+}
+
+// cachedManagedBy is the labels of every cached Secret and CSR that
+// certsmith manages, shared: a map costs ~300 bytes, and each such object
+// would hold its own identical one. Cached objects are never written to
+// (reads copy them, and the few that do not only read), so sharing is safe;
+// TestCachedLabelsAreShared checks that a copy is the caller's own.
+var cachedManagedBy = map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue}
+
+// managedByLabel keeps of labels certsmith's own label only.
+func managedByLabel(labels map[string]string) map[string]string {
+	if v, ok := labels[certsmithv1alpha1.LabelManagedBy]; ok && v == certsmithv1alpha1.ManagedByValue {
+		return cachedManagedBy
+	}
+	return keepKeys(labels, certsmithv1alpha1.LabelManagedBy)
 }
 
 // keepKeys returns the entries of m with the given keys and values of at

@@ -18,12 +18,14 @@ package controllers
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -63,6 +65,32 @@ func TestStateIsKeyedByUID(t *testing.T) {
 	}
 	if expectations.satisfied(old, 2, now) {
 		t.Fatal("the object itself no longer waits for its own write")
+	}
+}
+
+// TestWrittenStatusLivesUntilTheCacheHasTheWrite: the last status written is
+// kept while the cache is older than the write (a reconcile then starts from
+// it), and dropped once the cache holds the object the write returned, so
+// that certificates at rest cost no memory here.
+func TestWrittenStatusLivesUntilTheCacheHasTheWrite(t *testing.T) {
+	written := newWrittenStatuses()
+	afterWrite := certificateWithUID("uid")
+	afterWrite.ResourceVersion = "42"
+	written.record(afterWrite, 1, &certsmithv1alpha1.ServiceCertificateStatus{Revision: 7})
+
+	stale := afterWrite.DeepCopy()
+	stale.ResourceVersion = "41"
+	written.seen(stale)
+	if last := written.last(stale); last == nil || last.Revision != 7 {
+		t.Fatalf("a cache older than the write lost the status written: %+v", last)
+	}
+
+	written.seen(afterWrite.DeepCopy())
+	if last := written.last(afterWrite); last != nil {
+		t.Fatalf("the status written is still kept once the cache holds it: %+v", last)
+	}
+	if n := len(written.state.entries); n != 0 {
+		t.Fatalf("%d entries kept for certificates the cache is up to date with", n)
 	}
 }
 
@@ -119,6 +147,60 @@ func TestBoundedCSRInCache(t *testing.T) {
 	again, _ := boundedCSR(got)
 	if len(again.(*certificatesv1.CertificateSigningRequest).Spec.Request) != MaxCSRBytes+1 {
 		t.Fatal("not idempotent")
+	}
+
+	// Finished: what was asked and by whom goes; what certsmith reads of a
+	// finished CSR (requester name, signer, certificate, conditions) stays.
+	for _, finish := range []func(*certificatesv1.CertificateSigningRequest){
+		func(c *certificatesv1.CertificateSigningRequest) { c.Status.Certificate = []byte("chain") },
+		func(c *certificatesv1.CertificateSigningRequest) {
+			c.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue, Message: "no"}}
+		},
+	} {
+		done := &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request: []byte("request"), Username: "u", Groups: []string{"g"}, UID: "uid", SignerName: "s",
+		}}
+		finish(done)
+		out, _ := boundedCSR(done)
+		got := out.(*certificatesv1.CertificateSigningRequest)
+		if got.Spec.Request != nil || got.Spec.Groups != nil || got.Spec.UID != "" {
+			t.Fatalf("a finished CSR keeps its request %q, groups %v, uid %q", got.Spec.Request, got.Spec.Groups, got.Spec.UID)
+		}
+		if got.Spec.Username != "u" || got.Spec.SignerName != "s" || !csrFinished(got) {
+			t.Fatalf("a finished CSR lost what certsmith reads: %+v", got)
+		}
+	}
+	pending := &certificatesv1.CertificateSigningRequest{Spec: certificatesv1.CertificateSigningRequestSpec{Request: []byte("request"), Groups: []string{"g"}}}
+	out, _ = boundedCSR(pending)
+	if got := out.(*certificatesv1.CertificateSigningRequest); string(got.Spec.Request) != "request" || len(got.Spec.Groups) != 1 {
+		t.Fatalf("a pending CSR lost what its signer checks: %+v", got.Spec)
+	}
+}
+
+// TestCachedLabelsAreShared: the cache keeps one labels map for every
+// Secret and CSR certsmith manages, a tenant's other labels are dropped, a
+// foreign value of the label is kept as it is, and a copy (what a cached
+// read returns) owns its map, so that writing to it touches no other object.
+func TestCachedLabelsAreShared(t *testing.T) {
+	managed := map[string]string{certsmithv1alpha1.LabelManagedBy: certsmithv1alpha1.ManagedByValue, "tenant": "x"}
+	secret := cachedSecretMetadata(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "n", Labels: managed}})
+	out, _ := boundedCSR(&certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: "c", Labels: managed}})
+	csr := out.(*certificatesv1.CertificateSigningRequest)
+	if reflect.ValueOf(secret.Labels).Pointer() != reflect.ValueOf(csr.Labels).Pointer() {
+		t.Fatal("the Secret and the CSR each hold their own labels map")
+	}
+	if len(secret.Labels) != 1 || secret.Labels[certsmithv1alpha1.LabelManagedBy] != certsmithv1alpha1.ManagedByValue {
+		t.Fatalf("labels kept: %v", secret.Labels)
+	}
+	foreign := cachedSecretMetadata(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "n",
+		Labels: map[string]string{certsmithv1alpha1.LabelManagedBy: "someone-else"}}})
+	if foreign.Labels[certsmithv1alpha1.LabelManagedBy] != "someone-else" {
+		t.Fatalf("a foreign value of the label was changed: %v", foreign.Labels)
+	}
+	copied := secret.DeepCopy()
+	copied.Labels["written"] = "by a reconcile"
+	if len(cachedManagedBy) != 1 || len(csr.Labels) != 1 {
+		t.Fatalf("writing to a copy changed the shared map: %v", cachedManagedBy)
 	}
 }
 
