@@ -19,9 +19,6 @@ package controllers
 import (
 	"fmt"
 	"unicode/utf8"
-
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/events"
 )
 
 // MaxMessageBytes bounds every condition message and Event note certsmith
@@ -42,14 +39,4 @@ func limitMessage(message string) string {
 		cut--
 	}
 	return message[:cut] + fmt.Sprintf("… and %d more bytes", len(message)-cut)
-}
-
-// boundedRecorder is an EventRecorder whose notes are at most MaxMessageBytes.
-type boundedRecorder struct {
-	events.EventRecorder
-}
-
-// Eventf implements events.EventRecorder.
-func (r boundedRecorder) Eventf(regarding, related runtime.Object, eventType, reason, action, note string, args ...any) {
-	r.EventRecorder.Eventf(regarding, related, eventType, reason, action, "%s", limitMessage(fmt.Sprintf(note, args...)))
 }

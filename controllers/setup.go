@@ -105,7 +105,10 @@ func clusterTrustBundles(opts Options, mgr ctrl.Manager) bool {
 
 // SetupWithManager adds every certsmith controller to the manager.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	recorder := boundedRecorder{mgr.GetEventRecorder("certsmith")}
+	recorder := newEventRecorder(mgr.GetClient(), mgr.GetScheme(), opts.Clock, "certsmith")
+	if err := mgr.Add(recorder); err != nil {
+		return fmt.Errorf("adding the event recorder: %w", err)
+	}
 	if err := (&ClusterIssuerReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: opts.Clock, Recorder: recorder, Namespace: opts.Namespace,
 		MaxRetryDelay: opts.MaxRetryDelay,

@@ -1,0 +1,295 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/reference"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Bounds of the event recorder.
+const (
+	// maxQueuedEvents is how many Events wait to be written; past it a new
+	// one is dropped and counted (certsmith_events_dropped_total).
+	maxQueuedEvents = 1024
+	// maxEventSeries is how many recent Events are remembered to count
+	// repeats into (the least recently repeated is forgotten first).
+	maxEventSeries = 4096
+	// eventSeriesWindow: an Event repeated within it is counted into the
+	// first one's series instead of written anew (client-go's rule too).
+	eventSeriesWindow = 6 * time.Minute
+	// maxEventTries bounds the writes of one Event when the API server
+	// cannot be reached; Events are best effort.
+	maxEventTries = 3
+)
+
+var eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "certsmith_events_dropped_total",
+	Help: "Events not written: the queue was full, or the API server refused or could not be reached after retries.",
+})
+
+func init() { ctrlmetrics.Registry.MustRegister(eventsDropped) }
+
+// eventRecorder writes the controllers' events.k8s.io/v1 Events in bounded
+// memory and goroutines, where client-go's recorder keeps every Event of the
+// last 6–12 minutes (10,000 issuances: ~11 MB) and starts a goroutine per
+// Event. Notes are cut to MaxMessageBytes. An Event repeated within
+// eventSeriesWindow (same type, reason, action, regarding and related
+// object) becomes a series on the first one: a PATCH of its count, as
+// client-go does. One writer empties a queue of at most maxQueuedEvents.
+type eventRecorder struct {
+	client     client.Client
+	scheme     *runtime.Scheme
+	clock      clock.PassiveClock
+	controller string
+	instance   string
+	retryDelay time.Duration
+
+	queue chan eventWrite
+
+	mu     sync.Mutex
+	series map[eventSeriesKey]*list.Element // of *eventSeries
+	recent *list.List                       // most recently repeated first
+}
+
+// eventSeriesKey is what makes two Events the same (client-go's key less
+// the reporting controller and instance, which are this recorder's own).
+type eventSeriesKey struct {
+	eventType, reason, action string
+	regarding, related        corev1.ObjectReference
+}
+
+// eventSeries is what is remembered of an Event written: where it is, how
+// often it happened, and since when it is counted.
+type eventSeries struct {
+	key             eventSeriesKey
+	namespace, name string
+	count           int32
+	first           time.Time
+}
+
+// eventWrite is one write for the writer: a new Event, or a series count.
+type eventWrite struct {
+	event *eventsv1.Event
+	// For a series: where it is and the count to write.
+	namespace, name string
+	count           int32
+	observed        time.Time
+}
+
+// newEventRecorder returns a recorder that reports as controller; its
+// writer runs once it is added to a manager (Start).
+func newEventRecorder(c client.Client, scheme *runtime.Scheme, clk clock.PassiveClock, controller string) *eventRecorder {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	hostname, _ := os.Hostname()
+	instance := controller + "-" + hostname
+	if len(instance) > 128 {
+		instance = instance[:128]
+	}
+	return &eventRecorder{
+		client: c, scheme: scheme, clock: clk, controller: controller, instance: instance, retryDelay: time.Second,
+		queue:  make(chan eventWrite, maxQueuedEvents),
+		series: map[eventSeriesKey]*list.Element{}, recent: list.New(),
+	}
+}
+
+// Eventf implements events.EventRecorder. It never blocks.
+func (r *eventRecorder) Eventf(regarding, related runtime.Object, eventType, reason, action, note string, args ...any) {
+	if eventType != corev1.EventTypeNormal && eventType != corev1.EventTypeWarning {
+		return
+	}
+	ref, err := reference.GetReference(r.scheme, regarding)
+	if err != nil {
+		return
+	}
+	key := eventSeriesKey{eventType: eventType, reason: reason, action: action, regarding: *ref}
+	var relatedRef *corev1.ObjectReference
+	if related != nil {
+		if relatedRef, err = reference.GetReference(r.scheme, related); err == nil {
+			key.related = *relatedRef
+		}
+	}
+	now := r.clock.Now()
+
+	r.mu.Lock()
+	if element, ok := r.series[key]; ok {
+		s := element.Value.(*eventSeries)
+		if now.Sub(s.first) < eventSeriesWindow {
+			s.count++
+			r.recent.MoveToFront(element)
+			write := eventWrite{namespace: s.namespace, name: s.name, count: s.count, observed: now}
+			r.mu.Unlock()
+			r.enqueue(write)
+			return
+		}
+		r.forgetLocked(element)
+	}
+	event := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Name: eventName(ref.Name), Namespace: ref.Namespace},
+		EventTime:           metav1.NewMicroTime(now),
+		ReportingController: r.controller,
+		ReportingInstance:   r.instance,
+		Action:              action,
+		Reason:              reason,
+		Regarding:           *ref,
+		Related:             relatedRef,
+		Note:                limitMessage(fmt.Sprintf(note, args...)),
+		Type:                eventType,
+	}
+	if event.Namespace == "" {
+		event.Namespace = metav1.NamespaceDefault
+	}
+	r.series[key] = r.recent.PushFront(&eventSeries{key: key, namespace: event.Namespace, name: event.Name, count: 1, first: now})
+	for r.recent.Len() > maxEventSeries {
+		r.forgetLocked(r.recent.Back())
+	}
+	r.mu.Unlock()
+	r.enqueue(eventWrite{event: event})
+}
+
+// forgetLocked drops a remembered Event; r.mu is held.
+func (r *eventRecorder) forgetLocked(element *list.Element) {
+	delete(r.series, element.Value.(*eventSeries).key)
+	r.recent.Remove(element)
+}
+
+// forget drops the series written to namespace/name, so that the next
+// repeat writes a new Event (the Event is gone, or was never written).
+func (r *eventRecorder) forget(namespace, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for element := r.recent.Front(); element != nil; element = element.Next() {
+		if s := element.Value.(*eventSeries); s.namespace == namespace && s.name == name {
+			r.forgetLocked(element)
+			return
+		}
+	}
+}
+
+// enqueue hands a write to the writer, or drops it when the queue is full.
+func (r *eventRecorder) enqueue(write eventWrite) {
+	select {
+	case r.queue <- write:
+	default:
+		eventsDropped.Inc()
+	}
+}
+
+// lastEventNano makes every Event name of this process unique.
+var lastEventNano atomic.Int64
+
+// eventName is client-go's naming: the object's name and the wall time in
+// hex nanoseconds, made unique in the process (the reconcilers' clock may
+// stand still in tests, and two Events may come in the same nanosecond),
+// or a fixed-length name when that would not be a valid name.
+func eventName(objectName string) string {
+	nano := time.Now().UnixNano()
+	for {
+		last := lastEventNano.Load()
+		if nano <= last {
+			nano = last + 1
+		}
+		if lastEventNano.CompareAndSwap(last, nano) {
+			break
+		}
+	}
+	name := fmt.Sprintf("%s.%x", objectName, nano)
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		name = fmt.Sprintf("certsmith.%x", nano)
+	}
+	return name
+}
+
+// Start implements manager.Runnable: the writer, until ctx ends.
+func (r *eventRecorder) Start(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case write := <-r.queue:
+			r.write(ctx, write)
+		}
+	}
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: a standby
+// writes the few Events it has too.
+func (r *eventRecorder) NeedLeaderElection() bool { return false }
+
+// write writes one Event or series count, retrying only what may succeed
+// later, at most maxEventTries times.
+func (r *eventRecorder) write(ctx context.Context, w eventWrite) {
+	for try := 1; ; try++ {
+		err := r.writeOnce(ctx, w)
+		if err == nil {
+			return
+		}
+		if apierrors.IsNotFound(err) && w.event == nil {
+			// The Event of the series is gone (its TTL, or a user): the
+			// next repeat writes a new one.
+			r.forget(w.namespace, w.name)
+			return
+		}
+		retry := !apierrors.IsAlreadyExists(err) && !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) &&
+			!apierrors.IsBadRequest(err) && !apierrors.IsNotFound(err)
+		if !retry || try >= maxEventTries || ctx.Err() != nil {
+			eventsDropped.Inc()
+			if w.event != nil {
+				r.forget(w.event.Namespace, w.event.Name)
+			}
+			logf.FromContext(ctx).V(1).Info("dropped an Event", "error", err.Error())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait.Jitter(r.retryDelay, 0.5)):
+		}
+	}
+}
+
+func (r *eventRecorder) writeOnce(ctx context.Context, w eventWrite) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if w.event != nil {
+		return r.client.Create(ctx, w.event.DeepCopy())
+	}
+	event := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: w.namespace, Name: w.name}}
+	patch := fmt.Sprintf(`{"series":{"count":%d,"lastObservedTime":%q}}`, w.count, metav1.NewMicroTime(w.observed).UTC().Format(metav1.RFC3339Micro))
+	return r.client.Patch(ctx, event, client.RawPatch("application/merge-patch+json", []byte(patch)))
+}

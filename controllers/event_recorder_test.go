@@ -1,0 +1,172 @@
+/*
+Copyright 2026 The certsmith Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
+)
+
+// drain writes what the recorder has queued, as its writer would.
+func drain(r *eventRecorder) {
+	for {
+		select {
+		case w := <-r.queue:
+			r.write(context.Background(), w)
+		default:
+			return
+		}
+	}
+}
+
+func eventsIn(t *testing.T, c client.Client, namespace string) []eventsv1.Event {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := c.List(context.Background(), &list, client.InNamespace(namespace)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// TestEventRecorderWritesAndCountsRepeats: an Event carries what a user
+// reads (type, reason, action, note, regarding and related objects, who
+// reported it), a cluster-scoped object's goes to "default", and a repeat
+// within the window is counted into the first Event's series, not written
+// anew; after the window it is a new Event.
+func TestEventRecorderWritesAndCountsRepeats(t *testing.T) {
+	c := unitFakeClient(t)
+	clk := clocktesting.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := newEventRecorder(c, unitScheme(t), clk, "certsmith")
+	sc := &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "api", UID: "u1"}}
+	issuer := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "ca", UID: "u2"}}
+
+	r.Eventf(sc, issuer, corev1.EventTypeNormal, "Issued", "Issue", "certificate %d issued", 1)
+	r.Eventf(issuer, nil, corev1.EventTypeWarning, "NotReady", "Check", "%s", strings.Repeat("x", 5000))
+	drain(r)
+	got := eventsIn(t, c, "web")
+	if len(got) != 1 {
+		t.Fatalf("%d Events in web, want 1", len(got))
+	}
+	e := got[0]
+	if e.Type != corev1.EventTypeNormal || e.Reason != "Issued" || e.Action != "Issue" || e.Note != "certificate 1 issued" ||
+		e.Regarding.Name != "api" || e.Regarding.Kind != "ServiceCertificate" || e.Related == nil || e.Related.Name != "ca" ||
+		e.ReportingController != "certsmith" || !strings.HasPrefix(e.ReportingInstance, "certsmith-") || e.EventTime.IsZero() || e.Series != nil {
+		t.Fatalf("Event written: %+v", e)
+	}
+	cluster := eventsIn(t, c, metav1.NamespaceDefault)
+	if len(cluster) != 1 || len(cluster[0].Note) > MaxMessageBytes {
+		t.Fatalf("the cluster-scoped object's Event: %d in default, note of %d bytes", len(cluster), len(cluster[0].Note))
+	}
+
+	for range 3 {
+		clk.Step(time.Minute)
+		r.Eventf(sc, issuer, corev1.EventTypeNormal, "Issued", "Issue", "certificate issued again")
+	}
+	drain(r)
+	got = eventsIn(t, c, "web")
+	if len(got) != 1 || got[0].Series == nil || got[0].Series.Count != 4 || !got[0].Series.LastObservedTime.Time.Equal(clk.Now()) {
+		t.Fatalf("after three repeats: %d Events, series %+v", len(got), got[0].Series)
+	}
+
+	clk.Step(eventSeriesWindow)
+	r.Eventf(sc, issuer, corev1.EventTypeNormal, "Issued", "Issue", "much later")
+	drain(r)
+	if got = eventsIn(t, c, "web"); len(got) != 2 {
+		t.Fatalf("a repeat after the window: %d Events, want a second one", len(got))
+	}
+
+	// The series' Event deleted (its TTL): the next repeat writes a new one.
+	for i := range got {
+		if got[i].Note == "much later" {
+			if err := c.Delete(context.Background(), &got[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.Eventf(sc, issuer, corev1.EventTypeNormal, "Issued", "Issue", "repeat of a deleted one")
+	drain(r)
+	r.Eventf(sc, issuer, corev1.EventTypeNormal, "Issued", "Issue", "and again")
+	drain(r)
+	if got = eventsIn(t, c, "web"); len(got) != 2 {
+		t.Fatalf("after the series' Event was deleted: %d Events, want the old one and a new one", len(got))
+	}
+}
+
+// TestEventNamesAreUnique: a clock that stands still (the stepped-clock
+// tests) or two Events in one nanosecond never give two Events one name.
+func TestEventNamesAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		name := eventName("same")
+		if seen[name] {
+			t.Fatalf("%s twice", name)
+		}
+		seen[name] = true
+	}
+	if long := eventName(strings.Repeat("a", 253)); len(long) > 253 || !strings.HasPrefix(long, "certsmith.") {
+		t.Fatalf("an Event name for a 253-character object name: %q", long)
+	}
+}
+
+// TestEventRecorderIsBounded: a storm of distinct Events keeps at most
+// maxEventSeries remembered and maxQueuedEvents queued, drops and counts the
+// rest, and Eventf never blocks, with no writer running at all.
+func TestEventRecorderIsBounded(t *testing.T) {
+	r := newEventRecorder(unitFakeClient(t), unitScheme(t), clocktesting.NewFakeClock(time.Now()), "certsmith")
+	before := testutil.ToFloat64(eventsDropped)
+	const n = maxEventSeries + 1000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			sc := &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: "storm", Name: fmt.Sprintf("c-%d", i)}}
+			r.Eventf(sc, nil, corev1.EventTypeNormal, "Issued", "Issue", "issued")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Eventf blocked with the queue full")
+	}
+	if got := len(r.series); got != maxEventSeries || r.recent.Len() != maxEventSeries {
+		t.Fatalf("%d series remembered, want the bound %d", got, maxEventSeries)
+	}
+	if len(r.queue) != maxQueuedEvents {
+		t.Fatalf("%d queued, want %d", len(r.queue), maxQueuedEvents)
+	}
+	if dropped := testutil.ToFloat64(eventsDropped) - before; dropped != n-maxQueuedEvents {
+		t.Fatalf("%v dropped, want %d", dropped, n-maxQueuedEvents)
+	}
+	// An invalid type is not written at all.
+	r2 := newEventRecorder(unitFakeClient(t), unitScheme(t), nil, "certsmith")
+	r2.Eventf(&certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, nil, "Bogus", "R", "A", "n")
+	if len(r2.queue) != 0 {
+		t.Fatal("an Event of an invalid type was queued")
+	}
+}
