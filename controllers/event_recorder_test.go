@@ -154,7 +154,7 @@ func TestEventNamesAreUnique(t *testing.T) {
 func TestEventRecorderIsBounded(t *testing.T) {
 	r := newEventRecorder(unitFakeClient(t), unitScheme(t), clocktesting.NewFakeClock(time.Now()), "certsmith")
 	before := testutil.ToFloat64(eventsDropped)
-	const n = maxEventSeries + 1000
+	const n = maxQueuedEvents + 1000 // more than the queue and the series remembered
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
