@@ -151,7 +151,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 				// in case that wake-up was lost).
 				return ctrl.Result{RequeueAfter: waitSigningRecheck}, nil
 			}
-			return r.writeStored(ctx, csr, owner, chainPEM)
+			return r.writeStored(ctx, r.Handoff.freshest(csr), owner, chainPEM)
 		}
 	}
 	issuer, err := r.issuerFor(ctx, csr.Spec.SignerName)

@@ -70,6 +70,11 @@ type handedCertificate struct {
 	// stored: the ServiceCertificate controller has written it into the Secret.
 	stored bool
 	at     time.Time
+	// approved is the CSR as the signer left it when it signed: approved,
+	// with the resourceVersion of that write. The certificate is written
+	// into it when the cache has not seen the approval yet, which would
+	// otherwise cost a 409 and a retry.
+	approved *certificatesv1.CertificateSigningRequest
 }
 
 const (
@@ -120,7 +125,7 @@ func (h *issuanceHandoff) offer(owner types.NamespacedName, csr *certificatesv1.
 		}
 	}
 	if e, ok := h.signed[csr.Name]; !ok || e.csrUID != csr.UID {
-		h.signed[csr.Name] = &handedCertificate{csrUID: csr.UID, owner: owner, chainPEM: chainPEM, at: h.now()}
+		h.signed[csr.Name] = &handedCertificate{csrUID: csr.UID, owner: owner, chainPEM: chainPEM, at: h.now(), approved: csr.DeepCopy()}
 	}
 	h.mu.Unlock()
 	wake(h.wakeCertificates, &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: owner.Namespace, Name: owner.Name}})
@@ -192,6 +197,21 @@ func (h *issuanceHandoff) take(csr *certificatesv1.CertificateSigningRequest) (c
 		return nil, false, false
 	}
 	return e.chainPEM, e.stored, true
+}
+
+// freshest returns the CSR to write the handed certificate into: cached
+// when the cache has seen it approved, else a copy of the one the signer
+// approved (the cache is behind that write).
+func (h *issuanceHandoff) freshest(cached *certificatesv1.CertificateSigningRequest) *certificatesv1.CertificateSigningRequest {
+	if h == nil || csrApproved(cached) {
+		return cached
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e, ok := h.signed[cached.Name]; ok && e.csrUID == cached.UID && e.approved != nil && csrApproved(e.approved) {
+		return e.approved.DeepCopy()
+	}
+	return cached
 }
 
 // drop forgets what was handed for the CSR of that name: it is finished or gone.

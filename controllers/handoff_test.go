@@ -38,6 +38,47 @@ import (
 	"github.com/certsmith/certsmith/internal/pki"
 )
 
+// TestHandoffWritesIntoTheApprovedCSR: when the cache has not seen the
+// signer's approval yet, the certificate is written into the CSR the
+// approval returned (its resourceVersion), not the stale cached one, which
+// the API server would answer with a 409 (seen with one kubectl create -f
+// of 1,000 certificates); a cache that has seen it, or another CSR of the
+// name, is used as it is.
+func TestHandoffWritesIntoTheApprovedCSR(t *testing.T) {
+	h := newIssuanceHandoff(newPendingKeys())
+	owner := types.NamespacedName{Namespace: "shop", Name: "web"}
+	stale := &certificatesv1.CertificateSigningRequest{}
+	stale.Name, stale.UID, stale.ResourceVersion = "shop-web-abc", "uid-1", "10"
+	approved := stale.DeepCopy()
+	approved.ResourceVersion = "11"
+	approved.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}
+	h.offer(owner, approved, []byte("chain"))
+	approved.ResourceVersion = "changed after the offer"
+
+	if got := h.freshest(stale); got.ResourceVersion != "11" || !csrApproved(got) {
+		t.Fatalf("a stale cache gives resourceVersion %s, approved %v; want the approval's 11", got.ResourceVersion, csrApproved(got))
+	}
+	got := h.freshest(stale)
+	got.Status.Certificate = []byte("written")
+	if again := h.freshest(stale); len(again.Status.Certificate) != 0 {
+		t.Fatal("the copy handed out is the handoff's own")
+	}
+	seen := approved.DeepCopy()
+	seen.ResourceVersion = "12"
+	if got := h.freshest(seen); got != seen {
+		t.Fatal("a cache that has seen the approval is not used as it is")
+	}
+	other := stale.DeepCopy()
+	other.UID = "uid-2"
+	if got := h.freshest(other); got != other {
+		t.Fatal("another CSR of the same name got the approved copy of the first")
+	}
+	var none *issuanceHandoff
+	if got := none.freshest(stale); got != stale {
+		t.Fatal("a nil handoff changed the CSR")
+	}
+}
+
 // TestIssuanceHandoff checks the handoff between the signer and the
 // ServiceCertificate controller: only a CSR whose key is held counts as
 // held, a certificate is handed once per CSR (by UID), stored wakes the

@@ -77,6 +77,9 @@ import (
 
 // config holds the command-line settings.
 type config struct {
+	// createWith is how the ServiceCertificates are created: "clients"
+	// (concurrency goroutines) or "kubectl" (one kubectl create -f).
+	createWith    string
 	sizes         []int
 	keys          []string
 	secrets       int
@@ -145,6 +148,7 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&cfg.labelledConfigMapSize, "labelled-configmap-size", maxObjectData, "Bytes of data in each labelled ConfigMap (at most 1 MiB, the API server's limit).")
 	flag.StringVar(&podSizes, "pod-certificates", "", "Numbers of PodCertificateRequests, comma-separated, each measured in a run of its own after the other runs (default and 0: no such run); see -foreign-pod-certificates. -keys= -secrets 0 leaves only these runs.")
 	flag.IntVar(&cfg.foreignPodCertificates, "foreign-pod-certificates", 1000, "PodCertificateRequests of the signer "+foreignSignerName+", which is not certsmith's, created in each pod-certificate run before certsmith's own (0: none).")
+	flag.StringVar(&cfg.createWith, "create", createWithClients, "How the ServiceCertificates are created: \""+createWithClients+"\" (-concurrency goroutines, each a client) or \""+createWithKubectl+"\" (one kubectl create -f of a List of them all, as a user applies a file).")
 	flag.IntVar(&cfg.concurrency, "concurrency", 50, "Goroutines that create the ServiceCertificates and the objects created before the manager.")
 	flag.DurationVar(&cfg.settle, "settle", 10*time.Second, "How long after the last Ready the run goes on, to count late writes.")
 	flag.DurationVar(&cfg.runTimeout, "timeout", 10*time.Minute, "Give up a run when not every certificate is Ready after this long.")
@@ -199,6 +203,9 @@ func parseFlags() (*config, error) {
 	}
 	if cfg.concurrency < 1 {
 		return nil, errors.New("-concurrency must be at least 1")
+	}
+	if cfg.createWith != createWithClients && cfg.createWith != createWithKubectl {
+		return nil, fmt.Errorf("-create must be %q or %q", createWithClients, createWithKubectl)
 	}
 	for name, count := range map[string]int{"-secrets": cfg.secrets, "-labelled-secrets": cfg.labelledSecrets, "-labelled-configmaps": cfg.labelledConfigMaps,
 		"-foreign-pod-certificates": cfg.foreignPodCertificates} {

@@ -17,10 +17,13 @@ limitations under the License.
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	certsmithv1alpha1 "github.com/certsmith/certsmith/api/v1alpha1"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -231,6 +234,34 @@ func TestParseInts(t *testing.T) {
 	for _, bad := range []string{"", "0", "x", "-5"} {
 		if _, err := parseInts(bad); err == nil {
 			t.Errorf("parseInts(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestCertificateListForKubectl: the file handed to kubectl create -f holds
+// the very ServiceCertificates the concurrent clients create, each with its
+// apiVersion and kind, in a List.
+func TestCertificateListForKubectl(t *testing.T) {
+	data, err := certificateList(runSpec{n: 3, key: keyRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		APIVersion, Kind string
+		Items            []certsmithv1alpha1.ServiceCertificate
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.APIVersion != "v1" || list.Kind != "List" || len(list.Items) != 3 {
+		t.Fatalf("%s %s of %d items", list.APIVersion, list.Kind, len(list.Items))
+	}
+	for i, sc := range list.Items {
+		want := newBenchCertificate(runSpec{n: 3, key: keyRSA}, i)
+		if sc.Kind != "ServiceCertificate" || sc.APIVersion != certsmithv1alpha1.GroupVersion.String() ||
+			sc.Name != want.Name || sc.Namespace != benchNamespace || sc.Spec.DNSNames[0] != want.Spec.DNSNames[0] ||
+			sc.Spec.PrivateKey == nil || sc.Spec.PrivateKey.Size != 2048 {
+			t.Fatalf("item %d: %+v", i, sc)
 		}
 	}
 }

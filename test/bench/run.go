@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -180,11 +181,15 @@ func runOne(ctx context.Context, cfg *config, spec runSpec) (result *runResult, 
 	start := time.Now()
 	result.start = start
 	tracker.setStart(start)
-	if err := createCertificates(ctx, c, spec, cfg.concurrency, tracker); err != nil {
+	if cfg.createWith == createWithKubectl {
+		if err := createCertificatesWithKubectl(ctx, cfg, cp.Kubeconfig(), spec, tracker); err != nil {
+			return nil, err
+		}
+	} else if err := createCertificates(ctx, c, spec, cfg.concurrency, tracker); err != nil {
 		return nil, err
 	}
 	result.created = time.Since(start)
-	fmt.Printf("    created %d ServiceCertificates in %.2fs\n", spec.n, result.created.Seconds())
+	fmt.Printf("    created %d ServiceCertificates in %.2fs (%s)\n", spec.n, result.created.Seconds(), createdWith(cfg))
 
 	timeout := time.NewTimer(cfg.runTimeout)
 	defer timeout.Stop()
@@ -480,23 +485,93 @@ func certificateName(i int) string { return fmt.Sprintf("cert-%05d", i) }
 // createCertificates creates spec.n ServiceCertificates from concurrency goroutines.
 func createCertificates(ctx context.Context, c client.Client, spec runSpec, concurrency int, tracker *readyTracker) error {
 	return parallel(ctx, spec.n, concurrency, func(ctx context.Context, i int) error {
-		name := certificateName(i)
-		sc := &certsmithv1alpha1.ServiceCertificate{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace},
-			Spec: certsmithv1alpha1.ServiceCertificateSpec{
-				IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuerName},
-				DNSNames:  []string{name + "." + benchNamespace + ".svc"},
-			},
-		}
-		if spec.key == keyRSA {
-			sc.Spec.PrivateKey = &certsmithv1alpha1.PrivateKey{Algorithm: certsmithv1alpha1.RSAKeyAlgorithm, Size: 2048}
-		}
+		sc := newBenchCertificate(spec, i)
 		tracker.sent(i, time.Now())
 		if err := c.Create(ctx, sc); err != nil {
-			return fmt.Errorf("creating ServiceCertificate %s: %w", name, err)
+			return fmt.Errorf("creating ServiceCertificate %s: %w", sc.Name, err)
 		}
 		return nil
 	})
+}
+
+// newBenchCertificate is the i-th ServiceCertificate of a run.
+func newBenchCertificate(spec runSpec, i int) *certsmithv1alpha1.ServiceCertificate {
+	name := certificateName(i)
+	sc := &certsmithv1alpha1.ServiceCertificate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: certsmithv1alpha1.GroupVersion.String(), Kind: "ServiceCertificate"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace},
+		Spec: certsmithv1alpha1.ServiceCertificateSpec{
+			IssuerRef: certsmithv1alpha1.IssuerReference{Name: issuerName},
+			DNSNames:  []string{name + "." + benchNamespace + ".svc"},
+		},
+	}
+	if spec.key == keyRSA {
+		sc.Spec.PrivateKey = &certsmithv1alpha1.PrivateKey{Algorithm: certsmithv1alpha1.RSAKeyAlgorithm, Size: 2048}
+	}
+	return sc
+}
+
+// How the ServiceCertificates are created (-create).
+const (
+	createWithClients = "clients"
+	createWithKubectl = "kubectl"
+)
+
+// createdWith describes -create for the output.
+func createdWith(cfg *config) string {
+	if cfg.createWith == createWithKubectl {
+		return "one kubectl create -f"
+	}
+	return fmt.Sprintf("%d concurrent clients", cfg.concurrency)
+}
+
+// certificateList is the List of spec.n ServiceCertificates that
+// createCertificates would create, as a file for kubectl.
+func certificateList(spec runSpec) ([]byte, error) {
+	items := make([]any, 0, spec.n)
+	for i := range spec.n {
+		items = append(items, newBenchCertificate(spec, i))
+	}
+	return json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+// createCertificatesWithKubectl creates spec.n ServiceCertificates with one
+// kubectl create -f, which sends them one after another. Each certificate's
+// latency is counted from the start, when the file is handed to kubectl.
+func createCertificatesWithKubectl(ctx context.Context, cfg *config, kubeconfig string, spec runSpec, tracker *readyTracker) error {
+	data, err := certificateList(spec)
+	if err != nil {
+		return err
+	}
+	file, err := os.CreateTemp("", "certsmith-bench-*.json")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(file.Name()) }()
+	if _, err := file.Write(data); err != nil {
+		_ = file.Close()
+		return err
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	now := time.Now()
+	for i := range spec.n {
+		tracker.sent(i, now)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.repoRoot, "bin", "k8s", "kubectl"), "--kubeconfig", kubeconfig, "create", "-f", file.Name(), "-o", "name")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tail := out
+		if len(tail) > 2000 {
+			tail = tail[len(tail)-2000:]
+		}
+		return fmt.Errorf("kubectl create -f: %w: %s", err, tail)
+	}
+	if created := bytes.Count(out, []byte("\n")); created != spec.n {
+		return fmt.Errorf("kubectl create -f created %d of %d ServiceCertificates", created, spec.n)
+	}
+	return nil
 }
 
 // filler is a set of objects created before the manager starts that
