@@ -285,7 +285,19 @@ bundle: manifests k8s-binaries ## Generate the OLM bundle: bundle/ (CSV, CRDs, m
 ##@ Tools
 
 .PHONY: tools
-tools: controller-gen cfssl ## Install the pinned tools into bin/.
+tools: controller-gen cfssl promtool ## Install the pinned tools into bin/, and promtool.
+
+# promtool runs the alerts' unit tests (test/manifests TestPrometheusAlerts).
+# It comes with Debian's prometheus package, installed when missing (as
+# root; otherwise the test says what is missing). The package's service is
+# not started where there is no init system, and is not needed.
+.PHONY: promtool
+promtool: ## Install promtool (Debian's prometheus package) when it is missing.
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's prometheus package for promtool"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "promtool is missing: install Debian's prometheus package (the alerts' tests need it)"; fi; }
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)

@@ -108,8 +108,9 @@ var (
 )
 
 // certificateCollector reports, at each scrape, the status of every
-// ServiceCertificate in the manager's cache. Like the other gauges it is
-// served by the elected leader only: a standby reports none.
+// ServiceCertificate in the manager's cache, and the rotation and bundle of
+// every ClusterIssuer. Like the other gauges it is served by the elected
+// leader only: a standby reports none.
 type certificateCollector struct {
 	mu      sync.Mutex
 	reader  client.Reader
@@ -125,9 +126,11 @@ func (c *certificateCollector) set(reader client.Reader, elected <-chan struct{}
 
 // Describe implements prometheus.Collector.
 func (c *certificateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- certificateExpirationDesc
-	ch <- certificateRenewalDesc
-	ch <- certificateReadyDesc
+	for _, desc := range []*prometheus.Desc{certificateExpirationDesc, certificateRenewalDesc, certificateReadyDesc,
+		rotationPhaseDesc, rotationStartedDesc, rotationDeadlineDesc, rotationUnpublishedDesc,
+		bundleNamespacesDesc, bundleUpToDateDesc, bundleConflictsDesc} {
+		ch <- desc
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -147,6 +150,61 @@ func (c *certificateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for i := range list.Items {
 		collectCertificate(ch, &list.Items[i])
+	}
+	var issuers certsmithv1alpha1.ClusterIssuerList
+	if err := reader.List(ctx, &issuers, client.UnsafeDisableDeepCopy); err != nil {
+		return
+	}
+	for i := range issuers.Items {
+		collectIssuer(ch, &issuers.Items[i])
+	}
+}
+
+// The series of a ClusterIssuer's CA rotation and bundle, made at scrape
+// time from the cached issuer (its status is written by two controllers).
+var (
+	rotationPhaseDesc = prometheus.NewDesc("certsmith_issuer_rotation_phase",
+		"The phase of a ClusterIssuer's last CA rotation: 1 for the current one (Publishing, Retiring or Complete), 0 for the others; none before a first rotation.",
+		[]string{"name", "phase"}, nil)
+	rotationStartedDesc = prometheus.NewDesc("certsmith_issuer_rotation_started_timestamp_seconds",
+		"When a ClusterIssuer's last CA rotation started, as a Unix timestamp.", []string{"name"}, nil)
+	rotationDeadlineDesc = prometheus.NewDesc("certsmith_issuer_rotation_publish_deadline_timestamp_seconds",
+		"Until when a rotation in Publishing waits for every trust path to hold the new CA, as a Unix timestamp.", []string{"name"}, nil)
+	rotationUnpublishedDesc = prometheus.NewDesc("certsmith_issuer_rotation_unpublished_paths",
+		"Trust paths (bundle ConfigMaps, ClusterTrustBundle, Secrets' ca.crt, injection targets) that do not hold the new CA yet, during a rotation in Publishing.", []string{"name"}, nil)
+	bundleNamespacesDesc = prometheus.NewDesc("certsmith_bundle_namespaces",
+		"Namespaces a ClusterIssuer's bundle ConfigMap should be in.", []string{"issuer"}, nil)
+	bundleUpToDateDesc = prometheus.NewDesc("certsmith_bundle_up_to_date_namespaces",
+		"Namespaces whose bundle ConfigMap holds the ClusterIssuer's current bundle.", []string{"issuer"}, nil)
+	bundleConflictsDesc = prometheus.NewDesc("certsmith_bundle_conflicts",
+		"Namespaces where a ConfigMap of the bundle's name is not certsmith's, so the bundle cannot be written there.", []string{"issuer"}, nil)
+	rotationPhases = []certsmithv1alpha1.RotationPhase{certsmithv1alpha1.RotationPublishing, certsmithv1alpha1.RotationRetiring, certsmithv1alpha1.RotationComplete}
+)
+
+// collectIssuer sends one ClusterIssuer's rotation and bundle series.
+func collectIssuer(ch chan<- prometheus.Metric, issuer *certsmithv1alpha1.ClusterIssuer) {
+	if rotation := issuer.Status.Rotation; rotation != nil {
+		for _, phase := range rotationPhases {
+			value := 0.0
+			if rotation.Phase == phase {
+				value = 1
+			}
+			ch <- prometheus.MustNewConstMetric(rotationPhaseDesc, prometheus.GaugeValue, value, issuer.Name, string(phase))
+		}
+		if rotation.StartedAt != nil {
+			ch <- prometheus.MustNewConstMetric(rotationStartedDesc, prometheus.GaugeValue, float64(rotation.StartedAt.Unix()), issuer.Name)
+		}
+		if rotation.Phase == certsmithv1alpha1.RotationPublishing {
+			if rotation.PublishDeadline != nil {
+				ch <- prometheus.MustNewConstMetric(rotationDeadlineDesc, prometheus.GaugeValue, float64(rotation.PublishDeadline.Unix()), issuer.Name)
+			}
+			ch <- prometheus.MustNewConstMetric(rotationUnpublishedDesc, prometheus.GaugeValue, float64(rotation.Unpublished), issuer.Name)
+		}
+	}
+	if bundle := issuer.Status.Bundle; bundle != nil {
+		ch <- prometheus.MustNewConstMetric(bundleNamespacesDesc, prometheus.GaugeValue, float64(bundle.Namespaces), issuer.Name)
+		ch <- prometheus.MustNewConstMetric(bundleUpToDateDesc, prometheus.GaugeValue, float64(bundle.UpToDate), issuer.Name)
+		ch <- prometheus.MustNewConstMetric(bundleConflictsDesc, prometheus.GaugeValue, float64(bundle.Conflicts), issuer.Name)
 	}
 }
 

@@ -132,3 +132,55 @@ func BenchmarkCollectCertificateMetrics(b *testing.B) {
 		})
 	}
 }
+
+// TestIssuerRotationAndBundleMetrics: a ClusterIssuer's rotation phase,
+// start, deadline and unpublished paths (in Publishing only) and its bundle
+// coverage come from its cached status; an issuer never rotated and without
+// a bundle has none of these series.
+func TestIssuerRotationAndBundleMetrics(t *testing.T) {
+	started, deadline := metav1.NewTime(time.Unix(1_900_000_000, 0)), metav1.NewTime(time.Unix(1_900_003_600, 0))
+	rotating := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "rotating"}}
+	rotating.Status.Rotation = &certsmithv1alpha1.RotationStatus{Phase: certsmithv1alpha1.RotationPublishing, StartedAt: &started, PublishDeadline: &deadline, Unpublished: 3}
+	rotating.Status.Bundle = &certsmithv1alpha1.BundleStatus{Namespaces: 5, UpToDate: 4, Conflicts: 1}
+	quiet := &certsmithv1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "quiet"}}
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(rotating, quiet).Build()
+	elected := make(chan struct{})
+	close(elected)
+	collector := &certificateCollector{}
+	collector.set(c, elected)
+	want := `
+# HELP certsmith_bundle_conflicts Namespaces where a ConfigMap of the bundle's name is not certsmith's, so the bundle cannot be written there.
+# TYPE certsmith_bundle_conflicts gauge
+certsmith_bundle_conflicts{issuer="rotating"} 1
+# HELP certsmith_bundle_namespaces Namespaces a ClusterIssuer's bundle ConfigMap should be in.
+# TYPE certsmith_bundle_namespaces gauge
+certsmith_bundle_namespaces{issuer="rotating"} 5
+# HELP certsmith_bundle_up_to_date_namespaces Namespaces whose bundle ConfigMap holds the ClusterIssuer's current bundle.
+# TYPE certsmith_bundle_up_to_date_namespaces gauge
+certsmith_bundle_up_to_date_namespaces{issuer="rotating"} 4
+# HELP certsmith_issuer_rotation_phase The phase of a ClusterIssuer's last CA rotation: 1 for the current one (Publishing, Retiring or Complete), 0 for the others; none before a first rotation.
+# TYPE certsmith_issuer_rotation_phase gauge
+certsmith_issuer_rotation_phase{name="rotating",phase="Complete"} 0
+certsmith_issuer_rotation_phase{name="rotating",phase="Publishing"} 1
+certsmith_issuer_rotation_phase{name="rotating",phase="Retiring"} 0
+# HELP certsmith_issuer_rotation_publish_deadline_timestamp_seconds Until when a rotation in Publishing waits for every trust path to hold the new CA, as a Unix timestamp.
+# TYPE certsmith_issuer_rotation_publish_deadline_timestamp_seconds gauge
+certsmith_issuer_rotation_publish_deadline_timestamp_seconds{name="rotating"} 1.9000036e+09
+# HELP certsmith_issuer_rotation_started_timestamp_seconds When a ClusterIssuer's last CA rotation started, as a Unix timestamp.
+# TYPE certsmith_issuer_rotation_started_timestamp_seconds gauge
+certsmith_issuer_rotation_started_timestamp_seconds{name="rotating"} 1.9e+09
+# HELP certsmith_issuer_rotation_unpublished_paths Trust paths (bundle ConfigMaps, ClusterTrustBundle, Secrets' ca.crt, injection targets) that do not hold the new CA yet, during a rotation in Publishing.
+# TYPE certsmith_issuer_rotation_unpublished_paths gauge
+certsmith_issuer_rotation_unpublished_paths{name="rotating"} 3
+`
+	if err := testutil.CollectAndCompare(collector, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	rotating.Status.Rotation.Phase = certsmithv1alpha1.RotationRetiring
+	if err := c.Update(context.Background(), rotating); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(collector, "certsmith_issuer_rotation_unpublished_paths", "certsmith_issuer_rotation_publish_deadline_timestamp_seconds"); n != 0 {
+		t.Fatalf("%d Publishing-only series in Retiring", n)
+	}
+}

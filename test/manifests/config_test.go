@@ -18,6 +18,9 @@ package manifests
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -515,11 +518,16 @@ func TestPrometheusConfig(t *testing.T) {
 	// The alerts and the metric names they use; the manager's metrics
 	// (controllers/metrics.go, docs/metrics.md) are the other side of this.
 	wantAlerts := map[string]string{
-		"CertsmithCertificateExpiringSoon": `certsmith_certificate_expiration_timestamp_seconds - time() < 7*24*3600`,
-		"CertsmithCertificateNotReady":     `certsmith_certificate_ready_status{condition="False"} == 1`,
-		"CertsmithIssuerNotReady":          `certsmith_issuer_ready_status{condition="False"} == 1`,
-		"CertsmithCAExpiringSoon":          `certsmith_issuer_ca_expiration_timestamp_seconds - time() < 30*24*3600`,
-		"CertsmithNoLeader":                `(sum by (namespace) (certsmith_leader) != 1) or absent(certsmith_leader)`,
+		"CertsmithCertificateExpiringSoon":   `certsmith_certificate_expiration_timestamp_seconds - time() < 7*24*3600`,
+		"CertsmithCertificateNotReady":       `certsmith_certificate_ready_status{condition="False"} == 1`,
+		"CertsmithIssuerNotReady":            `certsmith_issuer_ready_status{condition="False"} == 1`,
+		"CertsmithCAExpiringSoon":            `certsmith_issuer_ca_expiration_timestamp_seconds - time() < 30*24*3600`,
+		"CertsmithNoLeader":                  `(sum by (namespace) (certsmith_leader) != 1) or absent(certsmith_leader)`,
+		"CertsmithCertificateRenewalOverdue": `time() - certsmith_certificate_renewal_timestamp_seconds > 3600`,
+		"CertsmithCSRsRefused":               `sum by (issuer, reason) (increase(certsmith_csr_refused_total[15m])) > 0`,
+		"CertsmithRotationStalled": `(certsmith_issuer_rotation_phase{phase="Publishing"} == 1) and on (name) (time() > certsmith_issuer_rotation_publish_deadline_timestamp_seconds)` +
+			` and on (name) (certsmith_issuer_rotation_unpublished_paths > 0)`,
+		"CertsmithBundleConflicts": `certsmith_bundle_conflicts > 0`,
 	}
 	haveAlerts, haveFor := map[string]string{}, map[string]string{}
 	for _, group := range rule.Spec.Groups {
@@ -672,4 +680,41 @@ func toYAML(t *testing.T, objects ...any) string {
 		docs = append(docs, string(data))
 	}
 	return strings.Join(docs, "---\n")
+}
+
+// TestPrometheusAlerts runs promtool (Debian's prometheus package; make
+// promtool installs it) on the PrometheusRule's groups: promtool check
+// rules, then the unit tests of config/prometheus/tests/alerts_test.yaml,
+// which feed each alert the series the manager serves and check when it
+// fires, with which labels and with which rendered annotations.
+func TestPrometheusAlerts(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is needed (make promtool installs Debian's prometheus package): ", err)
+	}
+	groups, found, err := unstructured.NestedSlice(oneOfKind(t, decodeAll(t, kustomize(t, "config/prometheus")), "PrometheusRule").Object, "spec", "groups")
+	if err != nil || !found {
+		t.Fatalf("the PrometheusRule's spec.groups: found %v, %v", found, err)
+	}
+	rules, err := yaml.Marshal(map[string]any{"groups": groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tests, err := os.ReadFile(filepath.Join(repoRoot, "config", "prometheus", "tests", "alerts_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"rules.yaml": rules, "alerts_test.yaml": tests} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"check", "rules", "rules.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 }
