@@ -3,11 +3,13 @@
 # Tools are pinned and installed into bin/.
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CFSSL_VERSION ?= v1.6.5
+HELM_VERSION ?= v4.3.2
 
 LOCALBIN ?= $(shell pwd)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 CFSSL ?= $(LOCALBIN)/cfssl
 CFSSLJSON ?= $(LOCALBIN)/cfssljson
+HELM ?= $(LOCALBIN)/helm
 K8S_BIN ?= $(LOCALBIN)/k8s
 KUBECTL ?= $(K8S_BIN)/kubectl
 CLUSTER_KUBECONFIG ?= $(LOCALBIN)/cluster/kubeconfig
@@ -56,9 +58,9 @@ lint: ## Fail on unformatted code and vet findings.
 	go vet ./...
 
 .PHONY: verify
-verify: generate manifests docs ## Regenerate everything and fail if anything changed.
-	@git diff --exit-code -- api config docs/api-reference.md || { echo "generated files are out of date: run 'make generate manifests docs' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config docs/api-reference.md)" || { git status --porcelain -- api config docs/api-reference.md; echo "untracked generated files"; exit 1; }
+verify: generate manifests docs chart ## Regenerate everything and fail if anything changed.
+	@git diff --exit-code -- api config docs/api-reference.md charts || { echo "generated files are out of date: run 'make generate manifests docs chart' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs/api-reference.md charts)" || { git status --porcelain -- api config docs/api-reference.md charts; echo "untracked generated files"; exit 1; }
 	$(MAKE) lint
 
 ##@ Test
@@ -174,7 +176,7 @@ test-integration: $(filter k8s-binaries,$(TEST_DEPS)) ## Integration tests again
 	exit $$rc
 
 .PHONY: test-manifests
-test-manifests: $(filter k8s-binaries,$(TEST_DEPS)) ## Manifests (also installed into another namespace), make deploy's image references, OLM bundle and Dockerfile, against a local control plane and the Operator Framework validators.
+test-manifests: $(filter k8s-binaries,$(TEST_DEPS)) $(if $(TEST_DEPS),helm promtool) ## Manifests (also installed into another namespace), make deploy's image references, OLM bundle and Dockerfile, against a local control plane and the Operator Framework validators.
 	go test -v $(GO_TEST_FLAGS) $(MANIFESTS_PACKAGES) -timeout 10m
 
 .PHONY: test-e2e
@@ -285,7 +287,18 @@ bundle: manifests k8s-binaries ## Generate the OLM bundle: bundle/ (CSV, CRDs, m
 ##@ Tools
 
 .PHONY: tools
-tools: controller-gen cfssl promtool ## Install the pinned tools into bin/, and promtool.
+tools: controller-gen cfssl helm promtool ## Install the pinned tools into bin/, and promtool.
+
+# The Helm chart is generated from config/ (hack/chart): never edit
+# charts/certsmith by hand; make verify fails when it and config/ drift.
+.PHONY: chart
+chart: manifests k8s-binaries ## Generate the Helm chart charts/certsmith from config/.
+	go run ./hack/chart -kubectl $(KUBECTL) -out charts/certsmith
+
+.PHONY: helm
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 # promtool runs the alerts' unit tests (test/manifests TestPrometheusAlerts).
 # It comes with Debian's prometheus package, installed when missing (as
