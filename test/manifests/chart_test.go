@@ -18,6 +18,7 @@ package manifests
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -28,6 +29,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/certsmith/certsmith/test/internal/harness"
 )
 
 const chartDir = "charts/certsmith"
@@ -239,5 +242,89 @@ func TestChartMatchesConfig(t *testing.T) {
 	mustKubectl(t, toYAML(t, oneOfKind(t, decodeAll(t, kustomize(t, "config/default")), "Namespace")), "apply", "--server-side", "-f", "-")
 	if stdout, stderr, err := kubectl(t, rendered, "apply", "--dry-run=server", "-f", "-"); err != nil {
 		t.Errorf("kubectl apply --dry-run=server of the chart: %v\n%s%s", err, stdout, stderr)
+	}
+}
+
+// TestChartInstallUpgradeUninstall installs the chart with the real helm
+// into a control plane of its own (the suite's has config/default installed
+// by kubectl, which Helm would refuse to take over), upgrades it, and
+// uninstalls it: the release's objects go, the CRDs stay, and so do the
+// issuers and certificates in them; a second install takes the kept CRDs
+// back. There is no kubelet here: the Deployment is stored, its pods do not
+// run (the node suite runs the manager for real).
+func TestChartInstallUpgradeUninstall(t *testing.T) {
+	cp := &harness.ControlPlane{
+		RepoRoot: repoRoot, Dir: filepath.Join(repoRoot, "bin", "manifests-helm-cluster"),
+		EtcdPort: 62389, APIServerPort: 62453, Runner: harness.Runner{Dir: repoRoot},
+	}
+	ctx := context.Background()
+	_ = cp.Stop() // a run interrupted before may have left it
+	if err := cp.Start(ctx); err != nil {
+		t.Fatalf("starting a control plane for helm: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	kube := func(args ...string) string {
+		t.Helper()
+		out, err := cp.Kubectl(args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	h := func(args ...string) string {
+		t.Helper()
+		return mustHelm(t, append(args, "--kubeconfig", cp.Kubeconfig(), "--namespace", operatorNamespace)...)
+	}
+	const release = "certsmith"
+	h("install", release, chartDir, "--create-namespace", "--set", "replicaCount=1")
+	if err := cp.WaitForCRDs(ctx); err != nil {
+		t.Fatalf("the CRDs after helm install: %v", err)
+	}
+	if got := kube("-n", operatorNamespace, "get", "deployment", managerDeployment, "-o", "jsonpath={.spec.replicas}"); got != "1" {
+		t.Fatalf("replicas after install: %q", got)
+	}
+
+	h("upgrade", release, chartDir, "--reuse-values", "--set", "replicaCount=2", "--set", "caInjection.enabled=true")
+	if got := kube("-n", operatorNamespace, "get", "deployment", managerDeployment, "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].args}"); !strings.HasPrefix(got, "2 ") || !strings.Contains(got, "--enable-ca-injection") {
+		t.Fatalf("the Deployment after the upgrade: %q", got)
+	}
+	kube("get", "clusterrole", "certsmith-cainjector")
+	if got := h("history", release, "-o", "json"); strings.Count(got, `"revision"`) != 2 {
+		t.Fatalf("history after one upgrade: %s", got)
+	}
+
+	// What users made in the CRDs must outlive the release.
+	kube("apply", "-f", filepath.Join(repoRoot, "config", "samples", "clusterissuer.yaml"))
+	issuers := kube("get", "clusterissuers", "-o", "name")
+	if strings.TrimSpace(issuers) == "" {
+		t.Fatal("no ClusterIssuer was created")
+	}
+	h("uninstall", release)
+	for _, crd := range harness.CRDs {
+		kube("get", "crd", crd)
+	}
+	if got := kube("get", "clusterissuers", "-o", "name"); got != issuers {
+		t.Fatalf("ClusterIssuers after helm uninstall: %q, want %q", got, issuers)
+	}
+	for _, gone := range [][]string{
+		{"-n", operatorNamespace, "get", "deployment", managerDeployment},
+		{"-n", operatorNamespace, "get", "serviceaccount", "certsmith-controller-manager"},
+		{"get", "clusterrole", "certsmith-manager-role"},
+		{"get", "clusterrole", "certsmith-cainjector"},
+	} {
+		if out, err := cp.Kubectl(gone...); err == nil || !strings.Contains(out+err.Error(), "NotFound") {
+			t.Errorf("kubectl %s after helm uninstall: %v %s", strings.Join(gone, " "), err, out)
+		}
+	}
+
+	// Installed again, the release takes the kept CRDs back.
+	h("install", release, chartDir)
+	kube("-n", operatorNamespace, "get", "deployment", managerDeployment)
+	if got := kube("get", "crd", harness.CRDs[0], "-o", "jsonpath={.metadata.annotations.meta\\.helm\\.sh/release-name}"); got != release {
+		t.Fatalf("the kept CRD after a second install belongs to %q", got)
 	}
 }

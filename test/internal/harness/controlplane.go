@@ -40,7 +40,8 @@ const stopTimeout = time.Minute
 // user runs next to the others without touching them: "make cluster-up"
 // (bin/cluster, 32379/36443), "make demo" (bin/demo-cluster, 42379/46443),
 // test/e2e (bin/e2e-cluster, 64379/64443), test/bench (bin/bench-cluster,
-// 61379/61443), test/manifests (bin/manifests-cluster, 62379/62443) and
+// 61379/61443), test/manifests (bin/manifests-cluster, 62379/62443, and
+// bin/manifests-helm-cluster, 62389/62453, for the Helm chart) and
 // test/fault (bin/fault-cluster, 63379/63443).
 //
 // There is no kubelet, scheduler or controller-manager: objects are stored
