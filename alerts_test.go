@@ -106,3 +106,49 @@ func TestAlertsNameServedMetrics(t *testing.T) {
 		t.Fatalf("the registry misses the manager's own metrics: %v", certsmith)
 	}
 }
+
+// TestDashboardNamesServedMetrics: every query of the Grafana dashboard
+// (config/grafana/certsmith-dashboard.json) reads metrics the manager
+// serves, each panel has a query, and the panels are unique.
+func TestDashboardNamesServedMetrics(t *testing.T) {
+	data, err := os.ReadFile("config/grafana/certsmith-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dashboard struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			ID      int    `json:"id"`
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := yaml.Unmarshal(data, &dashboard); err != nil {
+		t.Fatal(err)
+	}
+	served := servedMetricNames(t)
+	metric := regexp.MustCompile(`\b(certsmith|controller_runtime|workqueue)_[a-z_]+\b`)
+	ids := map[int]bool{}
+	for _, p := range dashboard.Panels {
+		if ids[p.ID] || p.Title == "" || len(p.Targets) == 0 {
+			t.Errorf("panel %d %q: a duplicate id, no title or no query", p.ID, p.Title)
+		}
+		ids[p.ID] = true
+		for _, target := range p.Targets {
+			used := metric.FindAllString(target.Expr, -1)
+			if len(used) == 0 {
+				t.Errorf("panel %q reads no metric: %s", p.Title, target.Expr)
+			}
+			for _, name := range used {
+				if !served[name] {
+					t.Errorf("panel %q reads %s, which the manager does not serve", p.Title, name)
+				}
+			}
+		}
+	}
+	if dashboard.UID != "certsmith" || len(dashboard.Panels) < 10 {
+		t.Fatalf("dashboard %q with %d panels", dashboard.UID, len(dashboard.Panels))
+	}
+}
