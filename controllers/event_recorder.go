@@ -51,9 +51,13 @@ const (
 	// maxEventSeries is how many recent Events are remembered to count
 	// repeats into (the least recently repeated is forgotten first).
 	maxEventSeries = 4096
-	// eventSeriesWindow: an Event repeated within it is counted into the
-	// first one's series instead of written anew (client-go's rule too).
+	// eventSeriesWindow: an Event repeated within it of its last
+	// occurrence is counted into the first one's series instead of written
+	// anew (client-go's rule too).
 	eventSeriesWindow = 6 * time.Minute
+	// eventSeriesRefresh: a series' count is written on its first repeat,
+	// then at most this often (client-go's refresh period).
+	eventSeriesRefresh = 30 * time.Minute
 	// maxEventTries bounds the writes of one Event when the API server
 	// cannot be reached; Events are best effort.
 	maxEventTries = 3
@@ -75,8 +79,9 @@ func init() { ctrlmetrics.Registry.MustRegister(eventsDropped) }
 // last 6–12 minutes (10,000 issuances: ~11 MB) and starts a goroutine per
 // Event. Notes are cut to MaxMessageBytes. An Event repeated within
 // eventSeriesWindow (same type, reason, action, regarding and related
-// object) becomes a series on the first one: a PATCH of its count, as
-// client-go does. eventWriters writers each empty a queue of their own
+// object) becomes a series on the first one: a PATCH of its count on the
+// first repeat and then at most every eventSeriesRefresh, as client-go
+// does. eventWriters writers each empty a queue of their own
 // (maxQueuedEvents in all); the writes of one Event, its create and its
 // series counts, always go to the same writer, in order.
 type eventRecorder struct {
@@ -102,12 +107,12 @@ type eventSeriesKey struct {
 }
 
 // eventSeries is what is remembered of an Event written: where it is, how
-// often it happened, and since when it is counted.
+// often it happened, when last, and when its count was last written.
 type eventSeries struct {
 	key             eventSeriesKey
 	namespace, name string
 	count           int32
-	first           time.Time
+	last, written   time.Time
 }
 
 // eventWrite is one write for the writer: a new Event, or a series count.
@@ -158,15 +163,23 @@ func (r *eventRecorder) Eventf(regarding, related runtime.Object, eventType, rea
 	}
 	now := r.clock.Now()
 
+	// Queued under the lock, so that an Event's create and its series
+	// counts reach its writer in the order they were made.
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if element, ok := r.series[key]; ok {
 		s := element.Value.(*eventSeries)
-		if now.Sub(s.first) < eventSeriesWindow {
+		if now.Sub(s.last) < eventSeriesWindow {
 			s.count++
+			s.last = now
 			r.recent.MoveToFront(element)
-			write := eventWrite{namespace: s.namespace, name: s.name, count: s.count, observed: now}
-			r.mu.Unlock()
-			r.enqueue(write)
+			// As client-go: the first repeat makes the series, later ones
+			// are counted and written at most every eventSeriesRefresh, so
+			// a Warning repeated on every reconcile costs no write each.
+			if s.count == 2 || now.Sub(s.written) >= eventSeriesRefresh {
+				s.written = now
+				r.enqueue(eventWrite{namespace: s.namespace, name: s.name, count: s.count, observed: now})
+			}
 			return
 		}
 		r.forgetLocked(element)
@@ -186,12 +199,14 @@ func (r *eventRecorder) Eventf(regarding, related runtime.Object, eventType, rea
 	if event.Namespace == "" {
 		event.Namespace = metav1.NamespaceDefault
 	}
-	r.series[key] = r.recent.PushFront(&eventSeries{key: key, namespace: event.Namespace, name: event.Name, count: 1, first: now})
+	if !r.enqueue(eventWrite{event: event}) {
+		// Never written: a repeat must not count into it.
+		return
+	}
+	r.series[key] = r.recent.PushFront(&eventSeries{key: key, namespace: event.Namespace, name: event.Name, count: 1, last: now, written: now})
 	for r.recent.Len() > maxEventSeries {
 		r.forgetLocked(r.recent.Back())
 	}
-	r.mu.Unlock()
-	r.enqueue(eventWrite{event: event})
 }
 
 // forgetLocked drops a remembered Event; r.mu is held.
@@ -214,8 +229,8 @@ func (r *eventRecorder) forget(namespace, name string) {
 }
 
 // enqueue hands a write to the writer of its Event, or drops it when that
-// writer's queue is full.
-func (r *eventRecorder) enqueue(write eventWrite) {
+// writer's queue is full; it reports whether the write was queued.
+func (r *eventRecorder) enqueue(write eventWrite) bool {
 	namespace, name := write.namespace, write.name
 	if write.event != nil {
 		namespace, name = write.event.Namespace, write.event.Name
@@ -226,8 +241,10 @@ func (r *eventRecorder) enqueue(write eventWrite) {
 	_, _ = h.Write([]byte(name))
 	select {
 	case r.queues[h.Sum32()%eventWriters] <- write:
+		return true
 	default:
 		eventsDropped.Inc()
+		return false
 	}
 }
 

@@ -125,7 +125,11 @@ func (h *issuanceHandoff) offer(owner types.NamespacedName, csr *certificatesv1.
 		}
 	}
 	if e, ok := h.signed[csr.Name]; !ok || e.csrUID != csr.UID {
-		h.signed[csr.Name] = &handedCertificate{csrUID: csr.UID, owner: owner, chainPEM: chainPEM, at: h.now(), approved: csr.DeepCopy()}
+		approved := csr.DeepCopy()
+		// Not needed for the write (an update without them keeps them),
+		// and the largest part of the object.
+		approved.ManagedFields = nil
+		h.signed[csr.Name] = &handedCertificate{csrUID: csr.UID, owner: owner, chainPEM: chainPEM, at: h.now(), approved: approved}
 	}
 	h.mu.Unlock()
 	wake(h.wakeCertificates, &certsmithv1alpha1.ServiceCertificate{ObjectMeta: metav1.ObjectMeta{Namespace: owner.Namespace, Name: owner.Name}})
