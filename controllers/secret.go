@@ -21,6 +21,8 @@ package controllers
 // applyTemplate) and how it is written (in one write, only when changed).
 
 import (
+	"time"
+
 	"context"
 	"crypto"
 	"crypto/hmac"
@@ -372,9 +374,11 @@ func (r *ServiceCertificateReconciler) repairSecret(ctx context.Context, sc *cer
 
 // adoptUnlabelled looks, past the cache, for a Secret of ours that lost
 // certsmith's label, and puts the label back, so the cache sees it again
-// and no certificate is issued for nothing. It returns a terminal error
-// for a Secret that belongs to someone else.
-func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate) (bool, error) {
+// and no certificate is issued for nothing. A Secret that certsmith did
+// not create is taken over with its certificate when the spec asks for
+// that (adoptForeign); otherwise, or when it belongs to someone else, it
+// returns a terminal error.
+func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, now time.Time) (bool, error) {
 	found := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: sc.Status.SecretName}, found)
 	if apierrors.IsNotFound(err) {
@@ -384,7 +388,13 @@ func (r *ServiceCertificateReconciler) adoptUnlabelled(ctx context.Context, sc *
 		return false, fmt.Errorf("reading Secret %s/%s: %w", sc.Namespace, sc.Status.SecretName, err)
 	}
 	if reason := foreignSecret(sc, found); reason != "" {
-		return false, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
+		if !sc.Spec.AdoptExistingSecret {
+			return false, terminal(certsmithv1alpha1.ReasonSecretConflict, reason)
+		}
+		if err := r.adoptForeign(ctx, sc, o, found, now); err != nil {
+			return false, err
+		}
+		return true, nil
 	}
 	if found.Annotations[certsmithv1alpha1.AnnotationServiceCertificate] != sc.Name && !ownedByUID(sc, found) {
 		// An empty Secret made for us by someone (or a leftover): issue into it.

@@ -153,7 +153,7 @@ func (r *ServiceCertificateReconciler) rateLimited(sc *certsmithv1alpha1.Service
 // process does not hold are deleted first.
 func (r *ServiceCertificateReconciler) issue(ctx context.Context, sc *certsmithv1alpha1.ServiceCertificate, o *observed, d decision, now time.Time) (ctrl.Result, error) {
 	if d.adopt {
-		adopted, err := r.adoptUnlabelled(ctx, sc)
+		adopted, err := r.adoptUnlabelled(ctx, sc, o, now)
 		if err != nil {
 			return ctrl.Result{}, err
 		}

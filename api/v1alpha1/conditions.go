@@ -100,6 +100,9 @@ const (
 	// allowed in the last hour for the same spec, issuer CA and manual
 	// trigger; issuance waits until the oldest of those is an hour old.
 	ReasonIssuanceRateLimited = "IssuanceRateLimited"
+	// ReasonSecretAdopted is the Event of a Secret that certsmith did not
+	// create and took over, with its certificate, under spec.adoptExistingSecret.
+	ReasonSecretAdopted = "SecretAdopted"
 )
 
 // Reasons certsmith sets on CertificateSigningRequest conditions.

@@ -150,6 +150,19 @@ type ServiceCertificateSpec struct {
 	// +optional
 	// +kubebuilder:validation:Enum=Delete;Retain
 	SecretDeletionPolicy SecretDeletionPolicy `json:"secretDeletionPolicy,omitempty"`
+
+	// AdoptExistingSecret lets certsmith take over a Secret named
+	// secretName that it did not create (one that cert-manager filled, for
+	// example) without issuing a new certificate, when that Secret has no
+	// controller (no controlling owner reference, no live cert-manager
+	// Certificate naming it), its tls.key belongs to its tls.crt, and the
+	// certificate is valid, chains to the issuer's current CA, is not
+	// revoked and matches this spec (names, subject, key, usages). Any of
+	// these failing is a SecretConflict that says which, and the Secret is
+	// left as it is. Off by default: without it, such a Secret is never
+	// touched.
+	// +optional
+	AdoptExistingSecret bool `json:"adoptExistingSecret,omitempty"`
 }
 
 // SecretDeletionPolicy says what happens to a Secret when its ServiceCertificate is deleted.
